@@ -1,0 +1,76 @@
+"""Findings + policy -> verdict. Pure: no I/O, no clock."""
+from __future__ import annotations
+
+from guard.match.engine import Hit
+from guard.policy.model import Policy, Rule
+from guard.types import ACTION_RANK, Finding, Part, Problem
+
+EXCERPT_MAX = 60
+
+
+def mask(value: str, how: str) -> str:
+    v = " ".join(value.split())
+    if how == "none":
+        return v if len(v) <= EXCERPT_MAX else v[:EXCERPT_MAX] + "…"
+    if how == "partial":
+        if len(v) <= 6:
+            return "*" * len(v)
+        return v[:4] + "*" * (len(v) - 6) + v[-2:]
+    if how == "prefix":
+        return f"{v[:4]}…({len(v)} chars)"
+    return f"[{len(v)} chars]"
+
+
+def rule_action(rule: Rule, count: int) -> str | None:
+    if count < rule.min_count:
+        return None
+    if rule.escalate_action and count >= rule.escalate_count:
+        return rule.escalate_action
+    return rule.action
+
+
+def _drop_nested(findings: list[Finding]) -> list[Finding]:
+    """A span inside a stronger-or-equal finding's span adds nothing (机密★ inside 机密★5年)."""
+    kept: list[Finding] = []
+    for f in sorted(findings, key=lambda f: (f.span[0] - f.span[1], -ACTION_RANK[f.action])):
+        if any(k.part_index == f.part_index and k.span[0] <= f.span[0] and f.span[1] <= k.span[1]
+               and ACTION_RANK[k.action] >= ACTION_RANK[f.action] for k in kept):
+            continue
+        kept.append(f)
+    return kept
+
+
+def decide(policy: Policy, rules: tuple[Rule, ...], hits: dict[int, list[Hit]],
+           problems: list[Problem], parts: list[Part]) -> tuple[str, tuple[Finding, ...]]:
+    findings: list[Finding] = []
+    limit = policy.settings.max_findings_per_rule
+    for i, rule_hits in hits.items():
+        rule = rules[i]
+        count = len({h.value for h in rule_hits})
+        action = rule_action(rule, count)
+        if action is None:
+            continue
+        for h in rule_hits[:limit]:
+            part = parts[h.part]
+            findings.append(Finding(
+                rule=rule.id, action=action, severity=rule.severity, location=part.locate(h.start),
+                excerpt=mask(part.text[h.start:h.end], rule.mask), description=rule.description,
+                count=count, part_index=h.part, span=(h.start, h.end),
+            ))
+    findings = _drop_nested(findings)
+    for p in problems:
+        rule = next((r for r in policy.rules if p.reason in r.on_problem), None)
+        # Fail closed even when a policy forgot to say what to do with this problem.
+        findings.append(Finding(
+            rule=rule.id if rule else f"uninspectable.{p.reason}",
+            action=rule.action if rule else "block",
+            severity=rule.severity if rule else "high",
+            location=p.location, excerpt=p.detail[:120],
+            description=rule.description if rule else "content could not be inspected",
+        ))
+    findings.sort(key=lambda f: (-ACTION_RANK[f.action], f.rule))
+    action = "allow"
+    for f in findings:
+        if ACTION_RANK[f.action] > ACTION_RANK[action]:
+            action = f.action
+    return action, tuple(findings)

@@ -1,0 +1,40 @@
+"""The scan engine: extract -> normalize -> match -> decide, for text or bytes."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from guard.decide import decide
+from guard.extract import Context, extract_into
+from guard.match.engine import Matcher
+from guard.policy import Policy, load_policy
+from guard.types import Part, Problem, Verdict
+
+
+class Engine:
+    """Embeddable scanner. Thread-safe after construction (immutable policy)."""
+
+    def __init__(self, policy: Policy):
+        self.policy = policy
+        self.matcher = Matcher(policy)
+
+    @classmethod
+    def from_policy_file(cls, path: str | Path | None = None) -> "Engine":
+        return cls(load_policy(path))
+
+    def scan_parts(self, parts: list[Part], problems: list[Problem] = (), started: float | None = None) -> Verdict:
+        started = time.perf_counter() if started is None else started
+        parts = list(parts)
+        hits = self.matcher.scan(parts)
+        action, findings = decide(self.policy, self.matcher.rules, hits, list(problems), parts)
+        return Verdict(action, findings, len(parts), sum(len(p.text) for p in parts),
+                       round((time.perf_counter() - started) * 1000, 3))
+
+    def scan_text(self, text: str, location: str = "") -> Verdict:
+        return self.scan_parts([Part(text, location)])
+
+    def scan_bytes(self, data: bytes, filename: str | None = None, content_type: str | None = None) -> Verdict:
+        started = time.perf_counter()
+        ctx = Context(self.policy.limits)
+        extract_into(ctx, data, filename, f"file:{filename}" if filename else "file:upload", 0)
+        return self.scan_parts(ctx.out.parts, ctx.out.problems, started)

@@ -1,0 +1,37 @@
+"""Identify content by its bytes (magic numbers), never by its file name."""
+from __future__ import annotations
+
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_MAGICS = (
+    (b"PK\x03\x04", "zip"),
+    (b"PK\x05\x06", "zip"),  # empty archive
+    (OLE_MAGIC, "ole"),
+    (b"{\\rtf", "rtf"),
+    (b"\x1f\x8b", "gzip"),
+    (b"\x89PNG\r\n\x1a\n", "image"),
+    (b"\xff\xd8\xff", "image"),
+    (b"GIF87a", "image"),
+    (b"GIF89a", "image"),
+    (b"BM", None),  # too short a magic to trust alone; see below
+    (b"II*\x00", "image"),
+    (b"MM\x00*", "image"),
+    (b"7z\xbc\xaf\x27\x1c", "archive-unsupported"),
+    (b"Rar!\x1a\x07", "archive-unsupported"),
+    (b"\xfd7zXZ\x00", "archive-unsupported"),
+    (b"BZh", None),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+)
+
+
+def sniff(data: bytes) -> str:
+    head = data[:16]
+    for magic, kind in _MAGICS:
+        if kind and head.startswith(magic):
+            return kind
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image"
+    if b"%PDF-" in data[:1024]:
+        return "pdf"
+    if data[:5] == b"BZh91" or data[:5] == b"BZh11" or (data[:3] == b"BZh" and data[3:4].isdigit() and data[4:10] == b"1AY&SY"):
+        return "bzip2"
+    return "text"

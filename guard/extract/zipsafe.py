@@ -1,0 +1,111 @@
+"""Bounded reading of zip containers (OOXML, ODF, OFD, archives): bombs stop early."""
+from __future__ import annotations
+
+import io
+import zipfile
+import zlib
+from collections.abc import Iterator
+
+from lxml import etree
+
+from guard.errors import ExtractionError, LimitExceeded
+from guard.extract.context import Context
+
+CHUNK = 1 << 20
+
+
+def open_zip(ctx: Context, data: bytes) -> zipfile.ZipFile:
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, OSError, ValueError) as e:
+        raise ExtractionError("corrupt", f"not a readable zip: {e}") from None
+    infos = zf.infolist()
+    if len(infos) > ctx.limits.max_members:
+        raise LimitExceeded(f"{len(infos)} archive members (limit {ctx.limits.max_members})")
+    declared = sum(i.file_size for i in infos)
+    if declared > ctx.limits.max_inflated_bytes:
+        raise LimitExceeded(f"declares {declared} bytes uncompressed (limit {ctx.limits.max_inflated_bytes})")
+    return zf
+
+
+def iter_member(ctx: Context, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Iterator[bytes]:
+    """Yield a member's bytes in chunks, enforcing size, ratio, budget and time."""
+    if info.flag_bits & 0x1:
+        raise ExtractionError("encrypted", f"{info.filename}: encrypted archive member")
+    lim = ctx.limits
+    if info.file_size > lim.max_member_bytes:
+        raise LimitExceeded(f"{info.filename}: {info.file_size} bytes uncompressed (limit {lim.max_member_bytes})")
+    total = 0
+    try:
+        with zf.open(info) as f:
+            while chunk := f.read(CHUNK):
+                total += len(chunk)
+                ctx.charge(len(chunk))
+                if total > lim.max_member_bytes:
+                    raise LimitExceeded(f"{info.filename}: inflates past {lim.max_member_bytes} bytes")
+                if total > CHUNK and total > lim.max_ratio * max(info.compress_size, 1):
+                    raise LimitExceeded(f"{info.filename}: compression ratio above {lim.max_ratio}:1")
+                ctx.check_time()
+                yield chunk
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError,
+            RuntimeError, zlib.error) as e:
+        raise ExtractionError("corrupt", f"{info.filename}: {e}") from None
+
+
+def read_member(ctx: Context, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    return b"".join(iter_member(ctx, zf, info))
+
+
+def iter_xml(ctx: Context, zf: zipfile.ZipFile, info: zipfile.ZipInfo, events=("start", "end")):
+    """Stream-parse an XML member. No DTD loading, no entity expansion, no network."""
+    parser = etree.XMLPullParser(
+        events=events, resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
+        remove_comments=True, remove_pis=True,
+    )
+    try:
+        for chunk in iter_member(ctx, zf, info):
+            parser.feed(chunk)
+            yield from parser.read_events()
+        parser.close()
+        yield from parser.read_events()
+    except etree.XMLSyntaxError as e:
+        raise ExtractionError("corrupt", f"{info.filename}: malformed XML: {e}") from None
+
+
+def local(tag) -> str:
+    return tag.rpartition("}")[2] if isinstance(tag, str) else ""
+
+
+PARAGRAPHS = frozenset({"p", "h"})  # w:p, a:p, text:p, text:h
+
+
+def xml_text(ctx: Context, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> str:
+    """Text of an XML part with one line per paragraph (any OOXML/ODF part)."""
+    out: list[str] = []
+    in_para = 0
+    for ev, el in iter_xml(ctx, zf, info):
+        name = local(el.tag)
+        if ev == "start":
+            if name in PARAGRAPHS:
+                in_para += 1
+            continue
+        if name in ("tab", "s") and len(el) == 0:
+            el.text = "\t" if name == "tab" else " "
+        elif name in ("br", "line-break", "cr") and len(el) == 0:
+            el.text = "\n"
+        elif name == "instrText":
+            el.text = None  # field codes (PAGE, MERGEFORMAT) are not document text
+        textpath = el.get("string")
+        if textpath:  # VML watermark: <v:textpath string="机密"/>
+            out.append(textpath + "\n")
+        if name in PARAGRAPHS:
+            in_para -= 1
+            line = "".join(el.itertext())
+            if line.strip():
+                out.append(line + "\n")
+            el.clear(keep_tail=True)
+        elif not in_para:
+            if el.text and len(el) == 0 and el.text.strip():
+                out.append(el.text.strip() + "\n")
+            el.clear(keep_tail=False)
+    return "".join(out)

@@ -1,0 +1,139 @@
+"""Matching: one Aho-Corasick pass over all keywords, then per-rule work only where hit.
+
+A rule with a regex runs it (RE2, linear time) on windows around its keyword hits,
+or over the whole part when it has no keywords. Every candidate then passes the
+rule's validator, allowlist, word boundary, mention filter and position constraint.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ahocorasick
+
+from guard.match import structure
+from guard.match.validators import VALIDATORS
+from guard.normalize import Normalizer
+from guard.policy.model import Policy, Rule
+from guard.types import Part
+
+WINDOW = 96      # characters around a keyword hit that a rule's regex sees
+MAX_LINE = 512   # windows grow to line boundaries, but no further than this
+_WORDCH = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    part: int
+    start: int      # in the part's original text
+    end: int
+    value: str      # normalized matched value (for counting distinct values)
+
+
+class Matcher:
+    def __init__(self, policy: Policy):
+        self.policy = policy
+        self.rules: tuple[Rule, ...] = tuple(r for r in policy.rules if not r.on_problem)
+        vocab = policy.settings.vocabulary or None
+        self.normalizer = Normalizer(vocab) if vocab else Normalizer()
+        self.automaton = None
+        kw_rules: dict[str, set[int]] = {}
+        for i, rule in enumerate(self.rules):
+            for kw in rule.keywords:
+                for variant in {kw, kw.lower(), kw.upper(), kw.title()}:
+                    kw_rules.setdefault(variant, set()).add(i)
+        if kw_rules:
+            a = ahocorasick.Automaton()
+            for kw, idx in kw_rules.items():
+                a.add_word(kw, (len(kw), tuple(sorted(idx))))
+            a.make_automaton()
+            self.automaton = a
+        self.always = tuple(i for i, r in enumerate(self.rules) if not r.keywords)
+        self._cap = {i: max(r.escalate_count, r.min_count) + policy.settings.max_findings_per_rule
+                     for i, r in enumerate(self.rules)}
+
+    def scan(self, parts: list[Part]) -> dict[int, list[Hit]]:
+        """Hits per rule index, across all parts (thresholds count across the input)."""
+        hits: dict[int, list[Hit]] = {}
+        seen_pos: dict[int, set] = {}
+        seen_val: dict[int, set] = {}
+        for pi, part in enumerate(parts):
+            norm = self.normalizer.normalize(part.text)
+            text = norm.text
+            kw_hits: dict[int, list[tuple[int, int]]] = {}
+            if self.automaton is not None:
+                for end, (length, idx) in self.automaton.iter(text):
+                    span = (end - length + 1, end + 1)
+                    for i in idx:
+                        kw_hits.setdefault(i, []).append(span)
+            for i in (*kw_hits.keys(), *self.always):
+                rule = self.rules[i]
+                if rule.parts and part.kind not in rule.parts:
+                    continue
+                found = hits.setdefault(i, [])
+                positions = seen_pos.setdefault(i, set())
+                values = seen_val.setdefault(i, set())
+                cap = self._cap[i]
+                if len(values) >= cap:
+                    continue  # the rule already decided its strongest action
+                for s, e in self._candidates(rule, text, kw_hits.get(i)):
+                    if not self._accept(rule, text, s, e, part.kind):
+                        continue
+                    os_, oe = norm.to_original(s), norm.to_original(e - 1) + 1
+                    if (pi, os_) in positions:
+                        continue
+                    positions.add((pi, os_))
+                    values.add(text[s:e])
+                    found.append(Hit(pi, os_, oe, text[s:e]))
+                    if len(values) >= cap:
+                        break
+        return {i: h for i, h in hits.items() if h}
+
+    def _candidates(self, rule: Rule, text: str, kw_spans):
+        if rule.regex is None:
+            yield from sorted(set(kw_spans or ()))
+            return
+        if kw_spans is None:
+            for m in rule.regex.finditer(text):
+                yield m.span(rule.group)
+            return
+        for ws, we in _windows(text, kw_spans):
+            for m in rule.regex.finditer(text[ws:we]):
+                s, e = m.span(rule.group)
+                if s >= 0:
+                    yield ws + s, ws + e
+
+    def _accept(self, rule: Rule, text: str, s: int, e: int, kind: str) -> bool:
+        if e <= s:
+            return False
+        value = text[s:e]
+        if rule.word_boundary and ((s > 0 and text[s - 1] in _WORDCH) or (e < len(text) and text[e] in _WORDCH)):
+            return False
+        if rule.validator and VALIDATORS[rule.validator](value) is False:
+            return False
+        if rule.stopwords and any(w in value for w in rule.stopwords):
+            return False
+        if rule.allow_regexes and any(r.search(value) for r in rule.allow_regexes):
+            return False
+        if rule.skip_mentions:
+            st = self.policy.settings
+            if structure.is_quoted(text, s, e) or structure.has_cue(text, s, e, st.mention_before, st.mention_after):
+                return False
+        return structure.satisfies(rule.where, text, s, e, kind, self.policy.settings.doc_head_lines)
+
+
+def _windows(text: str, spans):
+    """Merged windows around keyword hits, widened to whole lines (within MAX_LINE)."""
+    out: list[list[int]] = []
+    n = len(text)
+    for s, e in sorted(spans):
+        ws = max(0, s - WINDOW)
+        we = min(n, e + WINDOW)
+        ls = text.rfind("\n", max(0, ws - MAX_LINE), ws) + 1 if ws else 0
+        ws = ls if ls > 0 or ws <= MAX_LINE else ws
+        le = text.find("\n", we, min(n, we + MAX_LINE))
+        we = le if le >= 0 else min(n, we + MAX_LINE) if we + MAX_LINE < n else n
+        if out and ws <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], we)
+        else:
+            out.append([ws, we])
+    return out

@@ -1,0 +1,135 @@
+"""Normalization for matching, with an offset map back to the original text.
+
+Rules see text where compatibility forms are folded (NFKC, one char for one char),
+traditional forms of the marking vocabulary are simplified, star and triangle
+variants are one symbol, format characters are gone and whitespace *inside* a
+marking word (`机 密`, `秘　密`, `机\\n密`) is removed. Whitespace elsewhere is kept:
+line structure is evidence (a marking stands on a line of its own).
+
+Most prompts need none of this, so each step first checks cheaply whether the raw
+text gives it a reason to run; untouched text is returned as is, with no map.
+"""
+from __future__ import annotations
+
+import bisect
+import re
+import unicodedata
+from dataclasses import dataclass
+
+STAR = "★"
+TRIANGLE = "▲"
+_STAR_VARIANTS = "☆✩✪✫✬✭✮✯✰⭐⭑⭒✦✧✱✲✳✴✵✶✷✸✹✺✻✼✽❂❋⚝🟉🟊"
+_TRIANGLE_VARIANTS = "△▴▵⏶🔺⯅"
+# Traditional (and variant) forms of characters in the marking vocabulary.
+_TRADITIONAL = dict(zip(
+    "機絕祕級內資業長個僅註檔號發範圍際單錶標誌彙總專屬權質構聯網絡護數據隱私識別碼證",
+    "机绝秘级内资业长个仅注档号发范围际单表标志汇总专属权质构联网络护数据隐私识别码证",
+))
+# Zero-width, bidi and other format characters used to split words invisibly.
+_FORMAT_CHARS = (
+    "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
+    "\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0"
+)
+_GAP_CHARS = " \t\r\n\u3000\u00a0" + _FORMAT_CHARS
+
+# Words a marking is made of; whitespace between their characters is an evasion.
+DEFAULT_VOCABULARY = (
+    "绝密", "机密", "秘密", "核心商密", "普通商密", "商业秘密", "工作秘密", "内部资料",
+    "注意保存", "内部文件", "内部使用", "仅限内部", "密级", "保密期限", "长期", "商密",
+    "敏感信息", "个月",
+)
+
+
+def _build_table() -> dict[int, str]:
+    table: dict[int, str] = {}
+    for cp in list(range(0xA0, 0x10000)) + list(range(0x1F100, 0x1F300)) + list(range(0x2F800, 0x2FA20)):
+        c = chr(cp)
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        n = unicodedata.normalize("NFKC", c)
+        if len(n) == 1 and n != c:
+            table[cp] = n
+    for c in _STAR_VARIANTS:
+        table[ord(c)] = STAR
+    for c in _TRIANGLE_VARIANTS:
+        table[ord(c)] = TRIANGLE
+    for k, v in list(table.items()):  # NFKC first, then the vocabulary folds on its result
+        table[k] = _TRADITIONAL.get(v, v)
+    for t, s in _TRADITIONAL.items():
+        table[ord(t)] = s
+    table[0xFF0A] = STAR  # full-width asterisk: a star stand-in, not ASCII '*'
+    return table
+
+
+_TABLE = _build_table()
+# Characters common in ordinary Chinese text whose folding changes nothing a rule
+# needs; they do not by themselves make the (slow) translate step run.
+_COMMON = set(range(0xFF01, 0xFF10)) | set(range(0xFF1A, 0xFF21)) | set(range(0xFF3B, 0xFF41)) \
+    | set(range(0xFF5B, 0xFF66)) | {0x3000, 0xA0}
+_TRIGGER_RE = re.compile("[" + "".join(
+    re.escape(chr(cp)) for cp in sorted(_TABLE) if cp not in _COMMON and cp < 0x10000
+) + "\U0001F100-\U0001F2FF\U0002F800-\U0002FA1F]")
+_FORMAT_RE = re.compile(f"[{_FORMAT_CHARS}]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Normalized:
+    text: str
+    # (normalized offset, original offset) at the start of each kept segment;
+    # None when no character was removed (offsets are then identical).
+    _segments: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+
+    def to_original(self, pos: int) -> int:
+        if self._segments is None:
+            return pos
+        norm, orig = self._segments
+        i = bisect.bisect_right(norm, pos) - 1
+        return orig[i] + (pos - norm[i])
+
+
+class Normalizer:
+    def __init__(self, vocabulary=DEFAULT_VOCABULARY):
+        firsts, seconds, self._bigrams = set(), set(), set()
+        for word in vocabulary:
+            word = word.translate(_TABLE)
+            for a, b in zip(word, word[1:]):
+                firsts.add(a)
+                seconds.add(b)
+                self._bigrams.add(a + b)
+        cls = lambda chars: "[" + "".join(re.escape(c) for c in sorted(chars)) + "]"  # noqa: E731
+        self._spaced_re = re.compile(f"(?<={cls(firsts)})[{_GAP_CHARS}]+(?={cls(seconds)})") if firsts else None
+
+    def normalize(self, text: str) -> Normalized:
+        if "\u3000" in text:
+            text = text.replace("\u3000", " ")
+        if "\u00a0" in text:
+            text = text.replace("\u00a0", " ")
+        if _TRIGGER_RE.search(text):
+            text = text.translate(_TABLE)  # one char for one char: offsets unchanged
+        cuts = [m.span() for m in _FORMAT_RE.finditer(text)] if _FORMAT_RE.search(text) else []
+        if self._spaced_re is not None:
+            for m in self._spaced_re.finditer(text):
+                s, e = m.span()
+                if text[s - 1] + text[e] in self._bigrams:
+                    cuts.append((s, e))
+        if not cuts:
+            return Normalized(text)
+        cuts.sort()
+        pieces, norm, orig = [], [0], [0]
+        pos = npos = 0
+        for s, e in cuts:
+            if e <= pos:
+                continue
+            s = max(s, pos)
+            pieces.append(text[pos:s])
+            npos += s - pos
+            pos = e
+            norm.append(npos)
+            orig.append(pos)
+        pieces.append(text[pos:])
+        return Normalized("".join(pieces), (tuple(norm), tuple(orig)))
+
+
+def fold(text: str) -> str:
+    """Normalize a short string (a keyword from a policy) the way text is normalized."""
+    return _FORMAT_RE.sub("", text.replace("\u3000", " ").translate(_TABLE))

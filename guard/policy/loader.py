@@ -1,0 +1,284 @@
+"""Load policy YAML (with `extends`, `disable`, term lists), validate, compile.
+
+Every validation message names the file and the rule id and field, so security
+staff can fix a policy from one line of output.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import re2
+import yaml
+
+from guard.errors import PolicyError
+from guard.normalize import fold
+from guard.policy.model import (
+    MASK_VALUES, PROBLEM_REASONS, WHERE_VALUES, Example, Limits, Policy, Rule, Settings,
+)
+from guard.types import ACTIONS, SEVERITIES
+
+POLICY_DIR = Path(__file__).resolve().parents[2] / "policies"
+DEFAULT_POLICY = POLICY_DIR / "default.yaml"
+VALIDATORS = ("cn_id", "luhn", "uscc", "secret")
+_RULE_FIELDS = {
+    "id", "description", "severity", "action", "keywords", "keywords_from", "regex", "group",
+    "validator", "where", "parts", "skip_mentions", "word_boundary", "min_count", "escalate",
+    "mask", "allowlist", "on_problem", "examples", "enabled", "case_insensitive",
+}
+_TOP_FIELDS = {"id", "description", "version", "extends", "disable", "settings", "limits", "lists", "rules", "catalog"}
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PolicyError(f"{path}: policy file not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise PolicyError(f"{path}: cannot read policy: {e}") from None
+    return _parse_yaml(text, str(path))
+
+
+def _parse_yaml(text: str, name: str) -> dict:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise PolicyError(f"{name}{where}: invalid YAML: {problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise PolicyError(f"{name}: a policy must be a mapping with `rules:`")
+    unknown = set(data) - _TOP_FIELDS
+    if unknown:
+        raise PolicyError(f"{name}: unknown top-level field(s): {', '.join(sorted(unknown))}")
+    return data
+
+
+def _merge(path: Path | None, data: dict, seen: tuple[str, ...] = ()) -> dict:
+    """Resolve `extends` depth-first: parents first, then this file on top."""
+    merged: dict[str, Any] = {"rules": {}, "settings": {}, "limits": {}, "lists": {}, "disable": set(), "catalog": {}}
+    base_dir = path.parent if path else POLICY_DIR
+    extends = data.get("extends") or []
+    if isinstance(extends, str):
+        extends = [extends]
+    for parent in extends:
+        ppath = (base_dir / parent).resolve()
+        if str(ppath) in seen:
+            raise PolicyError(f"{path}: `extends` loops back to {ppath}")
+        pdata = _read_yaml(ppath)
+        sub = _merge(ppath, pdata, seen + (str(ppath),))
+        merged["rules"].update(sub["rules"])
+        for key in ("settings", "limits", "lists", "catalog"):
+            merged[key].update(sub[key])
+        merged["disable"] |= sub["disable"]
+    name = str(path) if path else "<policy>"
+    for key in ("settings", "limits", "catalog"):
+        val = data.get(key) or {}
+        if not isinstance(val, dict):
+            raise PolicyError(f"{name}: `{key}` must be a mapping")
+        merged[key].update(val)
+    lists = data.get("lists") or {}
+    if not isinstance(lists, dict):
+        raise PolicyError(f"{name}: `lists` must be a mapping of name -> terms or {{file: PATH}}")
+    for lname, spec in lists.items():
+        merged["lists"][lname] = _load_list(base_dir, name, lname, spec)
+    rules = data.get("rules") or []
+    if not isinstance(rules, list):
+        raise PolicyError(f"{name}: `rules` must be a list")
+    for i, raw in enumerate(rules):
+        if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or not raw["id"].strip():
+            raise PolicyError(f"{name}: rules[{i}]: every rule needs a string `id`")
+        merged["rules"][raw["id"]] = dict(raw, _file=name)
+    disable = data.get("disable") or []
+    if not isinstance(disable, list):
+        raise PolicyError(f"{name}: `disable` must be a list of rule ids")
+    merged["disable"] |= set(disable)
+    merged["id"] = data.get("id") or merged.get("id") or (path.stem if path else "policy")
+    merged["description"] = data.get("description", "")
+    return merged
+
+
+def _load_list(base_dir: Path, name: str, lname: str, spec) -> list[str]:
+    if isinstance(spec, list):
+        return [str(t) for t in spec]
+    if isinstance(spec, dict) and "file" in spec:
+        fpath = base_dir / str(spec["file"])
+        try:
+            lines = fpath.read_text(encoding="utf-8").splitlines()
+        except OSError as e:
+            raise PolicyError(f"{name}: list {lname}: cannot read {fpath}: {e.strerror}") from None
+        return [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    raise PolicyError(f"{name}: list {lname}: expected a list of terms or {{file: PATH}}")
+
+
+def _compile_re(pattern: str, where: str, flags_i: bool = False):
+    if not isinstance(pattern, str) or not pattern:
+        raise PolicyError(f"{where}: must be a non-empty string")
+    try:
+        opts = re2.Options()
+        opts.case_sensitive = not flags_i
+        opts.max_mem = 64 << 20
+        return re2.compile(pattern, opts)
+    except re2.error as e:
+        raise PolicyError(f"{where}: invalid regex (RE2 syntax): {e}") from None
+
+
+def _str_tuple(v, where: str) -> tuple[str, ...]:
+    if v is None:
+        return ()
+    if isinstance(v, str):
+        v = [v]
+    if not isinstance(v, list) or not all(isinstance(x, (str, int)) for x in v):
+        raise PolicyError(f"{where}: must be a list of strings")
+    return tuple(str(x) for x in v)
+
+
+def _compile_rule(raw: dict, lists: dict[str, list[str]]) -> Rule:
+    rid = raw["id"]
+    fname = raw.pop("_file", "<policy>")
+    at = f"{fname}: rule {rid}"
+    unknown = set(raw) - _RULE_FIELDS
+    if unknown:
+        raise PolicyError(f"{at}: unknown field(s): {', '.join(sorted(unknown))}")
+
+    def choice(key, allowed, default):
+        val = raw.get(key, default)
+        if val not in allowed:
+            raise PolicyError(f"{at}: field `{key}`: {val!r} is not one of {', '.join(allowed)}")
+        return val
+
+    action = choice("action", ACTIONS, None)
+    severity = choice("severity", SEVERITIES, "medium")
+    mask = choice("mask", MASK_VALUES, "none")
+    ci = bool(raw.get("case_insensitive", False))
+    keywords = list(_str_tuple(raw.get("keywords"), f"{at}: field `keywords`"))
+    for lname in _str_tuple(raw.get("keywords_from"), f"{at}: field `keywords_from`"):
+        if lname not in lists:
+            raise PolicyError(f"{at}: field `keywords_from`: no list named {lname!r}")
+        keywords.extend(lists[lname])
+    keywords = [fold(k) for k in keywords if k.strip()]
+    regex = None
+    if raw.get("regex") is not None:
+        regex = _compile_re(raw["regex"], f"{at}: field `regex`", ci)
+    group = raw.get("group", 0)
+    if not isinstance(group, int) or (regex is not None and group > regex.groups):
+        raise PolicyError(f"{at}: field `group`: must be a group number of the regex")
+    validator = raw.get("validator")
+    if validator is not None and validator not in VALIDATORS:
+        raise PolicyError(f"{at}: field `validator`: {validator!r} is not one of {', '.join(VALIDATORS)}")
+    where = _str_tuple(raw.get("where", ["anywhere"]), f"{at}: field `where`")
+    for w in where:
+        if w not in WHERE_VALUES:
+            raise PolicyError(f"{at}: field `where`: {w!r} is not one of {', '.join(WHERE_VALUES)}")
+    on_problem = _str_tuple(raw.get("on_problem"), f"{at}: field `on_problem`")
+    for p in on_problem:
+        if p not in PROBLEM_REASONS:
+            raise PolicyError(f"{at}: field `on_problem`: {p!r} is not one of {', '.join(PROBLEM_REASONS)}")
+    if not on_problem and not keywords and regex is None:
+        raise PolicyError(f"{at}: needs `keywords`, `regex` or `on_problem`")
+    if on_problem and (keywords or regex is not None):
+        raise PolicyError(f"{at}: `on_problem` rules take no keywords or regex")
+    min_count = raw.get("min_count", 1)
+    if not isinstance(min_count, int) or min_count < 1:
+        raise PolicyError(f"{at}: field `min_count`: must be a whole number >= 1")
+    esc = raw.get("escalate")
+    esc_count, esc_action = 0, None
+    if esc is not None:
+        if not isinstance(esc, dict) or set(esc) != {"count", "action"}:
+            raise PolicyError(f"{at}: field `escalate`: expected {{count: N, action: ACTION}}")
+        esc_count, esc_action = esc["count"], esc["action"]
+        if not isinstance(esc_count, int) or esc_count <= min_count:
+            raise PolicyError(f"{at}: field `escalate.count`: must be a whole number above min_count")
+        if esc_action not in ACTIONS:
+            raise PolicyError(f"{at}: field `escalate.action`: {esc_action!r} is not one of {', '.join(ACTIONS)}")
+    allow = raw.get("allowlist") or {}
+    if not isinstance(allow, dict) or set(allow) - {"regexes", "stopwords"}:
+        raise PolicyError(f"{at}: field `allowlist`: expected {{regexes: [...], stopwords: [...]}}")
+    allow_res = tuple(_compile_re(p, f"{at}: field `allowlist.regexes`")
+                      for p in _str_tuple(allow.get("regexes"), f"{at}: field `allowlist.regexes`"))
+    stop = tuple(fold(s) for s in _str_tuple(allow.get("stopwords"), f"{at}: field `allowlist.stopwords`"))
+    ex = raw.get("examples") or {}
+    if not isinstance(ex, dict) or set(ex) - {"match", "no_match"}:
+        raise PolicyError(f"{at}: field `examples`: expected {{match: [...], no_match: [...]}}")
+
+    def examples(key):
+        out = []
+        for item in ex.get(key) or []:
+            if isinstance(item, str):
+                out.append(Example(item))
+            elif isinstance(item, dict) and isinstance(item.get("text"), str):
+                out.append(Example(item["text"], str(item.get("part", "body"))))
+            else:
+                raise PolicyError(f"{at}: field `examples.{key}`: items are strings or {{text, part}}")
+        return tuple(out)
+
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        raise PolicyError(f"{at}: field `description`: must be a string")
+    return Rule(
+        id=rid, description=description.strip(), severity=severity, action=action,
+        keywords=tuple(dict.fromkeys(keywords)), regex=regex, regex_source=raw.get("regex") or "",
+        group=group, validator=validator, where=where,
+        parts=_str_tuple(raw.get("parts"), f"{at}: field `parts`"),
+        skip_mentions=bool(raw.get("skip_mentions", False)),
+        word_boundary=bool(raw.get("word_boundary", False)),
+        min_count=min_count, escalate_count=esc_count, escalate_action=esc_action, mask=mask,
+        allow_regexes=allow_res, stopwords=stop, on_problem=on_problem,
+        examples_match=examples("match"), examples_no_match=examples("no_match"),
+    )
+
+
+def _compile(merged: dict, source: str) -> Policy:
+    lists = merged["lists"]
+    rules = []
+    for rid, raw in merged["rules"].items():
+        if rid in merged["disable"] or raw.get("enabled", True) is False:
+            continue
+        rules.append(_compile_rule(dict(raw), lists))
+    lim_raw = merged["limits"]
+    bad = set(lim_raw) - set(Limits.field_names())
+    if bad:
+        raise PolicyError(f"{source}: limits: unknown field(s): {', '.join(sorted(bad))}")
+    for k, v in lim_raw.items():
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0:
+            raise PolicyError(f"{source}: limits: `{k}` must be a positive number")
+    s = merged["settings"]
+    known = {"doc_head_lines", "mention_cues", "vocabulary", "audit_allowed", "contact", "max_findings_per_rule"}
+    if set(s) - known:
+        raise PolicyError(f"{source}: settings: unknown field(s): {', '.join(sorted(set(s) - known))}")
+    cues = s.get("mention_cues") or {}
+    settings = Settings(
+        doc_head_lines=int(s.get("doc_head_lines", 6)),
+        mention_before=tuple(fold(c) for c in _str_tuple(cues.get("before"), f"{source}: settings.mention_cues.before")),
+        mention_after=tuple(fold(c) for c in _str_tuple(cues.get("after"), f"{source}: settings.mention_cues.after")),
+        vocabulary=_str_tuple(s.get("vocabulary"), f"{source}: settings.vocabulary"),
+        audit_allowed=bool(s.get("audit_allowed", True)),
+        contact=str(s.get("contact", "")),
+        max_findings_per_rule=int(s.get("max_findings_per_rule", 5)),
+    )
+    canon = {k: (sorted(v) if isinstance(v, set) else v) for k, v in merged.items()}
+    digest = hashlib.sha256(json.dumps(canon, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+    return Policy(
+        id=str(merged["id"]), description=str(merged.get("description", "")), sha256=digest,
+        source=source, rules=tuple(rules), limits=Limits(**lim_raw), settings=settings,
+        catalog=merged["catalog"],
+    )
+
+
+def load_policy(path: str | Path | None = None) -> Policy:
+    """Load a policy file (default: the shipped policies/default.yaml)."""
+    p = Path(path) if path else DEFAULT_POLICY
+    if p.is_dir():
+        raise PolicyError(f"{p}: is a directory, expected a policy YAML file")
+    data = _read_yaml(p)
+    return _compile(_merge(p.resolve(), data, (str(p.resolve()),)), str(p))
+
+
+def load_policy_text(text: str, name: str = "<policy>") -> Policy:
+    """Load a policy from a YAML string; `extends` resolves against policies/."""
+    return _compile(_merge(None, _parse_yaml(text, name)), name)

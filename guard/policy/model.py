@@ -1,0 +1,93 @@
+"""Compiled, immutable policy objects. Built once by the loader; never mutated."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+WHERE_VALUES = ("anywhere", "line_head", "own_line", "doc_head", "marking_area")
+MASK_VALUES = ("none", "partial", "prefix", "full")
+PROBLEM_REASONS = ("encrypted", "corrupt", "limit", "timeout", "unsupported", "image")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what one request or file may cost to inspect."""
+
+    max_bytes: int = 64 * 1024 * 1024          # one upload / body
+    max_inflated_bytes: int = 256 * 1024 * 1024  # all decompressed data of one input
+    max_member_bytes: int = 64 * 1024 * 1024   # one decompressed archive member
+    max_ratio: int = 200                       # decompressed / compressed, per member
+    max_depth: int = 8                         # archives inside archives
+    max_members: int = 5000                    # entries in one archive
+    max_seconds: float = 20.0                  # wall time to extract one input
+    max_text_chars: int = 64 * 1024 * 1024     # text collected from one input
+    max_pages: int = 2000                      # pdf pages
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(cls.__dataclass_fields__)
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    part: str = "body"
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    description: str
+    severity: str
+    action: str
+    keywords: tuple[str, ...] = ()
+    regex: Any = None            # compiled re2 pattern or None
+    regex_source: str = ""
+    group: int = 0               # which regex group is the finding
+    validator: str | None = None
+    where: tuple[str, ...] = ("anywhere",)
+    parts: tuple[str, ...] = ()  # restrict to part kinds; empty = all
+    skip_mentions: bool = False  # quoted or example-cued matches are not findings
+    word_boundary: bool = False  # match must not touch [0-9A-Za-z] on either side
+    min_count: int = 1
+    escalate_count: int = 0
+    escalate_action: str | None = None
+    mask: str = "none"
+    allow_regexes: tuple[Any, ...] = ()
+    stopwords: tuple[str, ...] = ()
+    on_problem: tuple[str, ...] = ()  # for fail-closed rules: problem reasons it handles
+    examples_match: tuple[Example, ...] = ()
+    examples_no_match: tuple[Example, ...] = ()
+
+    @property
+    def max_action(self) -> str:
+        return self.escalate_action or self.action
+
+
+@dataclass(frozen=True)
+class Settings:
+    doc_head_lines: int = 6
+    mention_before: tuple[str, ...] = ()
+    mention_after: tuple[str, ...] = ()
+    vocabulary: tuple[str, ...] = ()
+    audit_allowed: bool = True
+    contact: str = ""
+    max_findings_per_rule: int = 5
+
+
+@dataclass(frozen=True)
+class Policy:
+    id: str
+    description: str
+    sha256: str
+    source: str
+    rules: tuple[Rule, ...]
+    limits: Limits = field(default_factory=Limits)
+    settings: Settings = field(default_factory=Settings)
+    catalog: dict = field(default_factory=dict)
+
+    def rule(self, rule_id: str) -> Rule:
+        for r in self.rules:
+            if r.id == rule_id:
+                return r
+        raise KeyError(rule_id)

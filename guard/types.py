@@ -1,0 +1,85 @@
+"""Frozen value types that flow through the pipeline: Part -> Finding -> Verdict."""
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+ACTIONS = ("allow", "log", "redact", "warn", "block")
+# Decision order: block > warn > redact > allow ("log" records but never stops).
+ACTION_RANK = {"allow": 0, "log": 0, "redact": 1, "warn": 2, "block": 3}
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+
+# Part kinds where a marking usually lives (GB/T 9704 head, page headers, properties).
+MARKING_AREAS = frozenset({"header", "footer", "property", "filename", "watermark", "title"})
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """A piece of text to scan, with where it came from.
+
+    `anchors` maps offsets to finer labels (a spreadsheet cell, a page): sorted
+    (offset, label) pairs; a match at offset o is labelled by the last anchor <= o.
+    """
+
+    text: str
+    location: str
+    kind: str = "body"
+    anchors: tuple[tuple[int, str], ...] = ()
+
+    def locate(self, offset: int) -> str:
+        if self.anchors:
+            i = bisect.bisect_right(self.anchors, (offset, "\uffff")) - 1
+            if i >= 0:
+                return f"{self.location}{self.anchors[i][1]}"
+        line = self.text.count("\n", 0, offset) + 1
+        return f"{self.location} line {line}" if self.location else f"line {line}"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Content that could not be inspected (encrypted, corrupt, over a limit...)."""
+
+    reason: str  # encrypted | corrupt | limit | timeout | unsupported | image
+    location: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    rule: str
+    action: str
+    severity: str
+    location: str
+    excerpt: str
+    description: str = ""
+    count: int = 1
+    # Span in the part's original text, for redaction; never serialized.
+    part_index: int = field(default=-1, compare=False)
+    span: tuple[int, int] | None = field(default=None, compare=False)
+
+    def to_dict(self) -> dict:
+        return {
+            "rule": self.rule,
+            "action": self.action,
+            "severity": self.severity,
+            "location": self.location,
+            "excerpt": self.excerpt,
+            "description": self.description,
+            "count": self.count,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    action: str
+    findings: tuple[Finding, ...] = ()
+    parts: int = 0
+    chars: int = 0
+    elapsed_ms: float = 0.0
+
+    @property
+    def rules(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(f.rule for f in self.findings))
+
+    def to_dict(self) -> dict:
+        return {"action": self.action, "findings": [f.to_dict() for f in self.findings]}
