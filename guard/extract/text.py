@@ -60,6 +60,10 @@ def extract_text(ctx: Context, data: bytes, location: str) -> None:
     if text is None:
         ctx.problem("unsupported", location, "binary content of an unknown format")
         return
+    sample = text[:4096]
+    if sample and sum(1 for c in sample if c < " " and c not in "\t\n\r\f\x1b") > len(sample) // 10:
+        ctx.problem("unsupported", location, "binary content of an unknown format")
+        return
     if "\r\n" in text:
         text = text.replace("\r\n", "\n")
     stripped = text.lstrip()[:512].lower()

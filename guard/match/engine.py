@@ -39,8 +39,7 @@ class Matcher:
         kw_rules: dict[str, set[int]] = {}
         for i, rule in enumerate(self.rules):
             for kw in rule.keywords:
-                for variant in {kw, kw.lower(), kw.upper(), kw.title()}:
-                    kw_rules.setdefault(variant, set()).add(i)
+                kw_rules.setdefault(kw.lower(), set()).add(i)
         if kw_rules:
             a = ahocorasick.Automaton()
             for kw, idx in kw_rules.items():
@@ -61,7 +60,12 @@ class Matcher:
             text = norm.text
             kw_hits: dict[int, list[tuple[int, int]]] = {}
             if self.automaton is not None:
-                for end, (length, idx) in self.automaton.iter(text):
+                # Keywords match case-insensitively; lower() keeps offsets unless a rare
+                # character changes length (then the text is searched as it is).
+                lowered = text.lower()
+                if len(lowered) != len(text):
+                    lowered = text
+                for end, (length, idx) in self.automaton.iter(lowered):
                     span = (end - length + 1, end + 1)
                     for i in idx:
                         kw_hits.setdefault(i, []).append(span)

@@ -78,7 +78,7 @@ def satisfies(where: tuple[str, ...], text: str, start: int, end: int, part_kind
     for w in where:
         if w == "anywhere":
             return True
-        if w == "marking_area" and part_kind in MARKING_AREAS and at_line_head(text, start, end):
+        if w == "marking_area" and part_kind in MARKING_AREAS and on_own_line(text, start, end):
             return True
         if w == "line_head" and at_line_head(text, start, end):
             return True
