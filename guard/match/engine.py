@@ -9,15 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import ahocorasick
+import re2
 
 from guard.match import structure
 from guard.match.validators import VALIDATORS
 from guard.normalize import Normalizer
 from guard.policy.model import Policy, Rule
-from guard.types import Part
+from guard.types import MARKING_AREAS, Part
 
 WINDOW = 96      # characters around a keyword hit that a rule's regex sees
 MAX_LINE = 512   # windows grow to line boundaries, but no further than this
+LINE_HEAD_REACH = 48  # a positional rule's keyword sits within this many chars of its line head
 _WORDCH = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 
 
@@ -47,6 +49,7 @@ class Matcher:
             a.make_automaton()
             self.automaton = a
         self.always = tuple(i for i, r in enumerate(self.rules) if not r.keywords)
+        self.regex_set, self._set_rules = _build_set(self.rules)
         self._cap = {i: max(r.escalate_count, r.min_count) + policy.settings.max_findings_per_rule
                      for i, r in enumerate(self.rules)}
 
@@ -69,7 +72,13 @@ class Matcher:
                     span = (end - length + 1, end + 1)
                     for i in idx:
                         kw_hits.setdefault(i, []).append(span)
-            for i in (*kw_hits.keys(), *self.always):
+            candidates = (*kw_hits.keys(), *self.always)
+            if self.regex_set is not None and candidates:
+                # One RE2 Set pass says which regexes match anywhere in the part; a rule
+                # whose regex matches nowhere needs no windows and no structure checks.
+                matched = {self._set_rules[j] for j in self.regex_set.Match(text.encode("utf-8", "surrogatepass")) or ()}
+                candidates = [i for i in candidates if self.rules[i].regex is None or i in matched]
+            for i in candidates:
                 rule = self.rules[i]
                 if rule.parts and part.kind not in rule.parts:
                     continue
@@ -79,7 +88,12 @@ class Matcher:
                 cap = self._cap[i]
                 if len(values) >= cap:
                     continue  # the rule already decided its strongest action
-                for s, e in self._candidates(rule, text, kw_hits.get(i)):
+                spans = kw_hits.get(i)
+                if spans is not None and "anywhere" not in rule.where:
+                    spans = self._positional(rule, text, spans, part.kind)
+                    if not spans:
+                        continue
+                for s, e in self._candidates(rule, text, spans):
                     if not self._accept(rule, text, s, e, part.kind):
                         continue
                     os_, oe = norm.to_original(s), norm.to_original(e - 1) + 1
@@ -92,11 +106,30 @@ class Matcher:
                         break
         return {i: h for i, h in hits.items() if h}
 
+    def _positional(self, rule: Rule, text: str, spans, kind: str):
+        """Keyword hits that could still satisfy the rule's position constraint.
+
+        Most mentions of 秘密 sit mid-sentence, far from a line head; dropping them
+        here spares their regex windows and structure checks.
+        """
+        if "marking_area" in rule.where and kind in MARKING_AREAS:
+            return spans
+        head_only = not ({"line_head", "own_line"} & set(rule.where))
+        head_end = _head_end(text, self.policy.settings.doc_head_lines) if head_only else len(text)
+        out = []
+        for s, e in spans:
+            if s >= head_end:
+                continue
+            if s - (text.rfind("\n", 0, s) + 1) <= LINE_HEAD_REACH:
+                out.append((s, e))
+        return out
+
     def _candidates(self, rule: Rule, text: str, kw_spans):
         if rule.regex is None:
             yield from sorted(set(kw_spans or ()))
             return
-        if kw_spans is None:
+        # Dense hits: one pass of RE2 over the whole text beats many small windows.
+        if kw_spans is None or len(kw_spans) * 2 * WINDOW > len(text) // 2:
             for m in rule.regex.finditer(text):
                 yield m.span(rule.group)
             return
@@ -118,11 +151,46 @@ class Matcher:
             return False
         if rule.allow_regexes and any(r.search(value) for r in rule.allow_regexes):
             return False
-        if rule.skip_mentions:
-            st = self.policy.settings
-            if structure.is_quoted(text, s, e) or structure.has_cue(text, s, e, st.mention_before, st.mention_after):
-                return False
-        return structure.satisfies(rule.where, text, s, e, kind, self.policy.settings.doc_head_lines)
+        st = self.policy.settings
+        if not structure.satisfies(rule.where, text, s, e, kind, st.doc_head_lines):
+            return False
+        if rule.skip_mentions and (structure.is_quoted(text, s, e)
+                                   or structure.has_cue(text, s, e, st.mention_before, st.mention_after)):
+            return False
+        return True
+
+
+def _build_set(rules: tuple[Rule, ...]):
+    indices = [i for i, r in enumerate(rules) if r.regex is not None]
+    if not indices:
+        return None, ()
+    opts = re2.Options()
+    opts.max_mem = 256 << 20
+    opts.log_errors = False
+    rset = re2.Set.SearchSet(opts)
+    for i in indices:
+        src = rules[i].regex_source
+        rset.Add(f"(?i:{src})" if rules[i].case_insensitive else src)
+    try:
+        rset.Compile()
+    except Exception:  # a set too large for RE2's memory budget: rules still run one by one
+        return None, ()
+    return rset, tuple(indices)
+
+
+def _head_end(text: str, lines: int) -> int:
+    """Offset just past the first `lines` non-empty lines."""
+    pos = seen = 0
+    n = len(text)
+    while pos < n:
+        nl = text.find("\n", pos)
+        nl = n if nl < 0 else nl
+        if text[pos:nl].strip():
+            seen += 1
+            if seen >= lines:
+                return nl
+        pos = nl + 1
+    return n
 
 
 def _windows(text: str, spans):

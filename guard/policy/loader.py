@@ -123,9 +123,11 @@ def _compile_re(pattern: str, where: str, flags_i: bool = False):
         opts = re2.Options()
         opts.case_sensitive = not flags_i
         opts.max_mem = 64 << 20
+        opts.log_errors = False  # the error is reported once, as our own one line
         return re2.compile(pattern, opts)
     except re2.error as e:
-        raise PolicyError(f"{where}: invalid regex (RE2 syntax): {e}") from None
+        msg = e.args[0].decode("utf-8", "replace") if e.args and isinstance(e.args[0], bytes) else str(e)
+        raise PolicyError(f"{where}: invalid regex (RE2 syntax): {msg}") from None
 
 
 def _str_tuple(v, where: str) -> tuple[str, ...]:
@@ -223,6 +225,7 @@ def _compile_rule(raw: dict, lists: dict[str, list[str]]) -> Rule:
     return Rule(
         id=rid, description=description.strip(), severity=severity, action=action,
         keywords=tuple(dict.fromkeys(keywords)), regex=regex, regex_source=raw.get("regex") or "",
+        case_insensitive=ci,
         group=group, validator=validator, where=where,
         parts=_str_tuple(raw.get("parts"), f"{at}: field `parts`"),
         skip_mentions=bool(raw.get("skip_mentions", False)),

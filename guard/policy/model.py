@@ -43,6 +43,7 @@ class Rule:
     keywords: tuple[str, ...] = ()
     regex: Any = None            # compiled re2 pattern or None
     regex_source: str = ""
+    case_insensitive: bool = False
     group: int = 0               # which regex group is the finding
     validator: str | None = None
     where: tuple[str, ...] = ("anywhere",)

@@ -1,0 +1,150 @@
+"""Engine benchmark: MB/s of Engine.scan_text beside a bare pyahocorasick pass, and
+the time to decide 5 MB docx/pdf uploads. Prints a table; run with `make bench`.
+
+The bare pass is the floor for this design: the same text, the same keyword set
+(every literal of the default policy), one `Automaton.iter` over it and nothing else.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import ahocorasick
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from corpus_gen import ZH, mixed_text  # noqa: E402
+
+from guard import Engine  # noqa: E402
+from guard.policy import load_policy  # noqa: E402
+
+
+def best_of(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def _docx(paragraphs: int, image: bool) -> bytes:
+    import os
+    import random
+
+    import docx
+    from docx.shared import Inches
+    from PIL import Image
+
+    rnd = random.Random(1)
+    chars = sorted(set("".join(ZH)))
+    d = docx.Document()
+    d.sections[0].header.paragraphs[0].text = "机密★5年"
+    for i in range(paragraphs):
+        # Shuffled characters: real prose compresses about this badly, unlike repeated phrases.
+        d.add_paragraph("".join(rnd.choice(chars) for _ in range(200)))
+        if image and i % 20 == 0:
+            img = io.BytesIO()
+            Image.frombytes("L", (300, 300), os.urandom(90000)).save(img, "PNG")
+            d.add_picture(img, width=Inches(2))
+    buf = io.BytesIO()
+    d.save(buf)
+    return buf.getvalue()
+
+
+def make_docx(target: int, image: bool) -> bytes:
+    trial = len(_docx(200, image))
+    n = max(200, int(200 * target / trial))
+    data = _docx(n, image)
+    return data if len(data) >= target * 0.9 else _docx(int(n * target / len(data)), image)
+
+
+def _pdf(pages: int, image: bool) -> bytes:
+    import os
+
+    from PIL import Image
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.utils import ImageReader
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfgen import canvas
+
+    pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, pagesize=A4)
+    for page in range(pages):
+        c.setFont("STSong-Light", 9)
+        y = 810
+        if page == 0:
+            c.drawString(40, y, "秘密★1年")
+            y -= 14
+        if image:  # a fresh image per page, as scans and photos are (reportlab dedupes equal ones)
+            c.drawImage(ImageReader(Image.frombytes("L", (300, 300), os.urandom(90000))), 300, 500, 200, 200)
+        while y > 30:
+            c.drawString(40, y, ZH[(y + page) % len(ZH)] + "，" + ZH[(y // 7) % len(ZH)])
+            y -= 12
+        c.showPage()
+    c.save()
+    return buf.getvalue()
+
+
+def make_pdf(target: int, image: bool) -> bytes:
+    """A PDF of about `target` bytes: size a 10-page trial, then scale the page count."""
+    trial = len(_pdf(10, image))
+    return _pdf(max(10, int(10 * target / trial)), image)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--mb", type=float, default=10.0, help="size of the text corpus (MB of UTF-8)")
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+
+    engine = Engine(load_policy())
+    text = mixed_text(int(args.mb * 1024 * 1024 / 2.6))
+    mb = len(text.encode()) / 1e6
+
+    keywords = {k.lower() for r in engine.matcher.rules for k in r.keywords}
+    floor = ahocorasick.Automaton()
+    for k in keywords:
+        floor.add_word(k, k)
+    floor.make_automaton()
+
+    def bare():
+        for _ in floor.iter(text):
+            pass
+
+    t_floor = best_of(bare, args.repeat)
+    t_engine = best_of(lambda: engine.scan_text(text), args.repeat)
+    print(f"text corpus: {mb:.1f} MB mixed zh/en, {len(keywords)} keywords")
+    print(f"  bare pyahocorasick pass : {mb / t_floor:8.1f} MB/s")
+    print(f"  Engine.scan_text        : {mb / t_engine:8.1f} MB/s   ratio {t_floor / t_engine:.2f} of the floor")
+
+    prompts = [text[i:i + 10240] for i in range(0, 10240 * 200, 10240)]
+    lat = []
+    for p in prompts:
+        t = time.perf_counter()
+        engine.scan_text(p)
+        lat.append((time.perf_counter() - t) * 1000)
+    print(f"  10 KB prompt            : p50 {statistics.median(lat):.3f} ms, p99 {sorted(lat)[int(len(lat) * .99) - 1]:.3f} ms")
+
+    five = 5 * 1024 * 1024
+    for name, data in (("docx", make_docx(five, image=True)), ("docx", make_docx(five, image=False)),
+                       ("pdf", make_pdf(five, image=True)), ("pdf", make_pdf(five // 4, image=False))):
+        verdict = None
+
+        def run():
+            nonlocal verdict
+            verdict = engine.scan_bytes(data, filename=f"bench.{name}")
+
+        t = best_of(run, args.repeat)
+        print(f"  {len(data) / 1e6:.1f} MB {name:4s} decided   : {t * 1000:8.0f} ms -> {verdict.action}"
+              f"  ({verdict.parts} parts, {verdict.chars / 1e6:.1f} M chars; {', '.join(verdict.rules)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
