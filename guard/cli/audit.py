@@ -1,2 +1,112 @@
+"""`guard audit`: list, show, verify, stats — for auditors."""
+from __future__ import annotations
+
+import csv
+import json
+import sys
+
+from guard.audit.chain import load_key, verify
+from guard.audit.query import FIELDS, matches, records, stats
+
+
 def register(sub) -> None:
-    pass
+    p = sub.add_parser("audit", help="review and verify the audit trail")
+    asub = p.add_subparsers(dest="audit_command", metavar="SUBCOMMAND")
+
+    def common(sp):
+        sp.add_argument("--audit-dir", default="var/audit", help="audit directory (default: var/audit)")
+
+    ls = asub.add_parser("list", help="list events", description="List audit events, oldest first.")
+    common(ls)
+    ls.add_argument("--since", help="from this UTC time (ISO, e.g. 2026-11-27 or 2026-11-27T08:00)")
+    ls.add_argument("--until", help="up to this UTC time (ISO)")
+    ls.add_argument("--action", action="append", choices=["allow", "warn", "redact", "block"], help="repeatable")
+    ls.add_argument("--rule", help="rule id or family prefix (state-secret)")
+    ls.add_argument("--user", help="proxy-auth user")
+    ls.add_argument("--host", help="host contains this")
+    fmt = ls.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="one JSON record per line")
+    fmt.add_argument("--csv", action="store_true", help="CSV with a header row")
+    ls.set_defaults(func=cmd_list)
+
+    sh = asub.add_parser("show", help="show one event in full", description="Show one event as JSON.")
+    common(sh)
+    sh.add_argument("event_id")
+    sh.set_defaults(func=cmd_show)
+
+    vf = asub.add_parser("verify", help="verify the hash chain",
+                         description="Exit 0 when the chain is intact; 1 naming the first broken record.")
+    common(vf)
+    vf.add_argument("--key-file", help="HMAC key file, when the proxy used one")
+    vf.set_defaults(func=cmd_verify)
+
+    st = asub.add_parser("stats", help="counts by day, action, rule, provider and user")
+    common(st)
+    st.add_argument("--since")
+    st.add_argument("--until")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_stats)
+    p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
+
+
+def _until(v):
+    # A bare date means the whole day.
+    return v + "T23:59:59.999Z" if v and len(v) == 10 else v
+
+
+def cmd_list(args) -> int:
+    recs = [r for r in records(args.audit_dir)
+            if matches(r, args.since, _until(args.until), args.action, args.rule, args.user, args.host)]
+    if args.json:
+        for r in recs:
+            print(json.dumps(r, ensure_ascii=False))
+    elif args.csv:
+        w = csv.writer(sys.stdout)
+        w.writerow(FIELDS)
+        for r in recs:
+            w.writerow([_cell(r, f) for f in FIELDS])
+    else:
+        for r in recs:
+            print(f"{r['ts']}  {r['action']:6s} {r['event_id']}  {r.get('user') or r.get('client') or '-':15s} "
+                  f"{r['host']}{r['path'][:40]}  {_cell(r, 'rules')}")
+        print(f"{len(recs)} event(s)")
+    return 0
+
+
+def _cell(r: dict, f: str) -> str:
+    v = r.get(f)
+    if f == "rules":
+        return ",".join(x["id"] for x in v or [])
+    if f == "policy":
+        return f"{v.get('id')}@{v.get('sha256', '')[:12]}" if v else ""
+    return "" if v is None else str(v)
+
+
+def cmd_show(args) -> int:
+    for r in records(args.audit_dir):
+        if r.get("event_id") == args.event_id:
+            print(json.dumps(r, ensure_ascii=False, indent=2))
+            return 0
+    print(f"guard: error: no event {args.event_id} in {args.audit_dir}", file=sys.stderr)
+    return 1
+
+
+def cmd_verify(args) -> int:
+    count, broken = verify(args.audit_dir, load_key(args.key_file))
+    if broken:
+        print(f"BROKEN after {count} intact record(s): {broken}")
+        return 1
+    print(f"OK {count} record(s), chain intact")
+    return 0
+
+
+def cmd_stats(args) -> int:
+    s = stats(r for r in records(args.audit_dir) if matches(r, args.since, _until(args.until)))
+    if args.json:
+        print(json.dumps(s, ensure_ascii=False))
+        return 0
+    for section, counts in s.items():
+        print(section.replace("_", " ") + ":")
+        for k, v in counts.items():
+            print(f"  {v:7d}  {k}")
+    return 0

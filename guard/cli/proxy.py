@@ -1,2 +1,35 @@
+"""`guard proxy`: mitmdump with the guard addon and the contract's options."""
+from __future__ import annotations
+
+from pathlib import Path
+
+ADDON = Path(__file__).resolve().parents[2] / "addons" / "ai_guard.py"
+
+
 def register(sub) -> None:
-    pass
+    p = sub.add_parser("proxy", help="run the guard as an HTTP(S) proxy (mitmdump + addon)",
+                       description="Run mitmdump with the AI guard. Arguments after `--` go to mitmdump "
+                                   "(e.g. --map-remote, --mode, --proxyauth).")
+    p.add_argument("--policy", help="policy YAML (default: policies/default.yaml)")
+    p.add_argument("--audit-dir", default="var/audit", help="audit directory (default: var/audit)")
+    p.add_argument("--listen-host", default="127.0.0.1")
+    p.add_argument("--listen-port", type=int, default=8080)
+    p.add_argument("mitm_args", nargs="*", metavar="-- MITM_ARGS", help="extra mitmdump arguments")
+    p.set_defaults(func=run)
+
+
+def build_args(args) -> list[str]:
+    out = ["-q", "-s", str(ADDON), "--listen-host", args.listen_host, "--listen-port", str(args.listen_port),
+           "--set", f"guard_audit_dir={args.audit_dir}"]
+    if args.policy:
+        out += ["--set", f"guard_policy={args.policy}"]
+    return out + list(args.mitm_args)
+
+
+def run(args) -> int:
+    from guard.policy import load_policy
+
+    load_policy(args.policy)  # a bad policy is one line here, before mitmproxy starts
+    from mitmproxy.tools.main import mitmdump
+
+    return mitmdump(build_args(args)) or 0

@@ -5,7 +5,7 @@ import zipfile
 
 import pytest
 
-from conftest import ASSETS, make_docx, make_pdf, make_pptx, make_xlsx
+from writers import ASSETS, make_docx, make_pdf, make_pptx, make_xlsx
 
 CLEAN = ["关于装置检修计划的说明", "本周完成了备件采购。"]
 

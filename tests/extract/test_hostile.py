@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_docx, make_pdf
+from writers import make_docx, make_pdf
 
 
 def raw_zip(name: str, deflated: bytes, size: int, crc: int = 0) -> bytes:

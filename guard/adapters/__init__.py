@@ -1,0 +1,67 @@
+"""Request bodies -> scannable parts with provenance.
+
+Every provider shape (OpenAI Chat/Responses, Anthropic Messages, Gemini, the
+OpenAI-compatible APIs, ChatGPT/Claude/DeepSeek/Kimi/Doubao web) is JSON whose
+strings the generic walker reaches with their JSON path as location
+(`messages[1].content`, `contents[0].parts[1].inlineData.data`), decoding `\\u`
+escapes, JSON inside strings and base64/data: URL files. Other bodies are decoded
+by their media type: form-urlencoded, multipart uploads, gRPC-web/Connect frames,
+and raw uploads (a presigned PUT) sniffed as files by magic bytes.
+"""
+from __future__ import annotations
+
+import json
+from urllib.parse import unquote
+
+from guard.adapters.form import scan_form
+from guard.adapters.frames import scan_frames
+from guard.adapters.multipart import scan_multipart
+from guard.extract import Context, extract_into
+from guard.extract.jsonwalk import walk_json
+
+__all__ = ["scan_body"]
+
+
+def _filename(headers, path: str) -> str | None:
+    disp = headers.get("content-disposition", "")
+    for piece in disp.split(";"):
+        k, _, v = piece.strip().partition("=")
+        if k.lower() in ("filename", "filename*"):
+            v = v.strip('"')
+            return unquote(v.split("''", 1)[-1]) if k.endswith("*") else v
+    for key in ("x-file-name", "x-filename"):
+        if headers.get(key):
+            return unquote(headers[key])
+    last = unquote(path.split("?", 1)[0].rsplit("/", 1)[-1])
+    return last if "." in last else None
+
+
+def scan_body(ctx: Context, body: bytes, content_type: str, headers, path: str) -> str:
+    """Add the body's parts to ctx; returns the body kind (json, form, multipart, ...)."""
+    if not body:
+        return "empty"
+    ctype = (content_type or "").split(";", 1)[0].strip().lower()
+    if ctype == "multipart/form-data":
+        scan_multipart(ctx, body, content_type)
+        return "multipart"
+    if ctype == "application/x-www-form-urlencoded":
+        scan_form(ctx, body)
+        return "form"
+    if ctype.startswith(("application/grpc", "application/connect")):
+        scan_frames(ctx, body, ctype)
+        return "frames"
+    head = body.lstrip()[:1]
+    if "json" in ctype or (head in (b"{", b"[") and not ctype.startswith(("image/", "application/octet"))):
+        try:
+            obj = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            obj = None
+        if obj is not None:
+            walk_json(ctx, obj, "")
+            return "json"
+    if ctype.startswith("text/") and not ctype.startswith("text/html"):
+        extract_into(ctx, body, None, "body", 0)
+        return "text"
+    # Anything else is an upload: identify it by its bytes, never by its media type.
+    extract_into(ctx, body, _filename(headers, path), "upload", 0)
+    return "file"

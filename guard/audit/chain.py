@@ -1,0 +1,96 @@
+"""The hash chain: each record carries the previous record's hash and its own.
+
+hash = SHA-256 (or HMAC-SHA-256 with a key) over the record's canonical JSON without
+its `hash` field; `prev` is the previous record's hash; `seq` counts from 1 across
+files. An edit breaks a record's hash; an insertion, deletion or reordering breaks
+`seq`/`prev`; a cut tail no longer reaches the head recorded in head.json.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from guard.errors import AuditError
+
+GENESIS = "0" * 64
+HEAD_FILE = "head.json"
+
+
+def canonical(record: dict) -> bytes:
+    body = {k: v for k, v in record.items() if k != "hash"}
+    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def record_hash(record: dict, key: bytes | None = None) -> str:
+    data = canonical(record)
+    if key:
+        return hmac.new(key, data, hashlib.sha256).hexdigest()
+    return hashlib.sha256(data).hexdigest()
+
+
+def log_files(audit_dir: Path) -> list[Path]:
+    return sorted(audit_dir.glob("audit-*.jsonl"))
+
+
+def iter_records(audit_dir: Path) -> Iterator[tuple[Path, int, str]]:
+    """(file, line number, raw line) for every line of every log file, in order."""
+    for f in log_files(audit_dir):
+        with open(f, encoding="utf-8") as fh:
+            for n, line in enumerate(fh, 1):
+                if line.strip():
+                    yield f, n, line
+
+
+def read_head(audit_dir: Path) -> dict | None:
+    try:
+        return json.loads((audit_dir / HEAD_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        raise AuditError(f"{audit_dir / HEAD_FILE}: unreadable: {e}") from None
+
+
+def load_key(path: str | None) -> bytes | None:
+    if not path:
+        return None
+    try:
+        key = Path(path).read_bytes().strip()
+    except OSError as e:
+        raise AuditError(f"{path}: cannot read HMAC key: {e.strerror}") from None
+    if len(key) < 16:
+        raise AuditError(f"{path}: HMAC key is shorter than 16 bytes")
+    return key
+
+
+def verify(audit_dir: str | Path, key: bytes | None = None) -> tuple[int, str | None]:
+    """(records checked, None) when intact, else (records checked, first break)."""
+    audit_dir = Path(audit_dir)
+    if not audit_dir.is_dir():
+        raise AuditError(f"{audit_dir}: no such audit directory")
+    prev, seq, count = GENESIS, 0, 0
+    for f, n, line in iter_records(audit_dir):
+        where = f"{f.name}:{n}"
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            return count, f"{where}: not valid JSON (record edited or truncated)"
+        if not isinstance(rec, dict) or "hash" not in rec:
+            return count, f"{where}: not an audit record"
+        if rec.get("seq") != seq + 1:
+            return count, (f"{where}: event {rec.get('event_id')}: sequence {rec.get('seq')} follows {seq} "
+                           "(a record was deleted, inserted or reordered)")
+        if rec.get("prev") != prev:
+            return count, f"{where}: event {rec.get('event_id')}: does not chain to the previous record"
+        if not hmac.compare_digest(record_hash(rec, key), str(rec["hash"])):
+            return count, f"{where}: event {rec.get('event_id')}: hash mismatch (record edited)"
+        prev, seq, count = rec["hash"], rec["seq"], count + 1
+    head = read_head(audit_dir)
+    if head:
+        if head.get("seq", 0) > seq:
+            return count, f"log ends at sequence {seq} but head.json records {head['seq']} (records removed from the end)"
+        if head.get("seq") == seq and head.get("hash") != prev:
+            return count, f"last record (sequence {seq}) does not match head.json"
+    return count, None

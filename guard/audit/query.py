@@ -1,0 +1,54 @@
+"""Read the audit trail for auditors: filter, show, count."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+from guard.audit.chain import iter_records
+from guard.errors import AuditError
+
+FIELDS = ("event_id", "ts", "action", "rules", "host", "path", "client", "user", "body_sha256", "policy")
+
+
+def records(audit_dir: str | Path) -> Iterator[dict]:
+    d = Path(audit_dir)
+    if not d.is_dir():
+        raise AuditError(f"{d}: no such audit directory")
+    for f, n, line in iter_records(d):
+        try:
+            yield json.loads(line)
+        except ValueError:
+            raise AuditError(f"{f.name}:{n}: damaged record; run `guard audit verify`") from None
+
+
+def matches(rec: dict, since=None, until=None, action=None, rule=None, user=None, host=None) -> bool:
+    ts = rec.get("ts", "")
+    if since and ts < since:
+        return False
+    if until and ts > until:
+        return False
+    if action and rec.get("action") not in action:
+        return False
+    if rule and not any(r["id"] == rule or r["id"].startswith(rule + ".") for r in rec.get("rules", [])):
+        return False
+    if user and rec.get("user") != user:
+        return False
+    if host and host not in (rec.get("host") or ""):
+        return False
+    return True
+
+
+def stats(recs) -> dict:
+    by_day, by_rule, by_provider, by_user, by_action = Counter(), Counter(), Counter(), Counter(), Counter()
+    for r in recs:
+        by_day[r["ts"][:10]] += 1
+        by_action[r["action"]] += 1
+        by_provider[r.get("provider") or r.get("host")] += 1
+        by_user[r.get("user") or r.get("client")] += 1
+        for rule in r.get("rules", []):
+            by_rule[rule["id"]] += 1
+    return {"by_day": dict(sorted(by_day.items())), "by_action": dict(by_action),
+            "by_rule": dict(by_rule.most_common()), "by_provider": dict(by_provider.most_common()),
+            "by_user": dict(by_user.most_common())}

@@ -1,0 +1,338 @@
+"""The mitmproxy addon: classify in requestheaders, inspect in request, act, audit.
+
+Fail closed everywhere: a body that cannot be read, an extraction error, a decision
+past its time budget or an audit log that cannot be written all block the request.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
+
+from mitmproxy import ctx, http
+from mitmproxy.exceptions import OptionsError
+
+from guard.adapters import scan_body
+from guard.adapters.redact import redact_json
+from guard.audit import record as audit_record
+from guard.audit.chain import load_key
+from guard.audit.writer import AuditWriter, new_event_id
+from guard.catalog import ACK_HOST, Catalog, Service, load_catalog
+from guard.engine import Engine
+from guard.errors import AuditError, GuardError
+from guard.extract import Context
+from guard.extract.jsonwalk import scan_string
+from guard.policy import load_policy
+from guard.respond import is_navigation, render
+from guard.types import Finding, Problem, Verdict
+
+log = logging.getLogger("guard")
+INLINE_MAX = 64 * 1024  # bodies above this are inspected off the event loop
+META = "ai_guard"
+
+
+@dataclass
+class Target:
+    service: Service
+    host: str
+    port: int
+    via_origin: bool
+
+
+def _fail(rule: str, detail: str, location: str = "request") -> Verdict:
+    return Verdict("block", (Finding(rule, "block", "high", location, detail[:160], "content could not be inspected"),))
+
+
+class GuardAddon:
+    def __init__(self):
+        self.catalog: Catalog | None = None
+        self.engines: dict[str, Engine] = {}
+        self.audit: AuditWriter | None = None
+        self.acked: dict[str, float] = {}        # request fingerprint -> expiry
+        self.pending: dict[str, tuple[str, str, float]] = {}  # ack token -> (fingerprint, event id, expiry)
+        self._syncer: asyncio.Task | None = None
+
+    # -- options ---------------------------------------------------------------
+    def load(self, loader):
+        loader.add_option("guard_policy", str, "", "AI guard policy YAML (default: policies/default.yaml).")
+        loader.add_option("guard_audit_dir", str, "var/audit", "Directory of the AI guard's hash-chained audit log.")
+        loader.add_option("guard_audit_key", str, "", "File holding an HMAC key for the audit chain (optional).")
+        loader.add_option("guard_catalog", str, "", "AI endpoint catalog YAML (default: policies/catalog.yaml).")
+        loader.add_option("guard_intercept", str, "catalog",
+                          "catalog: intercept TLS only for catalog hosts (sets allow_hosts); "
+                          "operator: leave allow_hosts/ignore_hosts as configured.")
+        loader.add_option("guard_ack_ttl", int, 600, "Seconds an acknowledged warning lets the identical request pass.")
+
+    def configure(self, updated):
+        opts = ctx.options
+        if self.catalog is None or updated & {"guard_policy", "guard_catalog"}:
+            try:
+                policy = load_policy(opts.guard_policy or None)
+                catalog = load_catalog(opts.guard_catalog or None)
+                engines = {"internet": Engine(policy)}
+                for name, cat in catalog.categories.items():
+                    engines[name] = Engine(load_policy(cat["policy"])) if cat and cat.get("policy") else engines["internet"]
+            except GuardError as e:
+                raise OptionsError(f"Cannot load AI guard policy: {e}") from None
+            self.catalog, self.engines = catalog, engines
+        if opts.guard_intercept not in ("catalog", "operator"):
+            raise OptionsError(f"Cannot parse guard_intercept: {opts.guard_intercept!r} (catalog or operator)")
+        if self.audit is None or updated & {"guard_audit_dir", "guard_audit_key"}:
+            try:
+                writer = AuditWriter(opts.guard_audit_dir, load_key(opts.guard_audit_key or None))
+            except GuardError as e:
+                raise OptionsError(f"Cannot open AI guard audit log: {e}") from None
+            if self.audit is not None:
+                self.audit.close()
+            self.audit = writer
+        if opts.guard_intercept == "catalog" and not opts.allow_hosts and not opts.ignore_hosts:
+            opts.update(allow_hosts=self.catalog.allow_hosts())
+
+    def running(self):
+        if self._syncer is None:
+            self._syncer = asyncio.get_running_loop().create_task(self._group_commit())
+
+    async def _group_commit(self):
+        # Allowed requests are written at once and fsynced here, a batch at a time.
+        while True:
+            await asyncio.sleep(0.2)
+            try:
+                await asyncio.to_thread(self.audit.sync)
+            except AuditError as e:
+                log.error("audit sync failed: %s", e)
+
+    def done(self):
+        if self._syncer:
+            self._syncer.cancel()
+        if self.audit:
+            self.audit.close()
+
+    def _policy(self):
+        return self.engines["internet"].policy
+
+    # -- classify --------------------------------------------------------------
+    def requestheaders(self, flow: http.HTTPFlow):
+        if flow.response or flow.error or not flow.live:
+            return
+        req = flow.request
+        # The destination the client asked for: map_remote and friends rewrite later, in `request`.
+        host = req.host.lower()
+        if host == ACK_HOST:
+            flow.metadata[META + "_ack"] = True
+            return
+        svc = self.catalog.service(host)
+        via_origin = False
+        if svc is None and self.catalog.is_storage(host):
+            svc = self.catalog.web_app_for(req.headers.get("origin") or req.headers.get("referer"))
+            via_origin = svc is not None
+        if svc is None:
+            return
+        flow.metadata[META] = Target(svc, host, req.port, via_origin)
+        req.stream = False  # an AI request is always inspected whole, never streamed past us
+        limit = self.engines[svc.category].policy.limits.max_bytes
+        length = req.headers.get("content-length", "")
+        if length.isdigit() and int(length) > limit:
+            flow.metadata[META + "_early"] = _fail("uninspectable.limit", f"body of {length} bytes exceeds {limit}")
+
+    # -- inspect and act ---------------------------------------------------------
+    async def request(self, flow: http.HTTPFlow):
+        if flow.response or flow.error or not flow.live:
+            return
+        if flow.metadata.get(META + "_ack"):
+            await self._serve_ack(flow)
+            return
+        target: Target | None = flow.metadata.get(META)
+        if target is None:
+            return
+        engine = self.engines[target.service.category]
+        started = time.perf_counter()
+        body = b""
+        files: list[dict] = []
+        parts: list = []
+        verdict = flow.metadata.get(META + "_early")
+        if verdict is None:
+            try:
+                body = flow.request.content or b""  # decoded per Content-Encoding (gzip, br, zstd...)
+            except ValueError as e:
+                verdict = _fail("uninspectable.corrupt", f"undecodable Content-Encoding: {e}")
+        if verdict is None:
+            verdict, parts, files = await self._scan(engine, flow, body, started)
+        await self._act(flow, target, engine, verdict, body, parts, files)
+
+    async def _scan(self, engine: Engine, flow: http.HTTPFlow, body: bytes, started: float):
+        req = flow.request
+
+        def work():
+            c = Context(engine.policy.limits)
+            for key, value in req.query.items(multi=True):  # prompts ride in URLs too (chatgpt.com/?q=)
+                if value:
+                    scan_string(c, value, f"query:{key}")
+            scan_body(c, body, req.headers.get("content-type", ""), req.headers, req.path)
+            return engine.scan_parts(c.out.parts, c.out.problems, started), c.out.parts, c.out.files
+
+        try:
+            if len(body) <= INLINE_MAX:
+                return work()
+            budget = engine.policy.limits.max_seconds + 5
+            return await asyncio.wait_for(asyncio.to_thread(work), timeout=budget)
+        except TimeoutError:
+            return _fail("uninspectable.limit", "decision took longer than the time budget"), [], []
+        except GuardError as e:
+            return _fail("uninspectable.corrupt", str(e)), [], []
+        except Exception as e:  # fail closed on any parser bug
+            log.exception("inspection failed")
+            return _fail("uninspectable.corrupt", f"{type(e).__name__}: {e}"), [], []
+
+    def _info(self, flow: http.HTTPFlow, target: Target, body: bytes, files, kind="http") -> audit_record.RequestInfo:
+        req = flow.request
+        auth = flow.metadata.get("proxyauth")
+        return audit_record.RequestInfo(
+            host=target.host if target.port in (80, 443) else f"{target.host}:{target.port}",
+            method=req.method, path=req.path, client=_client(flow),
+            user=auth[0] if auth else None, user_agent=req.headers.get("user-agent", ""),
+            provider=target.service.id + ("(upload)" if target.via_origin else ""),
+            category=target.service.category, body_sha256=hashlib.sha256(body).hexdigest(),
+            body_size=len(body), kind=kind, files=[f for f in files if f.get("name") or f["location"] == "upload"],
+        )
+
+    def _fingerprint(self, flow: http.HTTPFlow, target: Target, body: bytes) -> str:
+        return hashlib.sha256("\0".join((_client(flow), flow.request.method, target.host, flow.request.path,
+                                         hashlib.sha256(body).hexdigest())).encode()).hexdigest()
+
+    async def _act(self, flow, target: Target, engine: Engine, verdict: Verdict, body: bytes, parts, files):
+        policy = engine.policy
+        note = ""
+        fp = None
+        if verdict.action == "warn":
+            fp = self._fingerprint(flow, target, body)
+            if self.acked.get(fp, 0) > time.monotonic():
+                verdict = Verdict("allow", verdict.findings, verdict.parts, verdict.chars, verdict.elapsed_ms)
+                note = "warning acknowledged by the user"
+        if verdict.action == "redact":
+            new = redact_json(body, parts, verdict.findings)
+            if new is None:
+                verdict = Verdict("block", verdict.findings, verdict.parts, verdict.chars, verdict.elapsed_ms)
+                note = "redaction impossible in place: blocked"
+        event_id = new_event_id()
+        rec = audit_record.build(event_id, self._info(flow, target, body, files), verdict, policy, note)
+        flow.metadata[META + "_event"] = event_id
+        flow.metadata[META + "_action"] = verdict.action
+        try:
+            if verdict.action in ("block", "warn", "redact"):
+                await asyncio.to_thread(self.audit.write, rec, True)  # durable before the response leaves
+            elif policy.settings.audit_allowed or verdict.findings:
+                self.audit.write(rec, False)  # group-committed
+        except AuditError as e:
+            log.error("audit write failed, blocking: %s", e)
+            verdict = _fail("audit.unavailable", "the audit log cannot be written")
+            flow.metadata[META + "_action"] = "block"
+        if verdict.action == "redact":
+            flow.request.content = new
+            return
+        if verdict.action not in ("warn", "block"):
+            return
+        ack_url = None
+        if verdict.action == "warn":
+            token = secrets.token_urlsafe(16)
+            ttl = ctx.options.guard_ack_ttl
+            self.pending[token] = (fp, event_id, time.monotonic() + ttl)
+            ack_url = f"http://{ACK_HOST}/ack/{token}"
+        status, content, headers = render(target.service.shape, verdict, event_id, policy.settings.contact,
+                                          is_navigation(flow.request.headers), ack_url)
+        flow.response = http.Response.make(status, content, headers)
+
+    async def _serve_ack(self, flow: http.HTTPFlow):
+        parts = urlsplit(flow.request.path)
+        token = parts.path.rsplit("/", 1)[-1]
+        entry = self.pending.pop(token, None)
+        if entry is None or entry[2] < time.monotonic():
+            flow.response = http.Response.make(404, "确认链接无效或已过期 / unknown or expired acknowledgement link\n",
+                                               {"Content-Type": "text/plain; charset=utf-8"})
+            return
+        fp, event_id, _ = entry
+        self._expire()
+        self.acked[fp] = time.monotonic() + ctx.options.guard_ack_ttl
+        reason = (parse_qs(parts.query).get("reason") or [""])[0][:200]
+        rec = {
+            "event_id": new_event_id(), "ts": audit_record.dt.datetime.now(audit_record.dt.timezone.utc)
+            .isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "action": "ack", "acknowledges": event_id, "reason": reason, "rules": [], "host": ACK_HOST,
+            "path": "/ack", "client": _client(flow), "user": (flow.metadata.get("proxyauth") or [None])[0],
+            "body_sha256": "", "policy": {"id": self._policy().id, "sha256": self._policy().sha256},
+        }
+        try:
+            await asyncio.to_thread(self.audit.write, rec, True)
+        except AuditError:
+            self.acked.pop(fp, None)
+            flow.response = http.Response.make(503, "audit log unavailable\n")
+            return
+        flow.response = http.Response.make(
+            200, f"已确认，请在 {ctx.options.guard_ack_ttl // 60} 分钟内重试原请求。事件 {event_id}\n"
+                 f"Acknowledged: retry the same request within {ctx.options.guard_ack_ttl}s.\n",
+            {"Content-Type": "text/plain; charset=utf-8", "X-AI-Guard-Event": event_id})
+
+    def _expire(self):
+        now = time.monotonic()
+        for d in (self.acked,):
+            for k in [k for k, v in d.items() if v < now]:
+                del d[k]
+        for k in [k for k, v in self.pending.items() if v[2] < now]:
+            del self.pending[k]
+
+    # -- responses stream untouched ---------------------------------------------
+    def responseheaders(self, flow: http.HTTPFlow):
+        if flow.metadata.get(META) is not None and flow.response is not None:
+            flow.response.stream = True  # SSE answers reach the user token by token
+
+    # -- websockets ----------------------------------------------------------------
+    async def websocket_message(self, flow: http.HTTPFlow):
+        target: Target | None = flow.metadata.get(META)
+        if target is None or flow.websocket is None:
+            return
+        message = flow.websocket.messages[-1]
+        if not message.from_client:
+            return
+        engine = self.engines[target.service.category]
+        started = time.perf_counter()
+        c = Context(engine.policy.limits)
+        try:
+            content = message.content
+            if message.is_text:
+                scan_string(c, message.text, "websocket")
+            else:
+                from guard.extract import extract_into
+
+                extract_into(c, content, None, "websocket", 0)
+            verdict = engine.scan_parts(c.out.parts, c.out.problems, started)
+        except Exception as e:
+            verdict = _fail("uninspectable.corrupt", f"{type(e).__name__}: {e}")
+        if verdict.action == "warn":
+            verdict = Verdict("block", verdict.findings)  # no acknowledgement round-trip inside a socket
+        event_id = new_event_id()
+        rec = audit_record.build(event_id, self._info(flow, target, message.content, [], "websocket"),
+                                 verdict, engine.policy)
+        try:
+            if verdict.action == "block":
+                await asyncio.to_thread(self.audit.write, rec, True)
+            elif engine.policy.settings.audit_allowed or verdict.findings:
+                self.audit.write(rec, False)
+        except AuditError:
+            verdict = _fail("audit.unavailable", "the audit log cannot be written")
+        if verdict.action == "block":
+            message.drop()
+            notice = {"type": "error", "error": {"type": "ai_guard_blocked", "event": event_id,
+                                                 "message": f"[AI-Guard] 已拦截 / blocked: {verdict.findings[0].rule}"}}
+            ctx.master.commands.call("inject.websocket", flow, True, json.dumps(notice, ensure_ascii=False).encode(), True)
+
+
+def _client(flow: http.HTTPFlow) -> str:
+    peer = flow.client_conn.peername
+    return peer[0] if peer else ""
+
+
+__all__ = ["GuardAddon", "Problem"]

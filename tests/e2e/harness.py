@@ -1,0 +1,72 @@
+"""Harness: a real mitmdump with the guard addon, intercepting TLS with a temporary CA, in front
+of a loopback fake upstream that every AI host is mapped to with --map-remote."""
+from __future__ import annotations
+
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from upstream import Upstream
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"proxy exited: {proc.stdout.read() if proc.stdout else ''}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("proxy did not start")
+
+
+class Proxy:
+    def __init__(self, tmp: Path, upstream: Upstream, command: str = "mitmdump", policy: Path | None = None):
+        self.port = free_port()
+        self.confdir = tmp / "conf"
+        self.audit = tmp / "audit"
+        mapping = f"|^https://[^/]+|http://127.0.0.1:{upstream.port}"
+        mitm = ["--set", f"confdir={self.confdir}", "--set", "connection_strategy=lazy",
+                "--map-remote", mapping]
+        if command == "mitmdump":
+            args = [str(BIN / "mitmdump"), "-q", "-s", str(ROOT / "addons" / "ai_guard.py"),
+                    "--listen-host", "127.0.0.1", "--listen-port", str(self.port),
+                    "--set", f"guard_audit_dir={self.audit}", *mitm]
+            if policy:
+                args += ["--set", f"guard_policy={policy}"]
+        else:
+            args = [str(BIN / "guard"), "proxy", "--audit-dir", str(self.audit), "--listen-port", str(self.port)]
+            if policy:
+                args += ["--policy", str(policy)]
+            args += ["--", *mitm]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        wait_port(self.port, self.proc)
+
+    def client(self, **kw) -> httpx.Client:
+        # The client trusts only this proxy's freshly generated CA.
+        tls = ssl.create_default_context(cafile=str(self.confdir / "mitmproxy-ca-cert.pem"))
+        return httpx.Client(proxy=f"http://127.0.0.1:{self.port}", verify=tls, timeout=30, **kw)
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+

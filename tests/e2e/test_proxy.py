@@ -1,0 +1,203 @@
+"""Through a real mitmdump: every request shape blocks when marked and reaches the
+upstream byte-for-byte unchanged when clean; warn/ack/retry; SSE streams; audit."""
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode
+
+import pytest
+
+from harness import Proxy
+from writers import make_docx
+
+REQ = Path(__file__).resolve().parents[1] / "assets" / "requests"
+BENIGN = "请把这段会议纪要整理成三条要点"
+SECRET = "关于塔河油田三维地震勘探成果的报告"
+MARKED = f"机密★5年 {SECRET}"
+GUARD = str(Path(sys.executable).parent / "guard")
+
+SHAPES = [
+    ("openai-chat.json", "https://api.openai.com/v1/chat/completions", "openai"),
+    ("openai-responses.json", "https://api.openai.com/v1/responses", "openai"),
+    ("openai-chat-parts-file.json", "https://api.openai.com/v1/chat/completions", "openai"),
+    ("anthropic-messages.json", "https://api.anthropic.com/v1/messages", "anthropic"),
+    ("gemini-generate.json", "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:generateContent", "gemini"),
+    ("deepseek-api.json", "https://api.deepseek.com/chat/completions", "openai"),
+    ("dashscope-compatible.json", "https://dashscope.aliyuncs.com/compatible-mode/v1/chat/completions", "openai"),
+    ("chatgpt-web-conversation.json", "https://chatgpt.com/backend-api/conversation", "openai"),
+    ("claude-web-completion.json", "https://claude.ai/api/organizations/ORG/chat_conversations/CONV/completion", "anthropic"),
+    ("deepseek-web-completion.json", "https://chat.deepseek.com/api/v0/chat/completion", "openai"),
+    ("doubao-web-completion.json", "https://www.doubao.com/samantha/chat/completion", "openai"),
+    ("kimi-web-completion.json", "https://kimi.moonshot.cn/api/chat/CHAT_ID/completion/stream", "openai"),
+    ("gemini-web-streamgenerate.form", "https://gemini.google.com/_/BardChatUi/data/assistant.lamda.BardFrontendService/StreamGenerate", "gemini"),
+]
+
+
+def body_of(name: str, marked: bool) -> tuple[bytes, str]:
+    raw = (REQ / name).read_bytes()
+    if name.endswith(".form"):
+        if not marked:
+            return raw, "application/x-www-form-urlencoded;charset=UTF-8"
+        pairs = [(k, v.replace(BENIGN, MARKED)) for k, v in parse_qsl(raw.decode())]
+        return urlencode(pairs).encode(), "application/x-www-form-urlencoded;charset=UTF-8"
+    if not marked:
+        return raw, "application/json"
+    obj = json.loads(raw)
+    text = json.dumps(obj, ensure_ascii=name.startswith("openai"))  # the OpenAI SDK sends \u escapes
+    for prompt in (BENIGN, "总结附件"):
+        if name.startswith("openai"):
+            text = text.replace(json.dumps(prompt)[1:-1], json.dumps(MARKED)[1:-1])
+        else:
+            text = text.replace(prompt, MARKED)
+    assert MARKED in repr(json.loads(text))
+    return text.encode(), "application/json"
+
+
+@pytest.mark.parametrize("name, url, shape", SHAPES)
+def test_clean_request_reaches_upstream_unchanged(proxy, upstream, name, url, shape):
+    body, ctype = body_of(name, marked=False)
+    with proxy.client() as c:
+        r = c.post(url, content=body, headers={"content-type": ctype})
+    assert r.status_code == 200, r.text
+    assert "x-ai-guard-action" not in r.headers
+    got = upstream.last(url.split("://", 1)[1].split("/", 1)[1][:30])
+    assert got is not None and got["body"] == body
+
+
+@pytest.mark.parametrize("name, url, shape", SHAPES)
+def test_marked_request_blocks_in_provider_shape(proxy, upstream, name, url, shape):
+    body, ctype = body_of(name, marked=True)
+    before = len(upstream.received)
+    with proxy.client() as c:
+        r = c.post(url, content=body, headers={"content-type": ctype})
+    assert r.status_code == 403
+    assert r.headers["x-ai-guard-action"] == "block"
+    assert r.headers["x-ai-guard-event"].startswith("evt-")
+    err = r.json()
+    if shape == "anthropic":
+        assert err["type"] == "error" and "state-secret" in err["error"]["message"]
+    elif shape == "gemini":
+        assert err["error"]["code"] == 403 and err["error"]["status"] == "PERMISSION_DENIED"
+    else:
+        assert set(err["error"]) >= {"message", "type", "code"}
+    assert r.headers["x-ai-guard-event"] in json.dumps(err, ensure_ascii=False)
+    assert len(upstream.received) == before  # nothing left the building
+
+
+def test_browser_navigation_gets_html(proxy):
+    with proxy.client() as c:
+        r = c.get("https://chatgpt.com/?q=" + "机密★5年", headers={"sec-fetch-mode": "navigate", "accept": "text/html"})
+    assert r.status_code == 403 and r.headers["content-type"].startswith("text/html")
+    assert "请求已被拦截" in r.text and "Request blocked" in r.text
+
+
+def test_multipart_file_upload(proxy, upstream):
+    marked = make_docx(["普通段落"], header="秘密★1年")
+    clean = make_docx(["普通段落"])
+    with proxy.client() as c:
+        r = c.post("https://api.openai.com/v1/files", data={"purpose": "assistants"},
+                   files={"file": ("报告.docx", marked)})
+        assert r.status_code == 403 and "header" in r.json()["error"]["message"]
+        r = c.post("https://api.openai.com/v1/files", data={"purpose": "assistants"},
+                   files={"file": ("报告.docx", clean)})
+        assert r.status_code == 200
+    assert clean in upstream.last("/v1/files")["body"]
+
+
+def test_presigned_upload_with_ai_origin(proxy, upstream):
+    marked = make_docx(["机密★5年", SECRET])
+    url = "https://acct.blob.core.windows.net/files/abc?se=2026&sig=SECRETSIG"
+    with proxy.client() as c:
+        r = c.put(url, content=marked, headers={"origin": "https://chatgpt.com", "x-ms-blob-type": "BlockBlob"})
+        assert r.status_code == 403
+        # Same storage, no AI web app behind it: not an AI request, passes as is.
+        r = c.put(url, content=marked, headers={"x-ms-blob-type": "BlockBlob"})
+        assert r.status_code == 200
+    assert upstream.last("/files/abc")["body"] == marked
+
+
+def test_gzip_encoded_body(proxy):
+    body = gzip.compress(json.dumps({"model": "x", "messages": [{"role": "user", "content": MARKED}]}).encode())
+    with proxy.client() as c:
+        r = c.post("https://api.deepseek.com/chat/completions", content=body,
+                   headers={"content-type": "application/json", "content-encoding": "gzip"})
+    assert r.status_code == 403
+
+
+def test_mention_of_secrecy_passes(proxy, upstream):
+    body = json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content":
+                       "请写一篇保密宣传稿，讲清国家秘密、工作秘密、商业秘密的区别，例如“机密★5年”的含义。"}]}).encode()
+    with proxy.client() as c:
+        r = c.post("https://api.openai.com/v1/chat/completions", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 200
+    assert upstream.last("/v1/chat/completions")["body"] == body
+
+
+def test_warn_ack_retry(proxy, upstream):
+    def ask(what):
+        return json.dumps({"model": "m", "messages": [{"role": "user", "content": f"内部资料 注意保存\n请总结这份{what}"}]}).encode()
+
+    body = ask("周报")
+    headers = {"content-type": "application/json"}
+    with proxy.client() as c:
+        r = c.post("https://api.moonshot.cn/v1/chat/completions", content=body, headers=headers)
+        assert r.status_code == 403 and r.headers["x-ai-guard-action"] == "warn"
+        ack = r.headers["x-ai-guard-ack"]
+        assert ack in r.text
+        assert c.post("https://api.moonshot.cn/v1/chat/completions", content=body, headers=headers).status_code == 403
+        a = c.get(ack + "?reason=weekly+report+is+public")
+        assert a.status_code == 200
+        r = c.post("https://api.moonshot.cn/v1/chat/completions", content=body, headers=headers)
+        assert r.status_code == 200
+        # A different request is not covered by the acknowledgement.
+        other = ask("月报")
+        assert c.post("https://api.moonshot.cn/v1/chat/completions", content=other, headers=headers).status_code == 403
+        assert c.get(ack).status_code == 404  # one use
+    assert upstream.last("/v1/chat/completions")["body"] == body
+
+
+def test_sse_streams_token_by_token(proxy):
+    with proxy.client() as c:
+        start = time.monotonic()
+        with c.stream("POST", "https://api.openai.com/v1/chat/completions/sse",
+                      json={"model": "gpt-4o", "stream": True, "messages": [{"role": "user", "content": "你好"}]}) as r:
+            assert r.status_code == 200
+            chunks = r.iter_raw()
+            first = next(chunks)
+            first_at = time.monotonic() - start
+            rest = b"".join(chunks)
+            total = time.monotonic() - start
+    assert b'"token": 0' in first and b'"token": 1' in rest
+    assert first_at < 1.0 <= total  # the first token came before the upstream finished
+
+
+def test_audit_never_holds_secret_and_verifies(proxy):
+    time.sleep(0.5)  # let the group commit sync
+    text = "".join(p.read_text(encoding="utf-8") for p in proxy.audit.glob("*.jsonl"))
+    assert text and SECRET not in text and "周报" not in text and "SECRETSIG" not in text
+    recs = [json.loads(line) for line in text.splitlines()]
+    assert {"block", "warn", "allow", "ack"} <= {r["action"] for r in recs}
+    blocked = next(r for r in recs if r["action"] == "block")
+    assert {"event_id", "ts", "rules", "host", "path", "client", "body_sha256", "policy"} <= set(blocked)
+    p = subprocess.run([GUARD, "audit", "verify", "--audit-dir", str(proxy.audit)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout
+    p = subprocess.run([GUARD, "audit", "list", "--audit-dir", str(proxy.audit), "--action", "block", "--json"],
+                       capture_output=True, text=True)
+    listed = [json.loads(line) for line in p.stdout.splitlines()]
+    assert listed and all(r["action"] == "block" for r in listed)
+
+
+def test_guard_proxy_command(tmp_path, upstream):
+    p = Proxy(tmp_path, upstream, command="guard")
+    try:
+        body, ctype = body_of("openai-chat.json", marked=True)
+        with p.client() as c:
+            r = c.post("https://api.openai.com/v1/chat/completions", content=body, headers={"content-type": ctype})
+        assert r.status_code == 403 and r.headers["x-ai-guard-action"] == "block"
+    finally:
+        p.stop()
