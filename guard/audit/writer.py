@@ -39,6 +39,8 @@ class AuditWriter:
         except OSError as e:
             raise AuditError(f"{self.dir}: audit directory is not writable: {e.strerror}") from None
         self.seq, self.prev = self._resume()
+        files = log_files(self.dir)
+        self._last_day = files[-1].stem[len("audit-"):] if files else ""
 
     def _resume(self) -> tuple[int, str]:
         """Continue the chain from the last record on disk."""
@@ -78,7 +80,9 @@ class AuditWriter:
                 rec["seq"] = self.seq + 1
                 rec["prev"] = self.prev
                 rec["hash"] = record_hash(rec, self.key)
-                fh = self._file(rec["ts"][:10])
+                # Files are read in name (day) order: if the clock steps back, stay in the latest file.
+                self._last_day = max(self._last_day, rec["ts"][:10])
+                fh = self._file(self._last_day)
                 fh.write(json.dumps(rec, ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n")
                 fh.flush()
                 self.seq, self.prev = rec["seq"], rec["hash"]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 from mitmproxy import ctx, http
-from mitmproxy.exceptions import OptionsError
+from mitmproxy.exceptions import CommandError, OptionsError
 
 from guard.adapters import scan_body
 from guard.adapters.redact import redact_json
@@ -327,7 +327,11 @@ class GuardAddon:
             message.drop()
             notice = {"type": "error", "error": {"type": "ai_guard_blocked", "event": event_id,
                                                  "message": f"[AI-Guard] 已拦截 / blocked: {verdict.findings[0].rule}"}}
-            ctx.master.commands.call("inject.websocket", flow, True, json.dumps(notice, ensure_ascii=False).encode(), True)
+            try:  # tell the client why; the drop itself is what protects
+                ctx.master.commands.call("inject.websocket", flow, True,
+                                         json.dumps(notice, ensure_ascii=False).encode(), True)
+            except CommandError as e:
+                log.warning("could not notify websocket client: %s", e)
 
 
 def _client(flow: http.HTTPFlow) -> str:

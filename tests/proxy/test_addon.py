@@ -1,0 +1,155 @@
+"""The addon in mitmproxy's test harness: options, classification, fail-closed paths."""
+import json
+
+import pytest
+from mitmproxy.exceptions import OptionsError
+from mitmproxy.test import taddons, tflow
+
+from guard.errors import AuditError
+from guard.proxy.addon import META, GuardAddon
+
+
+def flow(host="api.openai.com", path="/v1/chat/completions", body=b"", headers=()):
+    f = tflow.tflow()
+    f.request.host = host
+    f.request.port = 443
+    f.request.scheme = "https"
+    f.request.path = path
+    f.request.method = "POST"
+    f.request.headers.update(dict(headers))
+    f.request.content = body
+    return f
+
+
+def chat(text: str) -> bytes:
+    return json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": text}]}).encode()
+
+
+@pytest.fixture
+def addon(tmp_path):
+    a = GuardAddon()
+    with taddons.context(a) as tctx:
+        tctx.configure(a, guard_audit_dir=str(tmp_path / "audit"))
+        yield a, tctx
+
+
+def test_bad_policy_stops_startup(tmp_path):
+    bad = tmp_path / "p.yaml"
+    bad.write_text("rules:\n  - id: r\n    action: nope\n    keywords: [x]\n", encoding="utf-8")
+    a = GuardAddon()
+    with taddons.context(a) as tctx:
+        with pytest.raises(OptionsError, match="rule r: field `action`"):
+            tctx.configure(a, guard_policy=str(bad), guard_audit_dir=str(tmp_path / "a"))
+
+
+def test_bad_intercept_option(addon):
+    a, tctx = addon
+    with pytest.raises(OptionsError, match="guard_intercept"):
+        tctx.configure(a, guard_intercept="everything")
+
+
+def test_allow_hosts_from_catalog(addon):
+    a, tctx = addon
+    pats = tctx.options.allow_hosts
+    import re
+
+    assert any(re.search(p, "api.openai.com:443") for p in pats)
+    assert any(re.search(p, "acct.blob.core.windows.net:443") for p in pats)
+    assert not any(re.search(p, "www.example.org:443") for p in pats)
+    assert not any(re.search(p, "notopenai.com:443") for p in pats)
+
+
+@pytest.mark.parametrize("host, headers, ai", [
+    ("api.openai.com", {}, True),
+    ("x.openai.azure.com", {}, True),
+    ("www.example.org", {}, False),
+    ("acct.blob.core.windows.net", {"origin": "https://chatgpt.com"}, True),
+    ("acct.blob.core.windows.net", {"referer": "https://www.kimi.com/chat/1"}, True),
+    ("acct.blob.core.windows.net", {"origin": "https://intranet.example"}, False),
+])
+def test_classification(addon, host, headers, ai):
+    a, _ = addon
+    f = flow(host, headers=headers)
+    a.requestheaders(f)
+    assert (META in f.metadata) is ai
+
+
+async def test_block_and_audit(addon, tmp_path):
+    a, _ = addon
+    f = flow(body=chat("绝密★长期\n年度计划"))
+    a.requestheaders(f)
+    await a.request(f)
+    assert f.response.status_code == 403 and f.response.headers["X-AI-Guard-Action"] == "block"
+    log = "".join(p.read_text(encoding="utf-8") for p in (tmp_path / "audit").glob("*.jsonl"))
+    assert f.response.headers["X-AI-Guard-Event"] in log and "年度计划" not in log
+
+
+async def test_audit_failure_blocks_clean_traffic(addon, monkeypatch):
+    a, _ = addon
+
+    def broken(*args, **kw):
+        raise AuditError("disk full")
+
+    monkeypatch.setattr(a.audit, "write", broken)
+    f = flow(body=chat("今天天气不错"))
+    a.requestheaders(f)
+    await a.request(f)
+    assert f.response is not None and f.response.status_code == 403
+    assert "audit.unavailable" in f.response.text
+
+
+async def test_oversized_body_blocks_before_buffering(addon):
+    a, _ = addon
+    f = flow(body=b"{}")
+    f.request.headers["content-length"] = str(10 ** 10)  # as announced by the client
+    a.requestheaders(f)
+    await a.request(f)
+    assert f.response.status_code == 403 and "uninspectable.limit" in f.response.text
+
+
+async def test_undecodable_content_encoding_blocks(addon):
+    a, _ = addon
+    f = flow()
+    f.request.raw_content = b"not gzip at all"
+    f.request.headers["content-encoding"] = "gzip"
+    a.requestheaders(f)
+    await a.request(f)
+    assert f.response.status_code == 403 and "uninspectable.corrupt" in f.response.text
+
+
+async def test_non_ai_untouched(addon):
+    a, _ = addon
+    f = flow("www.example.org", body=chat("绝密★长期"))
+    a.requestheaders(f)
+    await a.request(f)
+    assert f.response is None
+
+
+async def test_redact_rewrites_json(tmp_path):
+    pol = tmp_path / "redact.yaml"
+    pol.write_text("extends: [" + str(__import__("guard.policy.loader", fromlist=["x"]).DEFAULT_POLICY) + "]\n"
+                   "rules:\n  - id: pii.cn-mobile-redact\n    action: redact\n    regex: '1[3-9]\\d{9}'\n"
+                   "    word_boundary: true\n", encoding="utf-8")
+    a = GuardAddon()
+    with taddons.context(a) as tctx:
+        tctx.configure(a, guard_policy=str(pol), guard_audit_dir=str(tmp_path / "audit"))
+        f = flow(body=chat("请打电话 13912345678 给王工"))
+        a.requestheaders(f)
+        await a.request(f)
+        assert f.response is None
+        sent = json.loads(f.request.content)["messages"][0]["content"]
+        assert "13912345678" not in sent and "[已脱敏 redacted:pii.cn-mobile-redact]" in sent and "王工" in sent
+
+
+async def test_websocket_client_message_blocked(addon):
+    a, _ = addon
+    f = tflow.twebsocketflow()
+    f.request.host = "copilot.microsoft.com"
+    handshake, f.response = f.response, None  # requestheaders runs before the 101 arrives
+    a.requestheaders(f)
+    f.response = handshake
+    assert META in f.metadata
+    f.websocket.messages.append(__import__("mitmproxy.websocket", fromlist=["x"]).WebSocketMessage(
+        1, True, json.dumps({"event": "send", "content": [{"type": "text", "text": "机密★5年 报告"}]}).encode()))
+    await a.websocket_message(f)
+    assert f.websocket.messages[-1].dropped
