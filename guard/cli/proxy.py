@@ -29,7 +29,12 @@ def build_args(args) -> list[str]:
 def run(args) -> int:
     from guard.policy import load_policy
 
-    load_policy(args.policy)  # a bad policy is one line here, before mitmproxy starts
+    import sys
+
+    policy = load_policy(args.policy)  # a bad policy is one line here, before mitmproxy starts
     from mitmproxy.tools.main import mitmdump
+
+    print(f"guard proxy on {args.listen_host}:{args.listen_port}: policy {policy.id} "
+          f"(sha256 {policy.sha256[:12]}, {len(policy.rules)} rules), audit {args.audit_dir}", file=sys.stderr, flush=True)
 
     return mitmdump(build_args(args)) or 0

@@ -201,3 +201,66 @@ def test_guard_proxy_command(tmp_path, upstream):
         assert r.status_code == 403 and r.headers["x-ai-guard-action"] == "block"
     finally:
         p.stop()
+
+
+def _b64(data: bytes) -> str:
+    import base64
+
+    return base64.b64encode(data).decode()
+
+
+def file_shapes(doc: bytes, pdf: bytes):
+    """Each provider's way of carrying a file inside JSON."""
+    return [
+        ("https://api.openai.com/v1/chat/completions", {"model": "gpt-4o", "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "总结附件"},
+            {"type": "file", "file": {"filename": "通知.pdf", "file_data": "data:application/pdf;base64," + _b64(pdf)}}]}]}),
+        ("https://api.openai.com/v1/responses", {"model": "gpt-4.1", "input": [{"role": "user", "content": [
+            {"type": "input_file", "filename": "a.docx", "file_data": "data:application/octet-stream;base64," + _b64(doc)}]}]}),
+        ("https://api.anthropic.com/v1/messages", {"model": "claude", "max_tokens": 10, "messages": [{"role": "user", "content": [
+            {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": _b64(pdf)}}]}]}),
+        ("https://generativelanguage.googleapis.com/v1beta/models/g:generateContent", {"contents": [{"parts": [
+            {"inline_data": {"mime_type": "application/octet-stream", "data": _b64(doc)}}]}]}),
+    ]
+
+
+@pytest.mark.parametrize("i", range(4))
+def test_base64_files_inside_json(proxy, upstream, i):
+    from writers import make_pdf
+
+    marked = file_shapes(make_docx(["正文"], header="机密★5年"), make_pdf(["秘密★1年", "请示"]))
+    clean = file_shapes(make_docx(["正文"]), make_pdf(["普通通知"]))
+    with proxy.client() as c:
+        url, body = marked[i]
+        r = c.post(url, json=body)
+        assert r.status_code == 403, r.text
+        url, body = clean[i]
+        raw = json.dumps(body).encode()
+        r = c.post(url, content=raw, headers={"content-type": "application/json"})
+        assert r.status_code == 200, r.text
+    assert upstream.last(url.split("/", 3)[3][:20])["body"] == raw
+
+
+def test_brotli_encoded_body(proxy):
+    import brotli
+
+    body = brotli.compress(json.dumps({"messages": [{"role": "user", "content": MARKED}]}).encode())
+    with proxy.client() as c:
+        r = c.post("https://api.mistral.ai/v1/chat/completions", content=body,
+                   headers={"content-type": "application/json", "content-encoding": "br"})
+    assert r.status_code == 403
+
+
+def test_connect_framed_json(proxy):
+    import struct
+
+    msg = json.dumps({"messages": [{"content": MARKED}]}).encode()
+    with proxy.client() as c:
+        r = c.post("https://yuewen.cn/api/proto.chat.v1.ChatMessageService/SendMessageStream",
+                   content=struct.pack(">BI", 0, len(msg)) + msg, headers={"content-type": "application/connect+json"})
+    assert r.status_code == 403
+
+
+def test_chatgpt_prompt_in_url(proxy):
+    with proxy.client() as c:
+        assert c.get("https://chatgpt.com/?q=" + MARKED).status_code == 403
