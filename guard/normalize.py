@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 STAR = "★"
 TRIANGLE = "▲"
-_STAR_VARIANTS = "☆✩✪✫✬✭✮✯✰⭐⭑⭒✦✧✱✲✳✴✵✶✷✸✹✺✻✼✽❂❋⚝🟉🟊"
+_STAR_VARIANTS = "☆✩✪✫✬✭✮✯✰⭐⭑⭒✦✧✱✲✳✴✵✶✷✸✹✺✻✼✽❂❋⚝🟉🟊∗⋆٭⁎✢✣✤✥"
 _TRIANGLE_VARIANTS = "△▴▵⏶🔺⯅"
 # Traditional (and variant) forms of characters in the marking vocabulary.
 _TRADITIONAL = dict(zip(

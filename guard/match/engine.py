@@ -155,7 +155,8 @@ class Matcher:
         if not structure.satisfies(rule.where, text, s, e, kind, st.doc_head_lines):
             return False
         if rule.skip_mentions and (structure.is_quoted(text, s, e)
-                                   or structure.has_cue(text, s, e, st.mention_before, st.mention_after)):
+                                   or structure.has_cue(text, s, e, st.mention_before, st.mention_after,
+                                                                       st.mention_previous_line)):
             return False
         return True
 

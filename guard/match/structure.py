@@ -6,6 +6,8 @@ a sentence, in quotes, or after words such as 例如 / 形式为.
 """
 from __future__ import annotations
 
+import re
+
 from guard.types import MARKING_AREAS
 
 OPEN_QUOTES = "“‘「『\"'《〈【[(（〔"
@@ -67,11 +69,21 @@ def is_quoted(text: str, start: int, end: int) -> bool:
     return False
 
 
-def has_cue(text: str, start: int, end: int, before_cues, after_cues, window: int = 16) -> bool:
+# A period a shorter match leaves behind (机密★ | 5年是什么意思): skipped before after-cues.
+_PERIOD = re.compile(r"^\s*(\d{1,4}|[一二三四五六七八九十两半]{1,3})\s*(年|个月|月)|^\s*长期")
+
+
+def has_cue(text: str, start: int, end: int, before_cues, after_cues, previous_line_cues=(), window: int = 16) -> bool:
     ls, le = line_bounds(text, start, end)
     before = text[max(ls, start - window):start]
-    after = text[end:min(le, end + window)].lstrip(" \t”’」』\"'》")
-    return any(c in before for c in before_cues) or any(after.startswith(c) for c in after_cues)
+    after = text[end:min(le, end + window)]
+    after = _PERIOD.sub("", after, count=1).lstrip(" \t”’」』\"'》")
+    if any(c in before for c in before_cues) or any(after.startswith(c) for c in after_cues):
+        return True
+    if previous_line_cues and ls > 0 and not text[ls:start].strip():
+        prev = text[max(0, ls - 200):ls].rstrip().rsplit("\n", 1)[-1].strip()
+        return prev.endswith(tuple(previous_line_cues))
+    return False
 
 
 def satisfies(where: tuple[str, ...], text: str, start: int, end: int, part_kind: str, head_lines: int) -> bool:

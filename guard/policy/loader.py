@@ -163,7 +163,8 @@ def _compile_rule(raw: dict, lists: dict[str, list[str]]) -> Rule:
         if lname not in lists:
             raise PolicyError(f"{at}: field `keywords_from`: no list named {lname!r}")
         keywords.extend(lists[lname])
-    keywords = [fold(k) for k in keywords if k.strip()]
+    # Both spellings, as for cues: full-width punctuation stays unless the text needed folding.
+    keywords = [x for k in keywords if k.strip() for x in (k, fold(k))]
     regex = None
     if raw.get("regex") is not None:
         regex = _compile_re(raw["regex"], f"{at}: field `regex`", ci)
@@ -236,6 +237,11 @@ def _compile_rule(raw: dict, lists: dict[str, list[str]]) -> Rule:
     )
 
 
+def _cues(v, where: str) -> tuple[str, ...]:
+    # Both spellings: text is folded (：-> :) only when something else in it needs folding.
+    return tuple(dict.fromkeys(x for c in _str_tuple(v, where) for x in (c, fold(c))))
+
+
 def _compile(merged: dict, source: str) -> Policy:
     lists = merged["lists"]
     rules = []
@@ -255,10 +261,13 @@ def _compile(merged: dict, source: str) -> Policy:
     if set(s) - known:
         raise PolicyError(f"{source}: settings: unknown field(s): {', '.join(sorted(set(s) - known))}")
     cues = s.get("mention_cues") or {}
+    if not isinstance(cues, dict) or set(cues) - {"before", "after", "previous_line"}:
+        raise PolicyError(f"{source}: settings.mention_cues: expected {{before, after, previous_line}}")
     settings = Settings(
         doc_head_lines=int(s.get("doc_head_lines", 6)),
-        mention_before=tuple(fold(c) for c in _str_tuple(cues.get("before"), f"{source}: settings.mention_cues.before")),
-        mention_after=tuple(fold(c) for c in _str_tuple(cues.get("after"), f"{source}: settings.mention_cues.after")),
+        mention_before=_cues(cues.get("before"), f"{source}: settings.mention_cues.before"),
+        mention_after=_cues(cues.get("after"), f"{source}: settings.mention_cues.after"),
+        mention_previous_line=_cues(cues.get("previous_line"), f"{source}: settings.mention_cues.previous_line"),
         vocabulary=_str_tuple(s.get("vocabulary"), f"{source}: settings.vocabulary"),
         audit_allowed=bool(s.get("audit_allowed", True)),
         contact=str(s.get("contact", "")),

@@ -70,6 +70,7 @@ class Settings:
     doc_head_lines: int = 6
     mention_before: tuple[str, ...] = ()
     mention_after: tuple[str, ...] = ()
+    mention_previous_line: tuple[str, ...] = ()
     vocabulary: tuple[str, ...] = ()
     audit_allowed: bool = True
     contact: str = ""

@@ -29,6 +29,10 @@ NEWSPAPER = """保密宣传教育专版
     ("密　级：机密\n标题", "block", "state-secret.field"),
     ("份号：000123\n秘密\n特急\n某某事业部文件", "block", "state-secret.level-head"),
     ("机密妇8年\n关于报告", "block", "state-secret.ocr-tolerant"),
+    ("秘密★一年\n正文", "block", "state-secret.marking"),
+    ("绝密★启用前\n2027年度考试试题", "block", "state-secret.marking"),
+    ("机密∗5年", "block", "state-secret.marking"),
+    ("材料如下：\n机密★5年\n关于…", "block", "state-secret.marking"),
     # commercial and work secret markings
     ("××石油公司普通商密▲5年\n合同", "block", "commercial-secret.marking"),
     ("核心商密△长期", "block", "commercial-secret.marking"),
@@ -39,6 +43,8 @@ NEWSPAPER = """保密宣传教育专版
     # internal markings warn
     ("内部资料　注意保存\n会议纪要", "warn", "internal.marking"),
     ("INTERNAL USE ONLY\nQ3 roadmap", "warn", "internal.marking"),
+    ("FOR INTERNAL USE ONLY", "warn", "internal.marking"),
+    ("仅供内部参考\n周报", "warn", "internal.marking"),
 ])
 def test_markings(engine, text, action, rule):
     v = engine.scan_text(text)
@@ -60,6 +66,8 @@ def test_markings(engine, text, action, rule):
     "请起草一份关于加强内部资料管理的通知",
     "What is confidential computing?",
     "核心商密和普通商密的保护期限分别是多少？",
+    "机密★5年是什么意思？",
+    "标注示例：\n机密★5年\n表示机密级、保密期限5年。",
 ])
 def test_mentions_are_not_markings(engine, text):
     v = engine.scan_text(text)

@@ -63,3 +63,10 @@ def test_limits_from_policy_apply():
     policy = load_policy_text("limits: {max_bytes: 100}\nrules:\n  - id: r\n    action: warn\n    keywords: [甲]\n")
     v = Engine(policy).scan_bytes(b"x" * 200, filename="big.txt")
     assert v.action == "block" and "uninspectable.limit" in v.rules
+
+
+def test_full_width_keyword_matches_either_spelling():
+    policy = load_policy_text("rules:\n  - id: t.code\n    action: block\n    keywords: [昆仑（一期）]\n")
+    engine = Engine(policy)
+    assert engine.scan_text("昆仑（一期）进展").action == "block"
+    assert engine.scan_text("昆仑（一期）进展 ５").action == "block"  # text folded by the ５
