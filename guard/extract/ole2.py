@@ -105,11 +105,28 @@ def _excel(ctx: Context, data: bytes, location: str) -> None:
                 if cells:
                     out[-1] = out[-1][:-1] + "\n"
             ctx.add("".join(out), f"{location}/{sname}", "body", anchors)
-            hf = "\n".join(x for x in (getattr(sheet, "header_str", ""), getattr(sheet, "footer_str", "")) if x)
-            ctx.add(hf, f"{location}/{sname}!header", "header")
             book.unload_sheet(sname)
     finally:
         book.release_resources()
+
+
+def _biff_headers(ctx: Context, ole: olefile.OleFileIO, location: str) -> None:
+    """Print headers/footers of every sheet: BIFF8 HEADER (0x14) and FOOTER (0x15) records,
+    which xlrd does not expose."""
+    from guard.extract.ooxml import _XL_HF_CODES
+
+    stream = ole.openstream("Workbook" if ole.exists("Workbook") else "Book").read()
+    out, i = [], 0
+    while i + 4 <= len(stream):
+        rtype, rlen = struct.unpack_from("<HH", stream, i)
+        body = stream[i + 4:i + 4 + rlen]
+        i += 4 + rlen
+        if rtype in (0x14, 0x15) and len(body) >= 3:
+            cch, flags = struct.unpack_from("<HB", body, 0)
+            raw = body[3:3 + (2 * cch if flags & 1 else cch)]
+            text = raw.decode("utf-16-le" if flags & 1 else "latin-1", errors="replace")
+            out.extend(_XL_HF_CODES.sub("", sec).strip() for sec in re.split(r"&[LCR]", text))
+    ctx.add("\n".join(t for t in out if t), f"{location}/print-headers", "header")
 
 
 def _powerpoint(ctx: Context, ole: olefile.OleFileIO, location: str) -> None:
@@ -180,6 +197,7 @@ def extract_ole(ctx: Context, data: bytes, location: str) -> None:
                 _word(ctx, ole, location)
             elif ole.exists("Workbook") or ole.exists("Book"):
                 _excel(ctx, data, location)
+                _biff_headers(ctx, ole, location)
             elif ole.exists("PowerPoint Document"):
                 _powerpoint(ctx, ole, location)
             else:

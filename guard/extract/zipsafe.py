@@ -62,8 +62,13 @@ def iter_xml(ctx: Context, zf: zipfile.ZipFile, info: zipfile.ZipInfo, events=("
         events=events, resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
         remove_comments=True, remove_pis=True,
     )
+    first = True
     try:
         for chunk in iter_member(ctx, zf, info):
+            if first and b"<!DOCTYPE" in chunk[:4096].upper():
+                # Office and OFD writers never emit a DTD; one in an upload is an attack (entity bombs, XXE).
+                raise ExtractionError("corrupt", f"{info.filename}: XML with a DTD")
+            first = False
             parser.feed(chunk)
             yield from parser.read_events()
         parser.close()

@@ -125,3 +125,28 @@ def test_ofd_runs_joined_into_lines():
 def test_image_is_flagged_not_allowed(engine):
     v = engine.scan_bytes((ASSETS / "golden" / "scan.png").read_bytes(), filename="scan.png")
     assert v.action != "allow" and v.findings[0].rule == "uninspectable.image"
+
+
+def test_xls_print_header(engine):
+    import xlwt
+
+    wb = xlwt.Workbook(encoding="utf-8")
+    ws = wb.add_sheet("汇总")
+    ws.write(0, 0, "区块")
+    ws._Worksheet__header_str = "&L秘密★1年&C第&P页"  # xlwt's py2-era setter mangles str
+    buf = io.BytesIO()
+    wb.save(buf)
+    v = engine.scan_bytes(buf.getvalue(), filename="h.xls")
+    assert v.action == "block" and v.findings[0].location == "file:h.xls/print-headers line 1"
+
+
+@pytest.mark.parametrize("group, kind", [("header", "header"), ("footer", "footer")])
+def test_rtf_header_footer(engine, group, kind):
+    rtf = (r"{\rtf1\ansi\ansicpg936{\%s \'bb\'fa\'c3\'dc\u9733?5\'c4\'ea\par}\pard \'d5\'fd\'ce\'c4\par}" % group).encode()
+    v = engine.scan_bytes(rtf, filename="a.rtf")
+    assert v.action == "block" and v.findings[0].location.startswith(f"file:a.rtf/{group}")
+
+
+def test_rtf_info_title(engine):
+    rtf = rb"{\rtf1\ansi\ansicpg936{\info{\title \'bb\'fa\'c3\'dc}}\pard \'d5\'fd\'ce\'c4\par}"
+    assert engine.scan_bytes(rtf, filename="a.rtf").action == "block"

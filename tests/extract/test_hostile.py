@@ -111,3 +111,26 @@ def test_bombs_bounded_in_memory(bombs):
     assert actions.count("allow") <= 1  # deep.json may be decided allow; nothing else
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     assert peak_mb < 400, f"peak RSS {peak_mb:.0f} MB"
+
+
+def test_encrypted_docx_blocks(engine, tmp_path):
+    from msoffcrypto.format.ooxml import OOXMLFile
+
+    plain = io.BytesIO(make_docx(["普通内容"]))
+    out = io.BytesIO()
+    OOXMLFile(plain).encrypt("s3cret", out)
+    v = engine.scan_bytes(out.getvalue(), filename="locked.docx")
+    assert v.action == "block" and "uninspectable.encrypted" in v.rules
+
+
+def test_entity_bomb_docx_blocks(engine):
+    bomb = ('<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
+            '<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;">]>'
+            '<w:document xmlns:w="urn:w"><w:body><w:p><w:r><w:t>&d;&d;&d;&d;</w:t></w:r></w:p></w:body></w:document>')
+    src = zipfile.ZipFile(io.BytesIO(make_docx(["x"])))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for info in src.infolist():
+            z.writestr(info, bomb if info.filename == "word/document.xml" else src.read(info))
+    v = engine.scan_bytes(buf.getvalue(), filename="bomb.docx")
+    assert v.action == "block" and "uninspectable.corrupt" in v.rules
