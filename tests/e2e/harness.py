@@ -36,13 +36,16 @@ def wait_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
 
 
 class Proxy:
-    def __init__(self, tmp: Path, upstream: Upstream, command: str = "mitmdump", policy: Path | None = None):
+    def __init__(self, tmp: Path, upstream: Upstream, command: str = "mitmdump", policy: Path | None = None,
+                 extra_maps: tuple[str, ...] = (), extra_args: tuple[str, ...] = ()):
         self.port = free_port()
         self.confdir = tmp / "conf"
         self.audit = tmp / "audit"
         mapping = f"|^https://[^/]+|http://127.0.0.1:{upstream.port}"
-        mitm = ["--set", f"confdir={self.confdir}", "--set", "connection_strategy=lazy",
-                "--map-remote", mapping]
+        mitm = ["--set", f"confdir={self.confdir}", "--set", "connection_strategy=lazy"]
+        for m in (*extra_maps, mapping):  # applied in order: specific hosts first
+            mitm += ["--map-remote", m]
+        mitm += list(extra_args)
         if command == "mitmdump":
             args = [str(BIN / "mitmdump"), "-q", "-s", str(ROOT / "addons" / "ai_guard.py"),
                     "--listen-host", "127.0.0.1", "--listen-port", str(self.port),
@@ -57,10 +60,10 @@ class Proxy:
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         wait_port(self.port, self.proc)
 
-    def client(self, **kw) -> httpx.Client:
+    def client(self, auth: str = "", **kw) -> httpx.Client:
         # The client trusts only this proxy's freshly generated CA.
         tls = ssl.create_default_context(cafile=str(self.confdir / "mitmproxy-ca-cert.pem"))
-        return httpx.Client(proxy=f"http://127.0.0.1:{self.port}", verify=tls, timeout=30, **kw)
+        return httpx.Client(proxy=f"http://{auth + '@' if auth else ''}127.0.0.1:{self.port}", verify=tls, timeout=30, **kw)
 
     def stop(self):
         self.proc.terminate()

@@ -264,3 +264,18 @@ def test_connect_framed_json(proxy):
 def test_chatgpt_prompt_in_url(proxy):
     with proxy.client() as c:
         assert c.get("https://chatgpt.com/?q=" + MARKED).status_code == 403
+
+
+def test_proxyauth_user_in_audit(tmp_path, upstream):
+    p = Proxy(tmp_path, upstream, extra_args=("--proxyauth", "zhangsan:pw123"))
+    try:
+        body, ctype = body_of("deepseek-api.json", marked=True)
+        with p.client(auth="zhangsan:pw123") as c:
+            r = c.post("https://api.deepseek.com/chat/completions", content=body, headers={"content-type": ctype})
+        assert r.status_code == 403
+        listed = subprocess.run([GUARD, "audit", "list", "--audit-dir", str(p.audit), "--user", "zhangsan", "--json"],
+                                capture_output=True, text=True).stdout.splitlines()
+        assert [json.loads(x)["action"] for x in listed] == ["block"]
+        assert "pw123" not in "".join(f.read_text(encoding="utf-8") for f in p.audit.glob("*.jsonl"))
+    finally:
+        p.stop()
