@@ -38,6 +38,17 @@ class RequestInfo:
     files: list[dict] = field(default_factory=list)
 
 
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def build_ack(event_id: str, acknowledges: str, reason: str, client: str, user: str | None, policy: Policy) -> dict:
+    """A user's acknowledgement of a warning (with their stated reason)."""
+    return {"event_id": event_id, "ts": now_iso(), "action": "ack", "acknowledges": acknowledges,
+            "reason": reason[:200], "rules": [], "host": "", "path": "/ack", "client": client, "user": user,
+            "body_sha256": "", "policy": {"id": policy.id, "sha256": policy.sha256}}
+
+
 def build(event_id: str, info: RequestInfo, verdict: Verdict, policy: Policy, note: str = "") -> dict:
     rules: dict[str, dict] = defaultdict(lambda: {"count": 0, "locations": [], "excerpts": []})
     for f in verdict.findings:
@@ -49,7 +60,7 @@ def build(event_id: str, info: RequestInfo, verdict: Verdict, policy: Policy, no
             r["excerpts"].append(f.excerpt)
     rec = {
         "event_id": event_id,
-        "ts": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "ts": now_iso(),
         "action": verdict.action,
         "rules": [{"id": k, **v} for k, v in rules.items()],
         "provider": info.provider,

@@ -29,7 +29,7 @@ from guard.extract import Context
 from guard.extract.jsonwalk import scan_string
 from guard.policy import load_policy
 from guard.respond import is_navigation, render
-from guard.types import Finding, Problem, Verdict
+from guard.types import Finding, Verdict
 
 log = logging.getLogger("guard")
 INLINE_MAX = 64 * 1024  # bodies above this are inspected off the event loop
@@ -197,7 +197,7 @@ class GuardAddon:
             user=auth[0] if auth else None, user_agent=req.headers.get("user-agent", ""),
             provider=target.service.id + ("(upload)" if target.via_origin else ""),
             category=target.service.category, body_sha256=hashlib.sha256(body).hexdigest(),
-            body_size=len(body), kind=kind, files=[f for f in files if f.get("name") or f["location"] == "upload"],
+            body_size=len(body), kind=kind, files=[f for f in files if f.get("name") or f["type"] != "text"],
         )
 
     def _fingerprint(self, flow: http.HTTPFlow, target: Target, body: bytes) -> str:
@@ -238,6 +238,8 @@ class GuardAddon:
             return
         ack_url = None
         if verdict.action == "warn":
+            if len(self.pending) > 1024:
+                self._expire()
             token = secrets.token_urlsafe(16)
             ttl = ctx.options.guard_ack_ttl
             self.pending[token] = (fp, event_id, time.monotonic() + ttl)
@@ -257,14 +259,10 @@ class GuardAddon:
         fp, event_id, _ = entry
         self._expire()
         self.acked[fp] = time.monotonic() + ctx.options.guard_ack_ttl
-        reason = (parse_qs(parts.query).get("reason") or [""])[0][:200]
-        rec = {
-            "event_id": new_event_id(), "ts": audit_record.dt.datetime.now(audit_record.dt.timezone.utc)
-            .isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "action": "ack", "acknowledges": event_id, "reason": reason, "rules": [], "host": ACK_HOST,
-            "path": "/ack", "client": _client(flow), "user": (flow.metadata.get("proxyauth") or [None])[0],
-            "body_sha256": "", "policy": {"id": self._policy().id, "sha256": self._policy().sha256},
-        }
+        reason = (parse_qs(parts.query).get("reason") or [""])[0]
+        auth = flow.metadata.get("proxyauth")
+        rec = audit_record.build_ack(new_event_id(), event_id, reason, _client(flow), auth[0] if auth else None,
+                                     self._policy())
         try:
             await asyncio.to_thread(self.audit.write, rec, True)
         except AuditError:
@@ -278,11 +276,8 @@ class GuardAddon:
 
     def _expire(self):
         now = time.monotonic()
-        for d in (self.acked,):
-            for k in [k for k, v in d.items() if v < now]:
-                del d[k]
-        for k in [k for k, v in self.pending.items() if v[2] < now]:
-            del self.pending[k]
+        self.acked = {k: v for k, v in self.acked.items() if v > now}
+        self.pending = {k: v for k, v in self.pending.items() if v[2] > now}
 
     # -- responses stream untouched ---------------------------------------------
     def responseheaders(self, flow: http.HTTPFlow):
@@ -338,5 +333,3 @@ def _client(flow: http.HTTPFlow) -> str:
     peer = flow.client_conn.peername
     return peer[0] if peer else ""
 
-
-__all__ = ["GuardAddon", "Problem"]
