@@ -31,7 +31,7 @@ def best_of(fn, repeat: int) -> float:
     return min(times)
 
 
-def _docx(paragraphs: int, image: bool) -> bytes:
+def _docx(paragraphs: int, image: bool, marked: bool = True) -> bytes:
     import os
     import random
 
@@ -42,7 +42,8 @@ def _docx(paragraphs: int, image: bool) -> bytes:
     rnd = random.Random(1)
     chars = sorted(set("".join(ZH)))
     d = docx.Document()
-    d.sections[0].header.paragraphs[0].text = "机密★5年"
+    if marked:
+        d.sections[0].header.paragraphs[0].text = "机密★5年"
     for i in range(paragraphs):
         # Shuffled characters: real prose compresses about this badly, unlike repeated phrases.
         d.add_paragraph("".join(rnd.choice(chars) for _ in range(200)))
@@ -55,11 +56,11 @@ def _docx(paragraphs: int, image: bool) -> bytes:
     return buf.getvalue()
 
 
-def make_docx(target: int, image: bool) -> bytes:
-    trial = len(_docx(200, image))
+def make_docx(target: int, image: bool, marked: bool = True) -> bytes:
+    trial = len(_docx(200, image, marked))
     n = max(200, int(200 * target / trial))
-    data = _docx(n, image)
-    return data if len(data) >= target * 0.9 else _docx(int(n * target / len(data)), image)
+    data = _docx(n, image, marked)
+    return data if len(data) >= target * 0.9 else _docx(int(n * target / len(data)), image, marked)
 
 
 def _pdf(pages: int, image: bool) -> bytes:

@@ -98,8 +98,17 @@ class Normalizer:
                 self._bigrams.add(a + b)
         cls = lambda chars: "[" + "".join(re.escape(c) for c in sorted(chars)) + "]"  # noqa: E731
         self._spaced_re = re.compile(f"(?<={cls(firsts)})[{_GAP_CHARS}]+(?={cls(seconds)})") if firsts else None
+        # One pass that says whether any step has work: a character to fold, a format
+        # character, or a gap after a marking word's character. Most text has none.
+        spaced = f"|{cls(firsts)}[{_GAP_CHARS}]+{cls(seconds)}" if firsts else ""
+        self.reason_pattern = f"{_TRIGGER_RE.pattern}|[{_FORMAT_CHARS}\u3000\u00a0]{spaced}"
+        self._reason_re = re.compile(self.reason_pattern)
 
-    def normalize(self, text: str) -> Normalized:
+    def normalize(self, text: str, checked: bool = False) -> Normalized:
+        """`checked`: the caller already found a reason (reason_pattern matched)."""
+        # Everything folded or removed here is non-ASCII: ASCII text is already normal.
+        if not checked and (text.isascii() or not self._reason_re.search(text)):
+            return Normalized(text)
         if "\u3000" in text:
             text = text.replace("\u3000", " ")
         if "\u00a0" in text:

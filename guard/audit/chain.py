@@ -25,7 +25,10 @@ def canonical(record: dict) -> bytes:
 
 
 def record_hash(record: dict, key: bytes | None = None) -> str:
-    data = canonical(record)
+    return digest(canonical(record), key)
+
+
+def digest(data: bytes, key: bytes | None = None) -> str:
     if key:
         return hmac.new(key, data, hashlib.sha256).hexdigest()
     return hashlib.sha256(data).hexdigest()

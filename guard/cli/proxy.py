@@ -1,9 +1,5 @@
-"""`guard proxy`: mitmdump with the guard addon and the contract's options."""
+"""`guard proxy`: the guard in a lean mitmproxy master, with mitmdump's command line."""
 from __future__ import annotations
-
-from pathlib import Path
-
-ADDON = Path(__file__).resolve().parents[2] / "addons" / "ai_guard.py"
 
 
 def register(sub) -> None:
@@ -19,7 +15,7 @@ def register(sub) -> None:
 
 
 def build_args(args) -> list[str]:
-    out = ["-q", "-s", str(ADDON), "--listen-host", args.listen_host, "--listen-port", str(args.listen_port),
+    out = ["-q", "--listen-host", args.listen_host, "--listen-port", str(args.listen_port),
            "--set", f"guard_audit_dir={args.audit_dir}"]
     if args.policy:
         out += ["--set", f"guard_policy={args.policy}"]
@@ -32,9 +28,13 @@ def run(args) -> int:
     import sys
 
     policy = load_policy(args.policy)  # a bad policy is one line here, before mitmproxy starts
-    from mitmproxy.tools.main import mitmdump
+    from mitmproxy.tools import cmdline
+    from mitmproxy.tools.main import run as mitm_run
+
+    from guard.proxy.master import GuardMaster
 
     print(f"guard proxy on {args.listen_host}:{args.listen_port}: policy {policy.id} "
           f"(sha256 {policy.sha256[:12]}, {len(policy.rules)} rules), audit {args.audit_dir}", file=sys.stderr, flush=True)
 
-    return mitmdump(build_args(args)) or 0
+    mitm_run(GuardMaster, cmdline.mitmdump, build_args(args))
+    return 0

@@ -13,7 +13,7 @@ import re2
 
 from guard.match import structure
 from guard.match.validators import VALIDATORS
-from guard.normalize import Normalizer
+from guard.normalize import Normalized, Normalizer
 from guard.policy.model import Policy, Rule
 from guard.types import MARKING_AREAS, Part
 
@@ -49,7 +49,8 @@ class Matcher:
             a.make_automaton()
             self.automaton = a
         self.always = tuple(i for i, r in enumerate(self.rules) if not r.keywords)
-        self.regex_set, self._set_rules = _build_set(self.rules)
+        self.regex_set, self._set_rules = _build_set(self.rules, self.normalizer.reason_pattern)
+        self._reason = len(self._set_rules)  # the Set index of "this text needs normalizing"
         self._cap = {i: max(r.escalate_count, r.min_count) + policy.settings.max_findings_per_rule
                      for i, r in enumerate(self.rules)}
 
@@ -59,7 +60,7 @@ class Matcher:
         seen_pos: dict[int, set] = {}
         seen_val: dict[int, set] = {}
         for pi, part in enumerate(parts):
-            norm = self.normalizer.normalize(part.text)
+            norm, matched = self._normalize(part.text)
             text = norm.text
             kw_hits: dict[int, list[tuple[int, int]]] = {}
             if self.automaton is not None:
@@ -73,10 +74,8 @@ class Matcher:
                     for i in idx:
                         kw_hits.setdefault(i, []).append(span)
             candidates = (*kw_hits.keys(), *self.always)
-            if self.regex_set is not None and candidates:
-                # One RE2 Set pass says which regexes match anywhere in the part; a rule
-                # whose regex matches nowhere needs no windows and no structure checks.
-                matched = {self._set_rules[j] for j in self.regex_set.Match(text.encode("utf-8", "surrogatepass")) or ()}
+            if matched is not None:
+                # A rule whose regex matches nowhere in the part needs no windows and no checks.
                 candidates = [i for i in candidates if self.rules[i].regex is None or i in matched]
             for i in candidates:
                 rule = self.rules[i]
@@ -105,6 +104,25 @@ class Matcher:
                     if len(values) >= cap:
                         break
         return {i: h for i, h in hits.items() if h}
+
+    def _set_match(self, text: str) -> set[int]:
+        return set(self.regex_set.Match(text.encode("utf-8", "surrogatepass")) or ())
+
+    def _normalize(self, raw: str):
+        """(normalized text, rule indices whose regex matches somewhere in it).
+
+        One RE2 Set pass over the raw text answers both "does anything need normalizing?"
+        and "which regexes can match?"; only text that needs normalizing gets a second pass.
+        """
+        if self.regex_set is None:
+            return self.normalizer.normalize(raw), None
+        hit = self._set_match(raw)
+        if self._reason in hit:
+            norm = self.normalizer.normalize(raw, checked=True)
+            hit = self._set_match(norm.text)
+        else:
+            norm = Normalized(raw)
+        return norm, {self._set_rules[j] for j in hit if j < self._reason}
 
     def _positional(self, rule: Rule, text: str, spans, kind: str):
         """Keyword hits that could still satisfy the rule's position constraint.
@@ -161,10 +179,8 @@ class Matcher:
         return True
 
 
-def _build_set(rules: tuple[Rule, ...]):
+def _build_set(rules: tuple[Rule, ...], reason_pattern: str):
     indices = [i for i, r in enumerate(rules) if r.regex is not None]
-    if not indices:
-        return None, ()
     opts = re2.Options()
     opts.max_mem = 256 << 20
     opts.log_errors = False
@@ -172,6 +188,7 @@ def _build_set(rules: tuple[Rule, ...]):
     for i in indices:
         src = rules[i].regex_source
         rset.Add(f"(?i:{src})" if rules[i].case_insensitive else src)
+    rset.Add(reason_pattern)  # last: "normalize first"
     try:
         rset.Compile()
     except Exception:  # a set too large for RE2's memory budget: rules still run one by one

@@ -140,48 +140,54 @@ class GuardAddon:
             flow.metadata[META + "_early"] = _fail("uninspectable.limit", f"body of {length} bytes exceeds {limit}")
 
     # -- inspect and act ---------------------------------------------------------
-    async def request(self, flow: http.HTTPFlow):
+    # Hooks are plain functions that return an awaitable only when they must wait (a
+    # large body inspected off the loop, a durable audit write): mitmproxy awaits what
+    # it gets back, and the common small allowed prompt costs no coroutine at all.
+    def request(self, flow: http.HTTPFlow):
         if flow.response or flow.error or not flow.live:
-            return
+            return None
         if flow.metadata.get(META + "_ack"):
-            await self._serve_ack(flow)
-            return
+            return self._serve_ack(flow)
         target: Target | None = flow.metadata.get(META)
         if target is None:
-            return
+            return None
         engine = self.engines[target.service.category]
         started = time.perf_counter()
-        body = b""
-        files: list[dict] = []
-        parts: list = []
         verdict = flow.metadata.get(META + "_early")
+        body = b""
         if verdict is None:
             try:
                 body = flow.request.content or b""  # decoded per Content-Encoding (gzip, br, zstd...)
             except ValueError as e:
                 verdict = _fail("uninspectable.corrupt", f"undecodable Content-Encoding: {e}")
-        if verdict is None:
-            verdict, parts, files = await self._scan(engine, flow, body, started)
-        await self._act(flow, target, engine, verdict, body, parts, files)
+        if verdict is not None:
+            return self._act(flow, target, engine, verdict, body, [], [])
+        if len(body) > INLINE_MAX:
+            return self._request_off_loop(flow, target, engine, body, started)
+        verdict, parts, files = self._scan(engine, flow, body, started)
+        return self._act(flow, target, engine, verdict, body, parts, files)
 
-    async def _scan(self, engine: Engine, flow: http.HTTPFlow, body: bytes, started: float):
+    async def _request_off_loop(self, flow, target: Target, engine: Engine, body: bytes, started: float):
+        budget = engine.policy.limits.max_seconds + 5
+        try:
+            verdict, parts, files = await asyncio.wait_for(
+                asyncio.to_thread(self._scan, engine, flow, body, started), timeout=budget)
+        except TimeoutError:
+            verdict, parts, files = _fail("uninspectable.limit", "decision took longer than the time budget"), [], []
+        pending = self._act(flow, target, engine, verdict, body, parts, files)
+        if pending is not None:
+            await pending
+
+    def _scan(self, engine: Engine, flow: http.HTTPFlow, body: bytes, started: float):
         req = flow.request
-
-        def work():
+        try:
             c = Context(engine.policy.limits)
-            for key, value in req.query.items(multi=True):  # prompts ride in URLs too (chatgpt.com/?q=)
-                if value:
-                    scan_string(c, value, f"query:{key}")
+            if "?" in req.path:
+                for key, value in req.query.items(multi=True):  # prompts ride in URLs too (chatgpt.com/?q=)
+                    if value:
+                        scan_string(c, value, f"query:{key}")
             scan_body(c, body, req.headers.get("content-type", ""), req.headers, req.path)
             return engine.scan_parts(c.out.parts, c.out.problems, started), c.out.parts, c.out.files
-
-        try:
-            if len(body) <= INLINE_MAX:
-                return work()
-            budget = engine.policy.limits.max_seconds + 5
-            return await asyncio.wait_for(asyncio.to_thread(work), timeout=budget)
-        except TimeoutError:
-            return _fail("uninspectable.limit", "decision took longer than the time budget"), [], []
         except GuardError as e:
             return _fail("uninspectable.corrupt", str(e)), [], []
         except Exception as e:  # fail closed on any parser bug
@@ -204,10 +210,12 @@ class GuardAddon:
         return hashlib.sha256("\0".join((_client(flow), flow.request.method, target.host, flow.request.path,
                                          hashlib.sha256(body).hexdigest())).encode()).hexdigest()
 
-    async def _act(self, flow, target: Target, engine: Engine, verdict: Verdict, body: bytes, parts, files):
+    def _act(self, flow, target: Target, engine: Engine, verdict: Verdict, body: bytes, parts, files):
+        """Record the decision; returns an awaitable when the record must be durable first."""
         policy = engine.policy
         note = ""
         fp = None
+        new = None
         if verdict.action == "warn":
             fp = self._fingerprint(flow, target, body)
             if self.acked.get(fp, 0) > time.monotonic():
@@ -219,14 +227,24 @@ class GuardAddon:
                 verdict = Verdict("block", verdict.findings, verdict.parts, verdict.chars, verdict.elapsed_ms)
                 note = "redaction impossible in place: blocked"
         event_id = new_event_id()
-        rec = audit_record.build(event_id, self._info(flow, target, body, files), verdict, policy, note)
         flow.metadata[META + "_event"] = event_id
         flow.metadata[META + "_action"] = verdict.action
+        if verdict.action not in ("block", "warn", "redact"):
+            if policy.settings.audit_allowed or verdict.findings:
+                rec = audit_record.build(event_id, self._info(flow, target, body, files), verdict, policy, note)
+                try:
+                    self.audit.write(rec, False)  # group-committed
+                except AuditError as e:
+                    log.error("audit write failed, blocking: %s", e)
+                    self._respond(flow, target, policy, _fail("audit.unavailable", "the audit log cannot be written"),
+                                  event_id, None)
+            return None
+        rec = audit_record.build(event_id, self._info(flow, target, body, files), verdict, policy, note)
+        return self._durable(flow, target, policy, verdict, event_id, rec, fp, new)
+
+    async def _durable(self, flow, target: Target, policy, verdict: Verdict, event_id: str, rec: dict, fp, new):
         try:
-            if verdict.action in ("block", "warn", "redact"):
-                await asyncio.to_thread(self.audit.write, rec, True)  # durable before the response leaves
-            elif policy.settings.audit_allowed or verdict.findings:
-                self.audit.write(rec, False)  # group-committed
+            await asyncio.to_thread(self.audit.write, rec, True)  # durable before the response leaves
         except AuditError as e:
             log.error("audit write failed, blocking: %s", e)
             verdict = _fail("audit.unavailable", "the audit log cannot be written")
@@ -234,16 +252,17 @@ class GuardAddon:
         if verdict.action == "redact":
             flow.request.content = new
             return
-        if verdict.action not in ("warn", "block"):
-            return
         ack_url = None
         if verdict.action == "warn":
             if len(self.pending) > 1024:
                 self._expire()
             token = secrets.token_urlsafe(16)
-            ttl = ctx.options.guard_ack_ttl
-            self.pending[token] = (fp, event_id, time.monotonic() + ttl)
+            self.pending[token] = (fp, event_id, time.monotonic() + ctx.options.guard_ack_ttl)
             ack_url = f"http://{ACK_HOST}/ack/{token}"
+        self._respond(flow, target, policy, verdict, event_id, ack_url)
+
+    def _respond(self, flow, target: Target, policy, verdict: Verdict, event_id: str, ack_url: str | None):
+        flow.metadata[META + "_action"] = verdict.action
         status, content, headers = render(target.service.shape, verdict, event_id, policy.settings.contact,
                                           is_navigation(flow.request.headers), ack_url)
         flow.response = http.Response.make(status, content, headers)
@@ -281,8 +300,15 @@ class GuardAddon:
 
     # -- responses stream untouched ---------------------------------------------
     def responseheaders(self, flow: http.HTTPFlow):
-        if flow.metadata.get(META) is not None and flow.response is not None:
-            flow.response.stream = True  # SSE answers reach the user token by token
+        resp = flow.response
+        if resp is None or flow.metadata.get(META) is None:
+            return
+        # SSE, chunked and large answers stream through token by token; a small answer
+        # with a Content-Length is whole only when complete anyway, and buffering it is cheaper.
+        length = resp.headers.get("content-length", "")
+        if (not length.isdigit() or int(length) > INLINE_MAX
+                or "event-stream" in resp.headers.get("content-type", "")):
+            resp.stream = True
 
     # -- websockets ----------------------------------------------------------------
     async def websocket_message(self, flow: http.HTTPFlow):

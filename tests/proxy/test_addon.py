@@ -21,6 +21,13 @@ def flow(host="api.openai.com", path="/v1/chat/completions", body=b"", headers=(
     return f
 
 
+async def call(hook, *args):
+    """Invoke a hook as mitmproxy does: await what it returns, if anything."""
+    res = hook(*args)
+    if res is not None:
+        await res
+
+
 def chat(text: str) -> bytes:
     return json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": text}]}).encode()
 
@@ -78,7 +85,7 @@ async def test_block_and_audit(addon, tmp_path):
     a, _ = addon
     f = flow(body=chat("绝密★长期\n年度计划"))
     a.requestheaders(f)
-    await a.request(f)
+    await call(a.request, f)
     assert f.response.status_code == 403 and f.response.headers["X-AI-Guard-Action"] == "block"
     log = "".join(p.read_text(encoding="utf-8") for p in (tmp_path / "audit").glob("*.jsonl"))
     assert f.response.headers["X-AI-Guard-Event"] in log and "年度计划" not in log
@@ -93,7 +100,7 @@ async def test_audit_failure_blocks_clean_traffic(addon, monkeypatch):
     monkeypatch.setattr(a.audit, "write", broken)
     f = flow(body=chat("今天天气不错"))
     a.requestheaders(f)
-    await a.request(f)
+    await call(a.request, f)
     assert f.response is not None and f.response.status_code == 403
     assert "audit.unavailable" in f.response.text
 
@@ -103,7 +110,7 @@ async def test_oversized_body_blocks_before_buffering(addon):
     f = flow(body=b"{}")
     f.request.headers["content-length"] = str(10 ** 10)  # as announced by the client
     a.requestheaders(f)
-    await a.request(f)
+    await call(a.request, f)
     assert f.response.status_code == 403 and "uninspectable.limit" in f.response.text
 
 
@@ -113,7 +120,7 @@ async def test_undecodable_content_encoding_blocks(addon):
     f.request.raw_content = b"not gzip at all"
     f.request.headers["content-encoding"] = "gzip"
     a.requestheaders(f)
-    await a.request(f)
+    await call(a.request, f)
     assert f.response.status_code == 403 and "uninspectable.corrupt" in f.response.text
 
 
@@ -121,7 +128,7 @@ async def test_non_ai_untouched(addon):
     a, _ = addon
     f = flow("www.example.org", body=chat("绝密★长期"))
     a.requestheaders(f)
-    await a.request(f)
+    await call(a.request, f)
     assert f.response is None
 
 
@@ -135,7 +142,7 @@ async def test_redact_rewrites_json(tmp_path):
         tctx.configure(a, guard_policy=str(pol), guard_audit_dir=str(tmp_path / "audit"))
         f = flow(body=chat("请打电话 13912345678 给王工"))
         a.requestheaders(f)
-        await a.request(f)
+        await call(a.request, f)
         assert f.response is None
         sent = json.loads(f.request.content)["messages"][0]["content"]
         assert "13912345678" not in sent and "[已脱敏 redacted:pii.cn-mobile-redact]" in sent and "王工" in sent
@@ -151,5 +158,5 @@ async def test_websocket_client_message_blocked(addon):
     assert META in f.metadata
     f.websocket.messages.append(__import__("mitmproxy.websocket", fromlist=["x"]).WebSocketMessage(
         1, True, json.dumps({"event": "send", "content": [{"type": "text", "text": "机密★5年 报告"}]}).encode()))
-    await a.websocket_message(f)
+    await call(a.websocket_message, f)
     assert f.websocket.messages[-1].dropped

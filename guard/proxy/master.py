@@ -1,0 +1,36 @@
+"""A lean mitmproxy master for `guard proxy`: only the addons an egress guard needs.
+
+mitmdump dispatches every event to ~35 built-in addons; measured here, that dispatch
+is over a third of its CPU per request. This master keeps the proxy core, TLS,
+proxy authentication, upstream auth, map_remote/modify_headers (used by operators
+and tests), and the guard.
+"""
+from __future__ import annotations
+
+from mitmproxy import master
+from mitmproxy.addons import (
+    block, core, disable_h2c, dns_resolver, errorcheck, mapremote, modifyheaders, next_layer,
+    proxyauth, proxyserver, tlsconfig, upstream_auth,
+)
+
+from guard.proxy.addon import GuardAddon
+
+
+class GuardMaster(master.Master):
+    def __init__(self, options, loop=None, with_termlog: bool = True):
+        super().__init__(options, event_loop=loop, with_termlog=with_termlog)
+        self.addons.add(
+            core.Core(),
+            block.Block(),            # refuses clients from public addresses unless configured
+            proxyauth.ProxyAuth(),    # before the guard: the audit names the user
+            proxyserver.Proxyserver(),
+            dns_resolver.DnsResolver(),
+            next_layer.NextLayer(),
+            disable_h2c.DisableH2C(),
+            tlsconfig.TlsConfig(),
+            upstream_auth.UpstreamAuth(),
+            mapremote.MapRemote(),
+            modifyheaders.ModifyHeaders(),
+            GuardAddon(),
+            errorcheck.ErrorCheck(),
+        )
