@@ -105,7 +105,9 @@ def main() -> int:
     args = ap.parse_args()
 
     engine = Engine(load_policy())
-    text = mixed_text(int(args.mb * 1024 * 1024 / 2.6))
+    text = mixed_text(int(args.mb * 1e6 / 2.4))
+    while len(text.encode()) < args.mb * 1e6:  # at least --mb of UTF-8
+        text += "\n" + mixed_text(int(args.mb * 1e5), seed=len(text))
     mb = len(text.encode()) / 1e6
 
     keywords = {k.lower() for r in engine.matcher.rules for k in r.keywords}
