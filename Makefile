@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench clean
+.PHONY: install run test bench bench-proxy clean
 
 install: $(STAMP)
 
@@ -23,6 +23,9 @@ test: install
 
 bench: install
 	$(BIN)/python bench/bench_engine.py
+
+bench-proxy: install
+	$(BIN)/python bench/bench_proxy.py
 
 clean:
 	rm -rf $(VENV) var
