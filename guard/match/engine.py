@@ -19,7 +19,8 @@ from guard.types import MARKING_AREAS, Part
 
 WINDOW = 96      # characters around a keyword hit that a rule's regex sees
 MAX_LINE = 512   # windows grow to line boundaries, but no further than this
-LINE_HEAD_REACH = 48  # a positional rule's keyword sits within this many chars of its line head
+LINE_HEAD_REACH = 48
+BIG_LIST = 200   # keyword-only rules with more terms than this get an RE2 pass of their own  # a positional rule's keyword sits within this many chars of its line head
 _WORDCH = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 
 
@@ -37,19 +38,44 @@ class Matcher:
         self.rules: tuple[Rule, ...] = tuple(r for r in policy.rules if not r.on_problem)
         vocab = policy.settings.vocabulary or None
         self.normalizer = Normalizer(vocab) if vocab else Normalizer()
-        self.automaton = None
+        # Which engine finds each rule's candidates:
+        # - CJK keywords go into one Aho-Corasick automaton (caseless, so no lower() pass);
+        # - a rule with ASCII keywords is gated by its case-insensitive regex in the RE2 Set;
+        # - keyword-only rules become a literal alternation regex; a big term list gets a
+        #   pass of its own (one RE2 DFA over 5,000 literals is fast alone, slow in the Set).
+        self.regex: dict[int, object] = {}
+        self.in_set: set[int] = set()
+        set_sources: dict[int, str] = {}
         kw_rules: dict[str, set[int]] = {}
+        always = []
         for i, rule in enumerate(self.rules):
-            for kw in rule.keywords:
-                kw_rules.setdefault(kw.lower(), set()).add(i)
+            ascii_kw = any(k.isascii() for k in rule.keywords)
+            big = len(rule.keywords) > BIG_LIST
+            if rule.regex is None and (ascii_kw or big):
+                src = "(?i:" + "|".join(_literal(k) for k in sorted(rule.keywords, key=len, reverse=True)) + ")"
+                self.regex[i] = _compile(src)
+                always.append(i)
+                if not big:
+                    set_sources[i] = src
+                continue
+            if rule.regex is not None:
+                self.regex[i] = rule.regex
+                set_sources[i] = f"(?i:{rule.regex_source})" if rule.case_insensitive else rule.regex_source
+            if rule.keywords and not ascii_kw:
+                for kw in rule.keywords:
+                    kw_rules.setdefault(kw, set()).add(i)
+            else:
+                always.append(i)
+        self.automaton = None
         if kw_rules:
             a = ahocorasick.Automaton()
             for kw, idx in kw_rules.items():
                 a.add_word(kw, (len(kw), tuple(sorted(idx))))
             a.make_automaton()
             self.automaton = a
-        self.always = tuple(i for i, r in enumerate(self.rules) if not r.keywords)
-        self.regex_set, self._set_rules = _build_set(self.rules, self.normalizer.reason_pattern)
+        self.always = tuple(always)
+        self.regex_set, self._set_rules = _build_set(set_sources, self.normalizer.reason_pattern)
+        self.in_set = set(self._set_rules)
         self._reason = len(self._set_rules)  # the Set index of "this text needs normalizing"
         self._cap = {i: max(r.escalate_count, r.min_count) + policy.settings.max_findings_per_rule
                      for i, r in enumerate(self.rules)}
@@ -60,23 +86,21 @@ class Matcher:
         seen_pos: dict[int, set] = {}
         seen_val: dict[int, set] = {}
         for pi, part in enumerate(parts):
-            norm, matched = self._normalize(part.text)
+            norm, enc, matched = self._normalize(part.text)
             text = norm.text
             kw_hits: dict[int, list[tuple[int, int]]] = {}
             if self.automaton is not None:
-                # Keywords match case-insensitively; lower() keeps offsets unless a rare
-                # character changes length (then the text is searched as it is).
-                lowered = text.lower()
-                if len(lowered) != len(text):
-                    lowered = text
-                for end, (length, idx) in self.automaton.iter(lowered):
-                    span = (end - length + 1, end + 1)
+                # Collect per keyword's rule set first (one append per hit), then fan out.
+                by_idx: dict[tuple[int, ...], list[tuple[int, int]]] = {}
+                for end, (length, idx) in self.automaton.iter(text):
+                    by_idx.setdefault(idx, []).append((end - length + 1, end + 1))
+                for idx, spans in by_idx.items():
                     for i in idx:
-                        kw_hits.setdefault(i, []).append(span)
+                        kw_hits.setdefault(i, []).extend(spans)
             candidates = (*kw_hits.keys(), *self.always)
             if matched is not None:
                 # A rule whose regex matches nowhere in the part needs no windows and no checks.
-                candidates = [i for i in candidates if self.rules[i].regex is None or i in matched]
+                candidates = [i for i in candidates if i not in self.in_set or i in matched]
             for i in candidates:
                 rule = self.rules[i]
                 if rule.parts and part.kind not in rule.parts:
@@ -92,7 +116,7 @@ class Matcher:
                     spans = self._positional(rule, text, spans, part.kind)
                     if not spans:
                         continue
-                for s, e in self._candidates(rule, text, spans):
+                for s, e in self._candidates(i, rule, text, enc, spans):
                     if not self._accept(rule, text, s, e, part.kind):
                         continue
                     os_, oe = norm.to_original(s), norm.to_original(e - 1) + 1
@@ -105,24 +129,24 @@ class Matcher:
                         break
         return {i: h for i, h in hits.items() if h}
 
-    def _set_match(self, text: str) -> set[int]:
-        return set(self.regex_set.Match(text.encode("utf-8", "surrogatepass")) or ())
-
     def _normalize(self, raw: str):
-        """(normalized text, rule indices whose regex matches somewhere in it).
+        """(normalized text, its UTF-8, rule indices whose regex matches somewhere in it).
 
         One RE2 Set pass over the raw text answers both "does anything need normalizing?"
         and "which regexes can match?"; only text that needs normalizing gets a second pass.
         """
         if self.regex_set is None:
-            return self.normalizer.normalize(raw), None
-        hit = self._set_match(raw)
+            norm = self.normalizer.normalize(raw)
+            return norm, _utf8(norm.text), None
+        enc = _utf8(raw)
+        hit = self.regex_set.Match(enc) or ()
         if self._reason in hit:
             norm = self.normalizer.normalize(raw, checked=True)
-            hit = self._set_match(norm.text)
+            enc = _utf8(norm.text)
+            hit = self.regex_set.Match(enc) or ()
         else:
             norm = Normalized(raw)
-        return norm, {self._set_rules[j] for j in hit if j < self._reason}
+        return norm, enc, {self._set_rules[j] for j in hit if j < self._reason}
 
     def _positional(self, rule: Rule, text: str, spans, kind: str):
         """Keyword hits that could still satisfy the rule's position constraint.
@@ -142,17 +166,23 @@ class Matcher:
                 out.append((s, e))
         return out
 
-    def _candidates(self, rule: Rule, text: str, kw_spans):
-        if rule.regex is None:
+    def _candidates(self, i: int, rule: Rule, text: str, enc: bytes, kw_spans):
+        regex = self.regex.get(i)
+        if regex is None:
             yield from sorted(set(kw_spans or ()))
             return
         # Dense hits: one pass of RE2 over the whole text beats many small windows.
         if kw_spans is None or len(kw_spans) * 2 * WINDOW > len(text) // 2:
-            for m in rule.regex.finditer(text):
-                yield m.span(rule.group)
+            # On the UTF-8 bytes: the wrapper would otherwise re-encode the text and convert
+            # every match offset from the start of it.
+            to_char = _ByteOffsets(enc, len(text))
+            for m in regex.finditer(enc):
+                s, e = m.span(rule.group)
+                if s >= 0:
+                    yield to_char(s), to_char(e)
             return
         for ws, we in _windows(text, kw_spans):
-            for m in rule.regex.finditer(text[ws:we]):
+            for m in regex.finditer(text[ws:we]):
                 s, e = m.span(rule.group)
                 if s >= 0:
                     yield ws + s, ws + e
@@ -179,21 +209,57 @@ class Matcher:
         return True
 
 
-def _build_set(rules: tuple[Rule, ...], reason_pattern: str):
-    indices = [i for i, r in enumerate(rules) if r.regex is not None]
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
+
+
+class _ByteOffsets:
+    """Byte offset -> character offset in one UTF-8 text, for ascending offsets: O(n) in all."""
+
+    def __init__(self, enc: bytes, nchars: int):
+        self.enc = enc
+        self.ascii = len(enc) == nchars
+        self.b = self.c = 0
+
+    def __call__(self, b: int) -> int:
+        if self.ascii:
+            return b
+        if b < self.b:
+            self.b = self.c = 0
+        self.c += len(self.enc[self.b:b].decode("utf-8", "surrogatepass"))
+        self.b = b
+        return self.c
+
+
+_RE2_SPECIAL = frozenset("\\.^$|?*+()[]{}")
+
+
+def _literal(s: str) -> str:
+    return "".join("\\" + c if c in _RE2_SPECIAL else c for c in s)
+
+
+def _options():
     opts = re2.Options()
     opts.max_mem = 256 << 20
     opts.log_errors = False
-    rset = re2.Set.SearchSet(opts)
+    return opts
+
+
+def _compile(src: str):
+    return re2.compile(src, _options())
+
+
+def _build_set(sources: dict[int, str], reason_pattern: str):
+    rset = re2.Set.SearchSet(_options())
+    indices = tuple(sources)
     for i in indices:
-        src = rules[i].regex_source
-        rset.Add(f"(?i:{src})" if rules[i].case_insensitive else src)
+        rset.Add(sources[i])
     rset.Add(reason_pattern)  # last: "normalize first"
     try:
         rset.Compile()
     except Exception:  # a set too large for RE2's memory budget: rules still run one by one
         return None, ()
-    return rset, tuple(indices)
+    return rset, indices
 
 
 def _head_end(text: str, lines: int) -> int:
