@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import resource
 import statistics
 import sys
 import time
@@ -19,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpus_gen import ZH, mixed_text  # noqa: E402
 
 from guard import Engine  # noqa: E402
-from guard.policy import load_policy  # noqa: E402
+from guard.policy import load_policy, load_policy_text  # noqa: E402
+from guard.policy.loader import DEFAULT_POLICY  # noqa: E402
 
 
 def best_of(fn, repeat: int) -> float:
@@ -92,6 +94,66 @@ def _pdf(pages: int, image: bool) -> bytes:
     return buf.getvalue()
 
 
+def make_xlsx(target: int) -> bytes:
+    import random
+
+    import openpyxl
+
+    rnd = random.Random(2)
+    chars = sorted(set("".join(ZH)))
+
+    def build(rows):
+        wb = openpyxl.Workbook()
+        ws = wb.active
+        ws.oddHeader.left.text = "秘密★1年"
+        for r in range(rows):
+            ws.append(["".join(rnd.choice(chars) for _ in range(12)), rnd.random() * 1e6, r,
+                       "".join(rnd.choice(chars) for _ in range(20))])
+        buf = io.BytesIO()
+        wb.save(buf)
+        return buf.getvalue()
+
+    trial = len(build(2000))
+    return build(int(2000 * target / trial))
+
+
+def make_pptx(target: int) -> bytes:
+    import os
+
+    from PIL import Image
+    from pptx import Presentation
+    from pptx.util import Inches
+
+    def build(slides):
+        prs = Presentation()
+        for i in range(slides):
+            s = prs.slides.add_slide(prs.slide_layouts[1])
+            s.shapes.title.text = ZH[i % len(ZH)]
+            s.placeholders[1].text = "。".join(ZH)
+            img = io.BytesIO()
+            Image.frombytes("L", (256, 256), os.urandom(65536)).save(img, "PNG")
+            s.shapes.add_picture(img, Inches(5), Inches(4), Inches(2))
+            s.notes_slide.notes_text_frame.text = "绝密★长期" if i == 3 else ZH[i % len(ZH)]
+        buf = io.BytesIO()
+        prs.save(buf)
+        return buf.getvalue()
+
+    trial = len(build(10))
+    return build(max(10, int(10 * target / trial)))
+
+
+def make_zip(members: list[bytes], target: int) -> bytes:
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        i = 0
+        while buf.tell() < target:
+            z.writestr(f"docs/{i}.{['docx', 'docx', 'xlsx', 'pptx'][i % 4]}", members[i % len(members)])
+            i += 1
+    return buf.getvalue()
+
+
 def make_pdf(target: int, image: bool) -> bytes:
     """A PDF of about `target` bytes: size a 10-page trial, then scale the page count."""
     trial = len(_pdf(10, image))
@@ -126,17 +188,36 @@ def main() -> int:
     print(f"  bare pyahocorasick pass : {mb / t_floor:8.1f} MB/s")
     print(f"  Engine.scan_text        : {mb / t_engine:8.1f} MB/s   ratio {t_floor / t_engine:.2f} of the floor")
 
-    prompts = [text[i:i + 10240] for i in range(0, 10240 * 200, 10240)]
-    lat = []
-    for p in prompts:
-        t = time.perf_counter()
-        engine.scan_text(p)
-        lat.append((time.perf_counter() - t) * 1000)
-    print(f"  10 KB prompt            : p50 {statistics.median(lat):.3f} ms, p99 {sorted(lat)[int(len(lat) * .99) - 1]:.3f} ms")
+    for size in (2048, 10240, 51200):
+        lat = []
+        for i in range(0, size * 300, size):
+            p = text[i // 3:i // 3 + size // 3]  # ~size bytes of UTF-8 (mostly 3-byte CJK)
+            t = time.perf_counter()
+            engine.scan_text(p)
+            lat.append((time.perf_counter() - t) * 1000)
+        print(f"  {size // 1024:2d} KB prompt            : p50 {statistics.median(lat):.3f} ms, "
+              f"p99 {sorted(lat)[int(len(lat) * .99) - 1]:.3f} ms")
+
+    # Custom term lists (code names, well names): 50 vs 5,000 terms on the same text.
+    rnd = __import__("random").Random(5)
+    cjk = [chr(c) for c in range(0x4E00, 0x9FA5)]
+    terms = ["".join(rnd.choice(cjk) for _ in range(rnd.randint(3, 6))) for _ in range(5000)]
+    by_terms = {}
+    for n in (50, 5000):
+        pol = load_policy_text(
+            f"extends: [{DEFAULT_POLICY}]\nrules:\n  - id: custom.terms\n    action: block\n"
+            f"    keywords: [{', '.join(terms[:n])}]\n", f"terms-{n}")
+        eng = Engine(pol)
+        by_terms[n] = best_of(lambda: eng.scan_text(text), args.repeat)
+        print(f"  {n:5d} custom terms       : {mb / by_terms[n]:8.1f} MB/s")
+    print(f"  5,000 vs 50 terms       : {by_terms[5000] / by_terms[50]:.2f}x the time")
 
     five = 5 * 1024 * 1024
-    for name, data in (("docx", make_docx(five, image=True)), ("docx", make_docx(five, image=False)),
-                       ("pdf", make_pdf(five, image=True)), ("pdf", make_pdf(five // 4, image=False))):
+    files = [("docx", make_docx(five, image=True)), ("docx", make_docx(five, image=False)),
+             ("xlsx", make_xlsx(five)), ("pptx", make_pptx(five)),
+             ("pdf", make_pdf(five, image=True)), ("pdf", make_pdf(five // 4, image=False))]
+    files.append(("zip", make_zip([d for _, d in files[:4]], 20 * 1024 * 1024)))
+    for name, data in files:
         verdict = None
 
         def run():
@@ -144,8 +225,10 @@ def main() -> int:
             verdict = engine.scan_bytes(data, filename=f"bench.{name}")
 
         t = best_of(run, args.repeat)
-        print(f"  {len(data) / 1e6:.1f} MB {name:4s} decided   : {t * 1000:8.0f} ms -> {verdict.action}"
+        print(f"  {len(data) / 1e6:4.1f} MB {name:4s} decided : {t * 1000:8.0f} ms -> {verdict.action}"
               f"  ({verdict.parts} parts, {verdict.chars / 1e6:.1f} M chars; {', '.join(verdict.rules)})")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"  peak RSS of this run    : {peak:.0f} MB (includes the 10 MB corpus and the generated files)")
     return 0
 
 

@@ -99,12 +99,12 @@ def _excel(ctx: Context, data: bytes, location: str) -> None:
                 cells = [(c, v) for c, v in enumerate(sheet.row_values(r)) if v not in ("", None)]
                 for c, v in cells:
                     s = str(v)
-                    anchors.append((pos, f"!{xlrd.formula.colname(c)}{r + 1}"))
+                    anchors.append((pos, f"{xlrd.formula.colname(c)}{r + 1}"))
                     out.append(s + "\t")
                     pos += len(s) + 1
                 if cells:
                     out[-1] = out[-1][:-1] + "\n"
-            ctx.add("".join(out), f"{location}/{sname}", "body", anchors)
+            ctx.add("".join(out), f"{location}/{sname}!", "body", anchors)
             book.unload_sheet(sname)
     finally:
         book.release_resources()

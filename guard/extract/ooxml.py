@@ -120,56 +120,53 @@ def _xlsx(ctx: Context, zf: zipfile.ZipFile, names: dict, location: str) -> None
         _sheet(ctx, zf, names[part], sheet_name, shared, location)
 
 
+_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_HF = ("oddHeader", "evenHeader", "firstHeader", "oddFooter", "evenFooter", "firstFooter")
+_ROW = frozenset({_NS + "row", "row"})
+_CELL_NS = _NS + "c"
+_CELL = frozenset({_CELL_NS, "c"})
+_V_NS = _NS + "v"
+
+
 def _sheet(ctx: Context, zf, info, sheet_name: str, shared: list[str], location: str) -> None:
     out: list[str] = []
     anchors: list[tuple[int, str]] = []
     pos = 0
-    row_cells: list[tuple[str, str]] = []
     headers: list[str] = []
-    auto_row = 0
-    auto_col = 0
-    for ev, el in iter_xml(ctx, zf, info, events=("end",)):
-        name = local(el.tag)
-        if name == "c":
-            t = el.get("t")
-            ref = el.get("r")
-            if not ref:
-                auto_col += 1
-                ref = f"{_col(auto_col)}{auto_row + 1}"
-            value = ""
-            if t == "inlineStr":
-                value = "".join(x.text or "" for x in el.iter() if local(x.tag) == "t")
-            else:
-                v = next((x.text for x in el if local(x.tag) == "v"), None)
-                if v is not None:
-                    if t == "s":
+    # Only rows and header/footer elements are reported (filtered in C): a 5 MB sheet has
+    # hundreds of thousands of cells, and per-element Python callbacks dominate otherwise.
+    wanted = [_NS + "row", *(_NS + h for h in _HF), "row", *_HF]
+    for ev, el in iter_xml(ctx, zf, info, events=("end",), tag=wanted):
+        if el.tag in _ROW:
+            n = 0
+            for c in el:
+                if c.tag not in _CELL:
+                    continue
+                t = c.get("t")
+                if t == "inlineStr":
+                    value = "".join(c.itertext())
+                else:
+                    value = c.findtext(_V_NS) if c.tag == _CELL_NS else c.findtext("v")
+                    if value and t == "s":
                         try:
-                            value = shared[int(v)]
+                            value = shared[int(value)]
                         except (ValueError, IndexError):
-                            value = ""
-                    else:
-                        value = v
-            if value:
-                row_cells.append((ref, value))
-            el.clear()
-        elif name == "row":
-            auto_row += 1
-            auto_col = 0
-            for ref, value in row_cells:
-                anchors.append((pos, f"!{ref}"))
-                out.append(value)
-                out.append("\t")
-                pos += len(value) + 1
-            if row_cells:
+                            continue
+                if value:
+                    n += 1
+                    anchors.append((pos, c.get("r") or f"{_col(n)}{el.get('r', '?')}"))
+                    out.append(value)
+                    out.append("\t")
+                    pos += len(value) + 1
+            if n:
                 out[-1] = "\n"
-            row_cells = []
             el.clear()
-        elif name in ("oddHeader", "evenHeader", "firstHeader", "oddFooter", "evenFooter", "firstFooter"):
-            if el.text:
-                # One line per &L/&C/&R section so a marking section is a line of its own.
-                sections = re.split(r"&[LCR]", el.text)
-                headers.extend(_XL_HF_CODES.sub("", s).strip() for s in sections)
-    text = "".join(out)
-    ctx.add(text, f"{location}/{sheet_name}", "body", anchors)
-    hf = "\n".join(h for h in headers if h)
-    ctx.add(hf, f"{location}/{sheet_name}!header", "header")
+            while el.getprevious() is not None:  # drop finished rows: memory stays flat
+                del el.getparent()[0]
+        elif el.text:
+            # One line per &L/&C/&R section so a marking section is a line of its own.
+            sections = re.split(r"&[LCR]", el.text)
+            headers.extend(_XL_HF_CODES.sub("", s).strip() for s in sections)
+    # Anchors are bare cell references; the location ends in "!" (file:a.xlsx/Sheet2!A1).
+    ctx.add("".join(out), f"{location}/{sheet_name}!", "body", anchors)
+    ctx.add("\n".join(h for h in headers if h), f"{location}/{sheet_name}!header", "header")

@@ -56,10 +56,11 @@ def read_member(ctx: Context, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> byt
     return b"".join(iter_member(ctx, zf, info))
 
 
-def iter_xml(ctx: Context, zf: zipfile.ZipFile, info: zipfile.ZipInfo, events=("start", "end")):
-    """Stream-parse an XML member. No DTD loading, no entity expansion, no network."""
+def iter_xml(ctx: Context, zf: zipfile.ZipFile, info: zipfile.ZipInfo, events=("start", "end"), tag=None):
+    """Stream-parse an XML member. No DTD loading, no entity expansion, no network.
+    `tag` limits the events to those elements (lxml filters in C)."""
     parser = etree.XMLPullParser(
-        events=events, resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
+        events=events, tag=tag, resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
         remove_comments=True, remove_pis=True,
     )
     first = True
