@@ -20,7 +20,8 @@ from guard.types import MARKING_AREAS, Part
 WINDOW = 96      # characters around a keyword hit that a rule's regex sees
 MAX_LINE = 512   # windows grow to line boundaries, but no further than this
 LINE_HEAD_REACH = 48
-BIG_LIST = 200   # keyword-only rules with more terms than this get an RE2 pass of their own  # a positional rule's keyword sits within this many chars of its line head
+BIG_LIST = 20    # keyword-only rules with more terms than this get an RE2 pass of their own (cheaper
+                 # than widening the automaton: pyahocorasick slows with many distinct first chars)  # a positional rule's keyword sits within this many chars of its line head
 _WORDCH = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 
 
