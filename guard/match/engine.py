@@ -75,6 +75,8 @@ class Matcher:
             a.make_automaton()
             self.automaton = a
         self.always = tuple(always)
+        self._sources = set_sources
+        self._combined: dict[frozenset, object] = {}
         self.regex_set, self._set_rules = _build_set(set_sources, self.normalizer.reason_pattern)
         self.in_set = set(self._set_rules)
         self._reason = len(self._set_rules)  # the Set index of "this text needs normalizing"
@@ -102,6 +104,7 @@ class Matcher:
             if matched is not None:
                 # A rule whose regex matches nowhere in the part needs no windows and no checks.
                 candidates = [i for i in candidates if i not in self.in_set or i in matched]
+            regions = self._regions(text, enc, [i for i in candidates if i in self.always and i in self._sources])
             for i in candidates:
                 rule = self.rules[i]
                 if rule.parts and part.kind not in rule.parts:
@@ -113,7 +116,9 @@ class Matcher:
                 if len(values) >= cap:
                     continue  # the rule already decided its strongest action
                 spans = kw_hits.get(i)
-                if spans is not None and "anywhere" not in rule.where:
+                if spans is None and regions is not None and i in self._sources:
+                    spans = regions  # the combined pass found where keyword-less rules can match
+                elif spans is not None and "anywhere" not in rule.where:
                     spans = self._positional(rule, text, spans, part.kind)
                     if not spans:
                         continue
@@ -148,6 +153,24 @@ class Matcher:
         else:
             norm = Normalized(raw)
         return norm, enc, {self._set_rules[j] for j in hit if j < self._reason}
+
+    def _regions(self, text: str, enc: bytes, rules: list[int]):
+        """One pass of the alternation of several keyword-less rules' regexes: the spans it
+        reports cover every match of each of them (a match starts inside a reported span or
+        the scan reports one at or before it), so each rule then runs on windows only."""
+        if len(rules) < 2:
+            return None
+        key = frozenset(rules)
+        combined = self._combined.get(key)
+        if combined is None:
+            src = "|".join(f"(?:{self._sources[i]})" for i in sorted(rules))
+            combined = self._combined[key] = _compile(src)
+        to_char = _ByteOffsets(enc, len(text))
+        out = []
+        for m in combined.finditer(enc):
+            s, e = m.span()
+            out.append((to_char(s), to_char(e)))
+        return out
 
     def _positional(self, rule: Rule, text: str, spans, kind: str):
         """Keyword hits that could still satisfy the rule's position constraint.

@@ -1,0 +1,41 @@
+"""The matcher's fast paths must find exactly what the plain per-rule scans find."""
+import random
+
+import pytest
+
+from guard.match.engine import Matcher
+from guard.types import Part
+
+
+def noisy_text(seed: int) -> str:
+    rnd = random.Random(seed)
+    pieces = []
+    for _ in range(400):
+        kind = rnd.random()
+        if kind < 0.2:
+            pieces.append(str(rnd.randint(10 ** 10, 10 ** 19)))  # digit runs of many lengths
+        elif kind < 0.3:
+            pieces.append("1" + rnd.choice("3456789") + "".join(rnd.choice("0123456789") for _ in range(9)))
+        elif kind < 0.35:
+            pieces.append("110105198803121236")
+        elif kind < 0.4:
+            pieces.append("6222021001123456789")
+        elif kind < 0.45:
+            pieces.append(f"{116 + rnd.random():.6f},{39 + rnd.random():.6f}")
+        elif kind < 0.5:
+            pieces.append("\nCONFIDENTIAL\n")
+        else:
+            pieces.append(rnd.choice(["会议纪要", "商业秘密", "token", "password:", "x", "，", "\n"]))
+    return rnd.choice([" ", "", ","]).join(pieces)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_combined_regions_equal_per_rule_scans(engine, seed, monkeypatch):
+    parts = [Part(noisy_text(seed), "t")]
+    fast = engine.matcher.scan(parts)
+    plain = Matcher(engine.policy)
+    monkeypatch.setattr(plain, "_regions", lambda *a: None)
+    slow = plain.scan(parts)
+    simplify = lambda hits: {engine.matcher.rules[i].id: sorted((h.start, h.end) for h in v) for i, v in hits.items()}  # noqa: E731
+    assert simplify(fast) == simplify(slow)
+    assert fast  # the text does exercise the numeric rules
