@@ -219,6 +219,32 @@ def main() -> int:
                 p99 = sorted(lat)[int(len(lat) * 0.99) - 1] * 1000
                 ratio = f"  {len(lat) / base:.2f}x bare" if base else ""
                 print(f"  {v:6s} {rps:8.1f} req/s   p50 {p50:7.2f} ms   p99 {p99:7.2f} ms   errors {err}{ratio}")
+        # Other users' prompts while one user keeps uploading: extraction runs off the event loop.
+        prompt_req = workloads[0][1]
+        upload_req = workloads[1][1]
+        print(f"4 KB prompts on 3 connections while a 4th uploads the docx in a loop, {args.seconds:g}s:")
+        for v in variants:
+            if v == "bare":
+                continue
+            quiet, _ = load(procs[v][1], cafile, prompt_req, args.seconds, 3)
+            stop = threading.Event()
+
+            def uploader(port=procs[v][1]):
+                sock = connect(port, cafile)
+                buf = bytearray()
+                while not stop.is_set():
+                    sock.sendall(upload_req)
+                    read_response(sock, buf)
+                sock.close()
+
+            up_thread = threading.Thread(target=uploader)
+            up_thread.start()
+            busy, _ = load(procs[v][1], cafile, prompt_req, args.seconds, 3)
+            stop.set()
+            up_thread.join()
+            q50, b50 = statistics.median(quiet) * 1000, statistics.median(busy) * 1000
+            q99, b99 = (sorted(x)[int(len(x) * 0.99) - 1] * 1000 for x in (quiet, busy))
+            print(f"  {v:6s} prompt p50 {q50:6.2f} -> {b50:6.2f} ms, p99 {q99:6.2f} -> {b99:6.2f} ms")
     finally:
         for proc, _ in procs.values():
             proc.terminate()

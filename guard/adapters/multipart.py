@@ -1,25 +1,67 @@
-"""multipart/form-data uploads (/v1/files, web apps' upload endpoints)."""
+"""multipart/form-data uploads (/v1/files, web apps' upload endpoints).
+
+Parts are split with bytes.find on the boundary (C speed: the stdlib email parser
+walks a 2 MB upload line by line in Python, holding the GIL for tens of ms while
+other users' prompts wait); only each part's small header block is parsed.
+"""
 from __future__ import annotations
 
-from email.parser import BytesParser
+import base64
+import binascii
+from email.parser import BytesHeaderParser
 from email.policy import HTTP
 
 from guard.errors import ExtractionError
 from guard.extract import Context, extract_into
 from guard.extract.jsonwalk import scan_string
 
+_HEADERS = BytesHeaderParser(policy=HTTP)
+
+
+def _boundary(content_type: str) -> bytes:
+    for piece in content_type.split(";")[1:]:
+        k, _, v = piece.strip().partition("=")
+        if k.lower() == "boundary" and v:
+            return v.strip().strip('"').encode("latin-1", "replace")
+    raise ExtractionError("corrupt", "multipart body without a boundary")
+
+
+def split_multipart(body: bytes, content_type: str):
+    """(headers, payload) of each part."""
+    delim = b"--" + _boundary(content_type)
+    pos = body.find(delim)
+    if pos < 0:
+        raise ExtractionError("corrupt", "multipart body without its boundary")
+    while True:
+        pos += len(delim)
+        if body[pos:pos + 2] == b"--":
+            return  # closing delimiter
+        head_end = body.find(b"\r\n\r\n", pos)
+        sep = 4
+        if head_end < 0:
+            head_end, sep = body.find(b"\n\n", pos), 2
+        if head_end < 0:
+            raise ExtractionError("corrupt", "truncated multipart part headers")
+        nxt = body.find(b"\r\n" + delim, head_end)
+        cut = 2
+        if nxt < 0:
+            nxt, cut = body.find(b"\n" + delim, head_end), 1
+        if nxt < 0:
+            raise ExtractionError("corrupt", "truncated multipart body (no closing boundary)")
+        yield _HEADERS.parsebytes(body[pos:head_end].lstrip(b"\r\n") + b"\r\n\r\n"), body[head_end + sep:nxt]
+        pos = nxt + cut
+
 
 def scan_multipart(ctx: Context, body: bytes, content_type: str) -> None:
-    if "boundary=" not in content_type:
-        raise ExtractionError("corrupt", "multipart body without a boundary")
-    msg = BytesParser(policy=HTTP).parsebytes(
-        b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n" + body)
-    if not msg.is_multipart():
-        raise ExtractionError("corrupt", "unreadable multipart body")
-    for i, part in enumerate(msg.iter_parts()):
-        name = part.get_param("name", header="content-disposition") or f"part{i}"
-        filename = part.get_filename()
-        data = part.get_payload(decode=True) or b""
+    for i, (headers, data) in enumerate(split_multipart(body, content_type)):
+        ctx.check_time()
+        name = headers.get_param("name", header="content-disposition") or f"part{i}"
+        filename = headers.get_filename()
+        if (headers.get("content-transfer-encoding") or "").lower() == "base64":
+            try:
+                data = base64.b64decode(data)
+            except (binascii.Error, ValueError):
+                raise ExtractionError("corrupt", f"multipart part {name}: bad base64") from None
         loc = f"multipart:{name}"
         if filename is not None or not _is_text(data):
             extract_into(ctx, data, filename, loc, 0)
