@@ -85,7 +85,7 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
         svc = Service(str(raw["id"]), str(raw.get("name", raw["id"])), shape, bool(raw.get("web", False)), category)
         services.extend((str(h), svc) for h in raw["hosts"])
     storage = data.get("storage") or []
-    for cname, cval in categories.items():
+    for cval in categories.values():
         if cval and cval.get("policy"):
             cval["policy"] = str((p.parent / cval["policy"]).resolve())
     return Catalog(services, [str(s) for s in storage], categories, str(p))

@@ -72,7 +72,7 @@ def extract_ooxml(ctx: Context, zf: zipfile.ZipFile, location: str, depth: int) 
 def _custom_props(ctx: Context, zf, info, location: str) -> None:
     """Custom properties as `name：value` lines (密级：机密, MIP label names)."""
     lines = []
-    for ev, el in iter_xml(ctx, zf, info, events=("end",)):
+    for _ev, el in iter_xml(ctx, zf, info, events=("end",)):
         if local(el.tag) == "property":
             value = "".join(el.itertext()).strip()
             lines.append(f"{el.get('name', '')}：{value}")
@@ -91,7 +91,7 @@ def _col(n: int) -> str:
 def _xlsx(ctx: Context, zf: zipfile.ZipFile, names: dict, location: str) -> None:
     shared: list[str] = []
     if "xl/sharedStrings.xml" in names:
-        for ev, el in iter_xml(ctx, zf, names["xl/sharedStrings.xml"], events=("end",)):
+        for _ev, el in iter_xml(ctx, zf, names["xl/sharedStrings.xml"], events=("end",)):
             if local(el.tag) == "si":
                 # Phonetic runs (rPh) would duplicate text; take t under si/r only.
                 shared.append("".join(t.text or "" for t in el.iter() if local(t.tag) == "t"
@@ -101,12 +101,12 @@ def _xlsx(ctx: Context, zf: zipfile.ZipFile, names: dict, location: str) -> None
     sheets: list[tuple[str, str]] = []
     rels = {}
     if "xl/_rels/workbook.xml.rels" in names:
-        for ev, el in iter_xml(ctx, zf, names["xl/_rels/workbook.xml.rels"], events=("end",)):
+        for _ev, el in iter_xml(ctx, zf, names["xl/_rels/workbook.xml.rels"], events=("end",)):
             if local(el.tag) == "Relationship":
                 target = el.get("Target", "")
                 target = target.lstrip("/") if target.startswith("/") else posixpath.normpath("xl/" + target)
                 rels[el.get("Id")] = target
-    for ev, el in iter_xml(ctx, zf, names["xl/workbook.xml"], events=("end",)):
+    for _ev, el in iter_xml(ctx, zf, names["xl/workbook.xml"], events=("end",)):
         if local(el.tag) == "sheet":
             rid = next((v for k, v in el.attrib.items() if local(k) == "id"), None)
             sheets.append((el.get("name", ""), rels.get(rid, "")))
@@ -136,7 +136,7 @@ def _sheet(ctx: Context, zf, info, sheet_name: str, shared: list[str], location:
     # Only rows and header/footer elements are reported (filtered in C): a 5 MB sheet has
     # hundreds of thousands of cells, and per-element Python callbacks dominate otherwise.
     wanted = [_NS + "row", *(_NS + h for h in _HF), "row", *_HF]
-    for ev, el in iter_xml(ctx, zf, info, events=("end",), tag=wanted):
+    for _ev, el in iter_xml(ctx, zf, info, events=("end",), tag=wanted):
         if el.tag in _ROW:
             n = 0
             for c in el:
