@@ -30,7 +30,9 @@ _FORMAT_CHARS = (
     "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
     "\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0"
 )
-_GAP_CHARS = " \t\r\n\u3000\u00a0" + _FORMAT_CHARS
+# Separators typed between a marking word's characters to dodge a filter (机·密, 机-密).
+_SEP_CHARS = "·・‧•.\\-_—–|/~"
+_GAP_CHARS = " \t\r\n\u3000\u00a0" + _SEP_CHARS + _FORMAT_CHARS
 
 # Words a marking is made of; whitespace between their characters is an evasion.
 DEFAULT_VOCABULARY = (

@@ -80,6 +80,9 @@ def test_filename_is_content(engine):
     v = engine.scan_bytes("会议纪要正文".encode(), filename="【机密】会议纪要.md")
     assert v.action == "block" and v.findings[0].rule == "state-secret.filename"
     assert engine.scan_bytes("读后感".encode(), filename="秘密花园读后感.md").action == "allow"
+    assert engine.scan_bytes(b"x", filename="【核心商密】报价.xlsx").action == "block"
+    assert engine.scan_bytes(b"x", filename="工作秘密-会议纪要.docx").action == "block"
+    assert engine.scan_bytes(b"x", filename="商业秘密保护培训.pptx").action == "allow"
 
 
 def test_zip_recursive_and_member_names(engine):

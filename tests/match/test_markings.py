@@ -33,6 +33,11 @@ NEWSPAPER = """保密宣传教育专版
     ("绝密★启用前\n2027年度考试试题", "block", "state-secret.marking"),
     ("机密∗5年", "block", "state-secret.marking"),
     ("材料如下：\n机密★5年\n关于…", "block", "state-secret.marking"),
+    ("机·密★5年", "block", "state-secret.marking"),
+    ("绝-密★长期", "block", "state-secret.marking"),
+    ("\\u673a\\u5bc6\\u26055\\u5e74 报告", "block", "state-secret.marking"),
+    ("&#26426;&#23494;&#9733;5&#24180; 报告", "block", "state-secret.marking"),
+    ("%E6%9C%BA%E5%AF%86%E2%98%855%E5%B9%B4", "block", "state-secret.marking"),
     # commercial and work secret markings
     ("××石油公司普通商密▲5年\n合同", "block", "commercial-secret.marking"),
     ("核心商密△长期", "block", "commercial-secret.marking"),
@@ -45,6 +50,7 @@ NEWSPAPER = """保密宣传教育专版
     ("INTERNAL USE ONLY\nQ3 roadmap", "warn", "internal.marking"),
     ("FOR INTERNAL USE ONLY", "warn", "internal.marking"),
     ("仅供内部参考\n周报", "warn", "internal.marking"),
+    ("内部★\n通知", "warn", "internal.marking"),
 ])
 def test_markings(engine, text, action, rule):
     v = engine.scan_text(text)
@@ -67,6 +73,8 @@ def test_markings(engine, text, action, rule):
     "What is confidential computing?",
     "核心商密和普通商密的保护期限分别是多少？",
     "机密★5年是什么意思？",
+    "有机-密封件的采购计划",
+    "网址 https://a.com/%E6%96%87%E6%A1%A3 打不开",
     "标注示例：\n机密★5年\n表示机密级、保密期限5年。",
 ])
 def test_mentions_are_not_markings(engine, text):

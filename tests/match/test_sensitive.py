@@ -21,6 +21,10 @@ def _ids(n):
     ("my token is ghp_0123456789abcdefghijABCDEFGHIJ012345", "block", "credential.token"),
     ("请联系张三，身份证110105198803121236", "warn", "pii.cn-id"),
     ("卡号 4111 1111 1111 1111 错误，正确是4111111111111111", "warn", "pii.bank-card"),
+    ("工资卡 6222 0210 0112 3456 789", "warn", "pii.bank-card"),
+    ("Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U", "block",
+     "credential.jwt"),
+    ("AccountName=x;AccountKey=Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4MTIzNA==;", "block", "credential.secret-assignment"),
 ])
 def test_sensitive(engine, text, action, rule):
     v = engine.scan_text(text)
