@@ -6,7 +6,6 @@ from pathlib import Path
 
 from guard.decide import decide
 from guard.extract import Context, extract_into
-from guard.extract.decode import decoded
 from guard.match.engine import Matcher
 from guard.policy import Policy, load_policy
 from guard.types import Part, Problem, Verdict
@@ -26,11 +25,7 @@ class Engine:
     def scan_parts(self, parts: list[Part], problems: list[Problem] = (), started: float | None = None) -> Verdict:
         started = time.perf_counter() if started is None else started
         parts = list(parts)
-        for p in list(parts):
-            text = decoded(p.text)
-            if text is not None:
-                parts.append(Part(text, f"{p.location} (decoded)".strip(), p.kind))
-        hits = self.matcher.scan(parts)
+        hits = self.matcher.scan(parts)  # may append decoded copies of parts holding escapes
         action, findings = decide(self.policy, self.matcher.rules, hits, list(problems), parts)
         return Verdict(action, findings, len(parts), sum(len(p.text) for p in parts),
                        round((time.perf_counter() - started) * 1000, 3))

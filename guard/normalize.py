@@ -102,7 +102,9 @@ class Normalizer:
         self._spaced_re = re.compile(f"(?<={cls(firsts)})[{_GAP_CHARS}]+(?={cls(seconds)})") if firsts else None
         # One pass that says whether any step has work: a character to fold, a format
         # character, or a gap after a marking word's character. Most text has none.
-        spaced = f"|{cls(firsts)}[{_GAP_CHARS}]+{cls(seconds)}" if firsts else ""
+        # Exact bigrams with a gap (机[gaps]+密), not any first char + any second char:
+        # a loose pattern fires on ordinary text and makes the whole part take the slow path.
+        spaced = "".join(f"|{re.escape(b[0])}[{_GAP_CHARS}]+{re.escape(b[1])}" for b in sorted(self._bigrams))
         self.reason_pattern = f"{_TRIGGER_RE.pattern}|[{_FORMAT_CHARS}\u3000\u00a0]{spaced}"
         self._reason_re = re.compile(self.reason_pattern)
 

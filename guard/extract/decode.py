@@ -9,6 +9,8 @@ from urllib.parse import unquote
 _U_ESC = re.compile(r"\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})|\\x([0-9a-fA-F]{2})")
 _NCR = re.compile(r"&#(?:[xX][0-9a-fA-F]{1,6}|\d{1,7});")
 _PCT = re.compile(r"(?:%[0-9A-Fa-f]{2}){3,}")
+# RE2 syntax: the matcher puts this in its Set pass, so text without escapes costs nothing.
+TRIGGER = r"\\[uU][0-9a-fA-F]{4}|\\x[0-9a-fA-F]{2}|&#[xX]?[0-9a-fA-F]|%[Ee][0-9A-Fa-f]%"
 
 
 def _unescape_u(m: re.Match) -> str:
@@ -27,6 +29,7 @@ def decoded(text: str) -> str | None:
             out = _U_ESC.sub(_unescape_u, out)
     if "&#" in out and _NCR.search(out):
         out = html.unescape(out)
-    if "%" in out and _PCT.search(out):
+    # Percent-encoded CJK starts with a UTF-8 lead byte %E2..%E9: plain "5%" is left alone.
+    if ("%E" in out or "%e" in out) and _PCT.search(out):
         out = unquote(out, errors="replace")
     return out if out != text else None

@@ -13,6 +13,7 @@ import re2
 
 from guard.match import structure
 from guard.match.validators import VALIDATORS
+from guard.extract.decode import TRIGGER as DECODE_TRIGGER, decoded
 from guard.normalize import Normalized, Normalizer
 from guard.policy.model import Policy, Rule
 from guard.types import MARKING_AREAS, Part
@@ -20,6 +21,7 @@ from guard.types import MARKING_AREAS, Part
 WINDOW = 96      # characters around a keyword hit that a rule's regex sees
 MAX_LINE = 512   # windows grow to line boundaries, but no further than this
 LINE_HEAD_REACH = 48
+DECODED = "(decoded)"
 BIG_LIST = 20    # keyword-only rules with more terms than this get an RE2 pass of their own (cheaper
                  # than widening the automaton: pyahocorasick slows with many distinct first chars)  # a positional rule's keyword sits within this many chars of its line head
 _WORDCH = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
@@ -84,12 +86,22 @@ class Matcher:
                      for i, r in enumerate(self.rules)}
 
     def scan(self, parts: list[Part]) -> dict[int, list[Hit]]:
-        """Hits per rule index, across all parts (thresholds count across the input)."""
+        """Hits per rule index, across all parts (thresholds count across the input).
+
+        A part that holds escapes (\\u673a, &#26426;, %E6%9C%BA) gets a decoded copy appended
+        to `parts`, scanned like the others; hits refer to positions in the extended list."""
         hits: dict[int, list[Hit]] = {}
         seen_pos: dict[int, set] = {}
         seen_val: dict[int, set] = {}
-        for pi, part in enumerate(parts):
-            norm, enc, matched = self._normalize(part.text)
+        pi = -1
+        while pi + 1 < len(parts):
+            pi += 1
+            part = parts[pi]
+            norm, enc, matched, escaped = self._normalize(part.text)
+            if escaped and not part.location.endswith(DECODED):
+                text = decoded(part.text)
+                if text is not None:
+                    parts.append(Part(text, f"{part.location} {DECODED}".strip(), part.kind))
             text = norm.text
             kw_hits: dict[int, list[tuple[int, int]]] = {}
             if self.automaton is not None:
@@ -136,23 +148,25 @@ class Matcher:
         return {i: h for i, h in hits.items() if h}
 
     def _normalize(self, raw: str):
-        """(normalized text, its UTF-8, rule indices whose regex matches somewhere in it).
+        """(normalized text, its UTF-8, rule indices whose regex matches somewhere in it,
+        whether it holds escapes worth decoding).
 
         One RE2 Set pass over the raw text answers both "does anything need normalizing?"
         and "which regexes can match?"; only text that needs normalizing gets a second pass.
         """
         if self.regex_set is None:
             norm = self.normalizer.normalize(raw)
-            return norm, _utf8(norm.text), None
+            return norm, _utf8(norm.text), None, True
         enc = _utf8(raw)
         hit = self.regex_set.Match(enc) or ()
+        escaped = self._reason + 1 in hit
         if self._reason in hit:
             norm = self.normalizer.normalize(raw, checked=True)
             enc = _utf8(norm.text)
             hit = self.regex_set.Match(enc) or ()
         else:
             norm = Normalized(raw)
-        return norm, enc, {self._set_rules[j] for j in hit if j < self._reason}
+        return norm, enc, {self._set_rules[j] for j in hit if j < self._reason}, escaped
 
     def _regions(self, text: str, enc: bytes, rules: list[int]):
         """One pass of the alternation of several keyword-less rules' regexes: the spans it
@@ -278,7 +292,8 @@ def _build_set(sources: dict[int, str], reason_pattern: str):
     indices = tuple(sources)
     for i in indices:
         rset.Add(sources[i])
-    rset.Add(reason_pattern)  # last: "normalize first"
+    rset.Add(reason_pattern)  # then: "normalize first"
+    rset.Add(DECODE_TRIGGER)  # last: "also scan it decoded"
     try:
         rset.Compile()
     except Exception:  # a set too large for RE2's memory budget: rules still run one by one
