@@ -118,26 +118,30 @@ class GuardAddon:
     # -- classify --------------------------------------------------------------
     def requestheaders(self, flow: http.HTTPFlow):
         if flow.response or flow.error or not flow.live:
-            return
+            return None
         req = flow.request
         # The destination the client asked for: map_remote and friends rewrite later, in `request`.
         host = req.host.lower()
         if host == ACK_HOST:
             flow.metadata[META + "_ack"] = True
-            return
+            return None
         svc = self.catalog.service(host)
         via_origin = False
         if svc is None and self.catalog.is_storage(host):
             svc = self.catalog.web_app_for(req.headers.get("origin") or req.headers.get("referer"))
             via_origin = svc is not None
         if svc is None:
-            return
+            return None
         flow.metadata[META] = Target(svc, host, req.port, via_origin)
         req.stream = False  # an AI request is always inspected whole, never streamed past us
-        limit = self.engines[svc.category].policy.limits.max_bytes
+        engine = self.engines[svc.category]
+        limit = engine.policy.limits.max_bytes
         length = req.headers.get("content-length", "")
         if length.isdigit() and int(length) > limit:
-            flow.metadata[META + "_early"] = _fail("uninspectable.limit", f"body of {length} bytes exceeds {limit}")
+            # Answer now: mitmproxy then never buffers the oversized body.
+            verdict = _fail("uninspectable.limit", f"body of {length} bytes exceeds {limit}")
+            return self._act(flow, flow.metadata[META], engine, verdict, b"", [], [])
+        return None
 
     # -- inspect and act ---------------------------------------------------------
     # Hooks are plain functions that return an awaitable only when they must wait (a
@@ -153,15 +157,11 @@ class GuardAddon:
             return None
         engine = self.engines[target.service.category]
         started = time.perf_counter()
-        verdict = flow.metadata.get(META + "_early")
-        body = b""
-        if verdict is None:
-            try:
-                body = flow.request.content or b""  # decoded per Content-Encoding (gzip, br, zstd...)
-            except ValueError as e:
-                verdict = _fail("uninspectable.corrupt", f"undecodable Content-Encoding: {e}")
-        if verdict is not None:
-            return self._act(flow, target, engine, verdict, body, [], [])
+        try:
+            body = flow.request.content or b""  # decoded per Content-Encoding (gzip, br, zstd...)
+        except ValueError as e:
+            verdict = _fail("uninspectable.corrupt", f"undecodable Content-Encoding: {e}")
+            return self._act(flow, target, engine, verdict, b"", [], [])
         if len(body) > INLINE_MAX:
             return self._request_off_loop(flow, target, engine, body, started)
         verdict, parts, files = self._scan(engine, flow, body, started)

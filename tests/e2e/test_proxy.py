@@ -279,3 +279,20 @@ def test_proxyauth_user_in_audit(tmp_path, upstream):
         assert "pw123" not in "".join(f.read_text(encoding="utf-8") for f in p.audit.glob("*.jsonl"))
     finally:
         p.stop()
+
+
+def test_oversized_body_blocked_unread(tmp_path, upstream):
+    from guard.policy.loader import DEFAULT_POLICY
+
+    pol = tmp_path / "small.yaml"
+    pol.write_text(f"extends: [{DEFAULT_POLICY}]\nlimits: {{max_bytes: 2000}}\n", encoding="utf-8")
+    p = Proxy(tmp_path, upstream, policy=pol)
+    try:
+        before = len(upstream.received)
+        with p.client() as c:
+            r = c.post("https://api.openai.com/v1/chat/completions", content=b"{" + b" " * 5000 + b"}",
+                       headers={"content-type": "application/json"})
+        assert r.status_code == 403 and "uninspectable.limit" in r.text
+        assert len(upstream.received) == before
+    finally:
+        p.stop()

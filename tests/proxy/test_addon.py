@@ -109,8 +109,7 @@ async def test_oversized_body_blocks_before_buffering(addon):
     a, _ = addon
     f = flow(body=b"{}")
     f.request.headers["content-length"] = str(10 ** 10)  # as announced by the client
-    a.requestheaders(f)
-    await call(a.request, f)
+    await call(a.requestheaders, f)  # answered before mitmproxy reads the body
     assert f.response.status_code == 403 and "uninspectable.limit" in f.response.text
 
 
