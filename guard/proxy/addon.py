@@ -25,7 +25,7 @@ from guard.audit.writer import AuditWriter, new_event_id
 from guard.catalog import ACK_HOST, Catalog, Service, load_catalog
 from guard.engine import Engine
 from guard.errors import AuditError, GuardError
-from guard.extract import Context
+from guard.extract import Context, extract_into
 from guard.extract.jsonwalk import scan_string
 from guard.policy import load_policy
 from guard.respond import is_navigation, render
@@ -326,8 +326,6 @@ class GuardAddon:
             if message.is_text:
                 scan_string(c, message.text, "websocket")
             else:
-                from guard.extract import extract_into
-
                 extract_into(c, content, None, "websocket", 0)
             verdict = engine.scan_parts(c.out.parts, c.out.problems, started)
         except Exception as e:
