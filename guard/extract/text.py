@@ -10,19 +10,45 @@ from guard.extract.html import html_to_text
 from guard.extract.jsonwalk import walk_json
 
 
-def _looks_utf16(data: bytes) -> str | None:
-    """UTF-16 without a BOM: NUL bytes on one parity, ASCII or CJK on the other."""
-    sample = data[:4096]
-    if len(sample) < 4:
+_COMMON_PUNCT = frozenset("，。：；！？、（）《》“”‘’「」★▲…—·　\n\r\t")
+
+
+def _plausibility(text: str) -> float:
+    """Share of non-ASCII characters that are common Chinese: GB2312 level-1 hanzi,
+    Big5 frequent hanzi, or CJK punctuation. Text decoded with the wrong code page
+    turns into rare characters, kana, Cyrillic and vertical forms, and scores low."""
+    n = good = 0
+    for ch in text[:4000]:
+        if ch.isascii():
+            continue
+        n += 1
+        if ch in _COMMON_PUNCT:
+            good += 1
+            continue
+        try:
+            if 0xB0 <= ch.encode("gb2312")[0] <= 0xF7:
+                good += 1
+            continue
+        except UnicodeEncodeError:
+            pass
+        try:
+            if 0xA4 <= ch.encode("big5")[0] <= 0xC6:
+                good += 1
+        except UnicodeEncodeError:
+            pass
+    return 1.0 if n == 0 else good / n
+
+
+def _strict(data: bytes, encoding: str) -> str | None:
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError:
         return None
-    even = sample[0::2].count(0)
-    odd = sample[1::2].count(0)
-    half = len(sample) // 2
-    if odd > half * 0.3 and even < half * 0.05:
-        return "utf-16-le"
-    if even > half * 0.3 and odd < half * 0.05:
-        return "utf-16-be"
-    return None
+
+
+def _printable(text: str) -> bool:
+    sample = text[:4000]
+    return bool(sample) and sum(c.isprintable() or c in "\n\r\t" for c in sample) >= 0.95 * len(sample)
 
 
 def decode(data: bytes) -> str | None:
@@ -39,16 +65,18 @@ def decode(data: bytes) -> str | None:
         # A body cut mid-character at a size limit is still UTF-8.
         if e.start >= len(data) - 3:
             return data.decode("utf-8", errors="replace")
-    enc = _looks_utf16(data)
-    if enc:
-        return data.decode(enc, errors="replace")
     if b"\x00" in data[:8192]:
+        # UTF-16 without a BOM (CJK text in it may have no NUL at all, ASCII in it does).
+        if len(data) % 2 == 0:
+            cands = [t for t in (_strict(data, "utf-16-le"), _strict(data, "utf-16-be")) if t and _printable(t)]
+            if cands:
+                return max(cands, key=_plausibility)
         return None
-    try:
-        # Offices here write GBK/GB18030 when not UTF-8; its byte grammar rejects most non-GB data.
-        return data.decode("gb18030")
-    except UnicodeDecodeError:
-        pass
+    # Offices here write GBK/GB18030 or, for traditional text, Big5. Both grammars accept
+    # much of each other's bytes, so the more plausible decode wins.
+    cands = [t for t in (_strict(data, "gb18030"), _strict(data, "big5hkscs")) if t is not None]
+    if cands:
+        return max(cands, key=_plausibility)
     best = from_bytes(data[:1 << 20]).best()
     if best is None:
         return None

@@ -62,10 +62,19 @@ def test_pdf(engine):
     assert engine.scan_bytes(make_pdf(CLEAN)).action == "allow"
 
 
-@pytest.mark.parametrize("encoding", ["gbk", "gb18030", "utf-16", "utf-16-le", "utf-8-sig", "utf-8"])
+@pytest.mark.parametrize("encoding", ["gbk", "gb18030", "utf-16", "utf-16-le", "utf-16-be", "utf-8-sig", "utf-8"])
 def test_text_encodings(engine, encoding):
     text = "请帮我润色：\n机密★5年\n关于塔河油田三维地震勘探成果的报告，经综合解释共识别有利圈闭12个。\n"
     assert engine.scan_bytes(text.encode(encoding), filename="t.txt").action == "block"
+
+
+def test_big5_traditional_text(engine):
+    """Big5 bytes also decode as GB18030 (into rare characters); the plausible decode wins."""
+    text = "請幫我潤色：\n機密★5年\n關於塔河油田三維地震勘探成果的報告，經綜合解釋共識別有利圈閉12個。\n"
+    v = engine.scan_bytes(text.encode("big5"), filename="t.txt")
+    assert v.action == "block" and v.findings[0].excerpt == "機密★5年"
+    clean = "今天的會議討論了年度安全生產工作，請整理成三條要點。".encode("big5")
+    assert engine.scan_bytes(clean, filename="c.txt").action == "allow"
 
 
 def test_html_and_json(engine):
