@@ -11,8 +11,9 @@ import hashlib
 import zlib
 
 from guard.errors import ExtractionError, LimitExceeded
-from guard.extract.archive import extract_archive
+from guard.extract.archive import extract_archive, extract_tar
 from guard.extract.context import Context, Extraction
+from guard.extract.mail import extract_mail, looks_like_mail
 from guard.extract.odf import extract_odf
 from guard.extract.ofd import extract_ofd
 from guard.extract.ole2 import extract_ole
@@ -80,12 +81,17 @@ def extract_into(ctx: Context, data: bytes, name: str | None, location: str, dep
             extract_ole(ctx, data, location)
         elif kind == "rtf":
             extract_rtf(ctx, data, location)
+        elif kind == "tar":
+            extract_tar(ctx, data, location, depth)
         elif kind in ("gzip", "bzip2"):
             extract_into(ctx, _decompress(ctx, data, kind), None, f"{location}/{kind}", depth + 1)
         elif kind == "image":
             ctx.problem("image", location, "image content is not inspected without OCR")
         elif kind in ("archive-unsupported", "zstd"):
             ctx.problem("unsupported", location, "archive format that cannot be inspected")
+        elif looks_like_mail(data):
+            kind = "mail"
+            extract_mail(ctx, data, location, depth)
         else:
             extract_text(ctx, data, location)
     except ExtractionError as e:

@@ -32,6 +32,8 @@ def sniff(data: bytes) -> str:
         return "image"
     if b"%PDF-" in data[:1024]:
         return "pdf"
+    if data[257:262] == b"ustar":
+        return "tar"
     if data[:5] == b"BZh91" or data[:5] == b"BZh11" or (data[:3] == b"BZh" and data[3:4].isdigit() and data[4:10] == b"1AY&SY"):
         return "bzip2"
     return "text"

@@ -162,3 +162,36 @@ def test_rtf_header_footer(engine, group, kind):
 def test_rtf_info_title(engine):
     rtf = rb"{\rtf1\ansi\ansicpg936{\info{\title \'bb\'fa\'c3\'dc}}\pard \'d5\'fd\'ce\'c4\par}"
     assert engine.scan_bytes(rtf, filename="a.rtf").action == "block"
+
+
+def test_mail_with_base64_body_and_attachment(engine):
+    from email.message import EmailMessage
+
+    m = EmailMessage()
+    m["From"], m["To"], m["Subject"] = "a@example.com", "b@example.com", "会议纪要"
+    m.set_content("请查收附件。\n机密★5年\n关于塔河油田的报告", charset="utf-8", cte="base64")
+    m.add_attachment(make_docx(["正文"], header="绝密★长期"), maintype="application",
+                     subtype="vnd.openxmlformats-officedocument.wordprocessingml.document", filename="报告.docx")
+    v = engine.scan_bytes(bytes(m), filename="mail.eml")
+    assert v.action == "block"
+    locations = {f.location for f in v.findings}
+    assert any("/part1" in loc for loc in locations) and any("报告.docx/header" in loc for loc in locations)
+
+
+def _tar(members: dict, gz: bool = False) -> bytes:
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz" if gz else "w") as t:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def test_tar_archives(engine):
+    marked = _tar({"docs/a.docx": make_docx(["正文"], footer="核心商密▲3年"), "docs/b.txt": "普通".encode()}, gz=True)
+    v = engine.scan_bytes(marked, filename="bundle.tar.gz")
+    assert v.action == "block" and "docs/a.docx/footer" in v.findings[0].location
+    assert engine.scan_bytes(_tar({"b.txt": "普通内容".encode()}), filename="clean.tar").action == "allow"
