@@ -12,6 +12,7 @@ import json
 import re
 
 from guard.extract.context import Context
+from guard.extract.sniff import printable
 
 _B64_RE = re.compile(r"[A-Za-z0-9+/=_\-\r\n]+")
 _DATA_URL_RE = re.compile(r"data:([\w.+/-]*)(?:;[\w=.-]+)*;base64,", re.I)
@@ -64,7 +65,7 @@ def scan_string(ctx: Context, s: str, location: str, filename: str | None = None
                 decoded = data.decode("utf-8")
             except UnicodeDecodeError:
                 decoded = None
-            if decoded and sum(c.isprintable() or c in "\n\t\r" for c in decoded) > 0.95 * len(decoded):
+            if decoded and printable(decoded):
                 ctx.add(decoded, f"{location}(base64)", "body")
     stripped = s.lstrip()
     if stripped[:1] in ("{", "[") and depth < ctx.limits.max_depth:

@@ -37,3 +37,9 @@ def sniff(data: bytes) -> str:
     if data[:5] == b"BZh91" or data[:5] == b"BZh11" or (data[:3] == b"BZh" and data[3:4].isdigit() and data[4:10] == b"1AY&SY"):
         return "bzip2"
     return "text"
+
+
+def printable(text: str) -> bool:
+    """Mostly printable characters: text, not binary that happened to decode."""
+    sample = text[:4000]
+    return bool(sample) and sum(c.isprintable() or c in "\n\r\t" for c in sample) >= 0.95 * len(sample)

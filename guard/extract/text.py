@@ -8,6 +8,7 @@ from charset_normalizer import from_bytes
 from guard.extract.context import Context
 from guard.extract.html import html_to_text
 from guard.extract.jsonwalk import walk_json
+from guard.extract.sniff import printable
 
 
 _COMMON_PUNCT = frozenset("，。：；！？、（）《》“”‘’「」★▲…—·　\n\r\t")
@@ -46,11 +47,6 @@ def _strict(data: bytes, encoding: str) -> str | None:
         return None
 
 
-def _printable(text: str) -> bool:
-    sample = text[:4000]
-    return bool(sample) and sum(c.isprintable() or c in "\n\r\t" for c in sample) >= 0.95 * len(sample)
-
-
 def decode(data: bytes) -> str | None:
     """Decode text; None when the bytes are not text in any encoding we know."""
     if data.startswith(b"\xef\xbb\xbf"):
@@ -68,7 +64,7 @@ def decode(data: bytes) -> str | None:
     if b"\x00" in data[:8192]:
         # UTF-16 without a BOM (CJK text in it may have no NUL at all, ASCII in it does).
         if len(data) % 2 == 0:
-            cands = [t for t in (_strict(data, "utf-16-le"), _strict(data, "utf-16-be")) if t and _printable(t)]
+            cands = [t for t in (_strict(data, "utf-16-le"), _strict(data, "utf-16-be")) if t and printable(t)]
             if cands:
                 return max(cands, key=_plausibility)
         return None

@@ -10,8 +10,6 @@ import re
 
 from guard.types import MARKING_AREAS
 
-OPEN_QUOTES = "“‘「『\"'《〈【[(（〔"
-CLOSE_QUOTES = "”’」』\"'》〉】])）〕"
 _QUOTE_PAIRS = {"“": "”", "‘": "’", "「": "」", "『": "』", '"': '"', "'": "'", "《": "》", "〈": "〉"}
 # Decoration a marking may stand in and still be "the line": brackets, and Markdown
 # heading/quote/list/table/emphasis marks (`> 工作秘密`, `| 密级 | 秘密 |`, `**机密★**`).

@@ -28,7 +28,7 @@ _RULE_FIELDS = {
     "validator", "where", "parts", "skip_mentions", "word_boundary", "min_count", "escalate",
     "mask", "allowlist", "on_problem", "examples", "enabled", "case_insensitive",
 }
-_TOP_FIELDS = {"id", "description", "version", "extends", "disable", "settings", "limits", "lists", "rules", "catalog"}
+_TOP_FIELDS = {"id", "description", "version", "extends", "disable", "settings", "limits", "lists", "rules"}
 
 
 def _read_yaml(path: Path) -> dict:
@@ -61,7 +61,7 @@ def _parse_yaml(text: str, name: str) -> dict:
 
 def _merge(path: Path | None, data: dict, seen: tuple[str, ...] = ()) -> dict:
     """Resolve `extends` depth-first: parents first, then this file on top."""
-    merged: dict[str, Any] = {"rules": {}, "settings": {}, "limits": {}, "lists": {}, "disable": set(), "catalog": {}}
+    merged: dict[str, Any] = {"rules": {}, "settings": {}, "limits": {}, "lists": {}, "disable": set()}
     base_dir = path.parent if path else POLICY_DIR
     extends = data.get("extends") or []
     if isinstance(extends, str):
@@ -73,11 +73,11 @@ def _merge(path: Path | None, data: dict, seen: tuple[str, ...] = ()) -> dict:
         pdata = _read_yaml(ppath)
         sub = _merge(ppath, pdata, seen + (str(ppath),))
         merged["rules"].update(sub["rules"])
-        for key in ("settings", "limits", "lists", "catalog"):
+        for key in ("settings", "limits", "lists"):
             merged[key].update(sub[key])
         merged["disable"] |= sub["disable"]
     name = str(path) if path else "<policy>"
-    for key in ("settings", "limits", "catalog"):
+    for key in ("settings", "limits"):
         val = data.get(key) or {}
         if not isinstance(val, dict):
             raise PolicyError(f"{name}: `{key}` must be a mapping")
@@ -278,7 +278,6 @@ def _compile(merged: dict, source: str) -> Policy:
     return Policy(
         id=str(merged["id"]), description=str(merged.get("description", "")), sha256=digest,
         source=source, rules=tuple(rules), limits=Limits(**lim_raw), settings=settings,
-        catalog=merged["catalog"],
     )
 
 

@@ -86,7 +86,6 @@ class Policy:
     rules: tuple[Rule, ...]
     limits: Limits = field(default_factory=Limits)
     settings: Settings = field(default_factory=Settings)
-    catalog: dict = field(default_factory=dict)
 
     def rule(self, rule_id: str) -> Rule:
         for r in self.rules:

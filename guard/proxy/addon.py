@@ -194,7 +194,8 @@ class GuardAddon:
             log.exception("inspection failed")
             return _fail("uninspectable.corrupt", f"{type(e).__name__}: {e}"), [], []
 
-    def _info(self, flow: http.HTTPFlow, target: Target, body: bytes, files, kind="http") -> audit_record.RequestInfo:
+    def _info(self, flow: http.HTTPFlow, target: Target, body: bytes, files, kind="http",
+              body_sha256: str | None = None) -> audit_record.RequestInfo:
         req = flow.request
         auth = flow.metadata.get("proxyauth")
         return audit_record.RequestInfo(
@@ -202,13 +203,13 @@ class GuardAddon:
             method=req.method, path=req.path, client=_client(flow),
             user=auth[0] if auth else None, user_agent=req.headers.get("user-agent", ""),
             provider=target.service.id + ("(upload)" if target.via_origin else ""),
-            category=target.service.category, body_sha256=hashlib.sha256(body).hexdigest(),
+            category=target.service.category, body_sha256=body_sha256 or hashlib.sha256(body).hexdigest(),
             body_size=len(body), kind=kind, files=[f for f in files if f.get("name") or f["type"] != "text"],
         )
 
-    def _fingerprint(self, flow: http.HTTPFlow, target: Target, body: bytes) -> str:
+    def _fingerprint(self, flow: http.HTTPFlow, target: Target, body_sha256: str) -> str:
         return hashlib.sha256("\0".join((_client(flow), flow.request.method, target.host, flow.request.path,
-                                         hashlib.sha256(body).hexdigest())).encode()).hexdigest()
+                                         body_sha256)).encode()).hexdigest()
 
     def _act(self, flow, target: Target, engine: Engine, verdict: Verdict, body: bytes, parts, files):
         """Record the decision; returns an awaitable when the record must be durable first."""
@@ -216,8 +217,9 @@ class GuardAddon:
         note = ""
         fp = None
         new = None
+        body_sha256 = hashlib.sha256(body).hexdigest()
         if verdict.action == "warn":
-            fp = self._fingerprint(flow, target, body)
+            fp = self._fingerprint(flow, target, body_sha256)
             if self.acked.get(fp, 0) > time.monotonic():
                 verdict = Verdict("allow", verdict.findings, verdict.parts, verdict.chars, verdict.elapsed_ms)
                 note = "warning acknowledged by the user"
@@ -231,7 +233,7 @@ class GuardAddon:
         flow.metadata[META + "_action"] = verdict.action
         if verdict.action not in ("block", "warn", "redact"):
             if policy.settings.audit_allowed or verdict.findings:
-                rec = audit_record.build(event_id, self._info(flow, target, body, files), verdict, policy, note)
+                rec = audit_record.build(event_id, self._info(flow, target, body, files, body_sha256=body_sha256), verdict, policy, note)
                 try:
                     self.audit.write(rec, False)  # group-committed
                 except AuditError as e:
@@ -239,7 +241,7 @@ class GuardAddon:
                     self._respond(flow, target, policy, _fail("audit.unavailable", "the audit log cannot be written"),
                                   event_id, None)
             return None
-        rec = audit_record.build(event_id, self._info(flow, target, body, files), verdict, policy, note)
+        rec = audit_record.build(event_id, self._info(flow, target, body, files, body_sha256=body_sha256), verdict, policy, note)
         return self._durable(flow, target, policy, verdict, event_id, rec, fp, new)
 
     async def _durable(self, flow, target: Target, policy, verdict: Verdict, event_id: str, rec: dict, fp, new):
