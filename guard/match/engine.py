@@ -69,18 +69,26 @@ class Matcher:
                     kw_rules.setdefault(kw, set()).add(i)
             else:
                 always.append(i)
-        self.automaton = None
-        if kw_rules:
-            a = ahocorasick.Automaton()
-            for kw, idx in kw_rules.items():
-                a.add_word(kw, (len(kw), tuple(sorted(idx))))
-            a.make_automaton()
-            self.automaton = a
         self.always = tuple(always)
         self._sources = set_sources
         self._combined: dict[frozenset, object] = {}
         self.regex_set, self._set_rules = _build_set(set_sources, self.normalizer.reason_pattern)
         self.in_set = set(self._set_rules)
+        # Keyword hits are collected only for rules still possible in a part: a rule whose regex
+        # the Set rules out needs none (a text full of mere mentions such as 秘密 is not iterated
+        # hit by hit for nothing), and a rule that only counts in the first lines of a part
+        # (doc_head, or marking_area outside headers and properties) needs them there only.
+        self._kw_rules = kw_rules
+        self._kw_all = frozenset(i for idx in kw_rules.values() for i in idx)
+        self._gated = frozenset(i for i in self._kw_all if i in self.in_set)
+        self._head_only = {}
+        for i in self._kw_all:
+            where = set(self.rules[i].where)
+            if not where & {"anywhere", "line_head", "own_line"}:
+                self._head_only[i] = "marking_area" in where  # True: not when the part is a marking area
+        self._automata: dict[frozenset, object] = {}
+        self._plans: dict[tuple, tuple] = {}
+        self.automaton = self._automaton(self._kw_all)
         self._reason = len(self._set_rules)  # the Set index of "this text needs normalizing"
         self._cap = {i: max(r.escalate_count, r.min_count) + policy.settings.max_findings_per_rule
                      for i, r in enumerate(self.rules)}
@@ -104,15 +112,12 @@ class Matcher:
                     parts.append(Part(text, f"{part.location} {DECODED}".strip(), part.kind))
             text = norm.text
             kw_hits: dict[int, list[tuple[int, int]]] = {}
-            if self.automaton is not None:
-                # Collect per keyword's rule set first (one append per hit), then fan out.
-                by_idx: dict[tuple[int, ...], list[tuple[int, int]]] = {}
-                for end, (length, idx) in self.automaton.iter(text):
-                    by_idx.setdefault(idx, []).append((end - length + 1, end + 1))
-                for idx, spans in by_idx.items():
-                    for i in idx:
-                        kw_hits.setdefault(i, []).extend(spans)
-            candidates = (*kw_hits.keys(), *self.always)
+            whole, head = self._plan(matched, part.kind in MARKING_AREAS)
+            if whole is not None:
+                self._keyword_hits(whole, text, kw_hits)
+            if head is not None:
+                self._keyword_hits(head, text[:_head_end(text, self.policy.settings.doc_head_lines)], kw_hits)
+            candidates = (*sorted(kw_hits), *self.always)  # policy order: ties in decide() go to the earlier rule
             if matched is not None:
                 # A rule whose regex matches nowhere in the part needs no windows and no checks.
                 candidates = [i for i in candidates if i not in self.in_set or i in matched]
@@ -146,6 +151,51 @@ class Matcher:
                     if len(values) >= cap:
                         break
         return {i: h for i, h in hits.items() if h}
+
+    def _plan(self, matched, area: bool):
+        """(automaton for the whole part, automaton for its head lines), given the rules the
+        Set says can match (None: no Set) and whether the part is a marking area."""
+        key = (None if matched is None else frozenset(matched), area)
+        plan = self._plans.get(key)
+        if plan is None:
+            possible = self._kw_all if matched is None else self._kw_all - (self._gated - key[0])
+            head = frozenset(i for i in possible if i in self._head_only and not (area and self._head_only[i]))
+            plan = (self._automaton(possible - head), self._automaton(head))
+            if len(self._plans) >= 256:  # distinct rule combinations are few; bound them anyway
+                self._plans.clear()
+            self._plans[key] = plan
+        return plan
+
+    @staticmethod
+    def _keyword_hits(automaton, text: str, kw_hits: dict) -> None:
+        # Collect per keyword's rule set first (one append per hit), then fan out.
+        by_idx: dict[tuple[int, ...], list[tuple[int, int]]] = {}
+        for end, (length, idx) in automaton.iter(text):
+            by_idx.setdefault(idx, []).append((end - length + 1, end + 1))
+        for idx, spans in by_idx.items():
+            for i in idx:
+                kw_hits.setdefault(i, []).extend(spans)
+
+    def _automaton(self, rules: frozenset):
+        """The automaton over the keywords of `rules` (None if they have none)."""
+        a = self._automata.get(rules, False)
+        if a is not False:
+            return a
+        words = {}
+        for kw, idx in self._kw_rules.items():
+            keep = tuple(sorted(i for i in idx if i in rules))
+            if keep:
+                words[kw] = keep
+        a = None
+        if words:
+            a = ahocorasick.Automaton()
+            for kw, idx in words.items():
+                a.add_word(kw, (len(kw), idx))
+            a.make_automaton()
+        if len(self._automata) >= 256:
+            self._automata.clear()
+        self._automata[rules] = a
+        return a
 
     def _normalize(self, raw: str):
         """(normalized text, its UTF-8, rule indices whose regex matches somewhere in it,
@@ -229,7 +279,7 @@ class Matcher:
         if e <= s:
             return False
         value = text[s:e]
-        if rule.word_boundary and ((s > 0 and text[s - 1] in _WORDCH) or (e < len(text) and text[e] in _WORDCH)):
+        if rule.word_boundary and _joined(text, s, e):
             return False
         if rule.validator and VALIDATORS[rule.validator](value) is False:
             return False
@@ -245,6 +295,20 @@ class Matcher:
                                                                        st.mention_previous_line)):
             return False
         return True
+
+
+def _joined(text: str, s: int, e: int) -> bool:
+    """Whether text[s:e] continues a word or number: a letter or digit next to it, or a decimal
+    point between it and a digit (the fraction of 513033.1303458946 is not a phone number)."""
+    if s > 0:
+        c = text[s - 1]
+        if c in _WORDCH or (c == "." and s > 1 and text[s - 2].isdigit()):
+            return True
+    if e < len(text):
+        c = text[e]
+        if c in _WORDCH or (c == "." and e + 1 < len(text) and text[e + 1].isdigit()):
+            return True
+    return False
 
 
 def _utf8(text: str) -> bytes:

@@ -39,3 +39,26 @@ def test_combined_regions_equal_per_rule_scans(engine, seed, monkeypatch):
     simplify = lambda hits: {engine.matcher.rules[i].id: sorted((h.start, h.end) for h in v) for i, v in hits.items()}  # noqa: E731
     assert simplify(fast) == simplify(slow)
     assert fast  # the text does exercise the numeric rules
+
+
+def marked_text(seed: int) -> str:
+    rnd = random.Random(seed)
+    lines = []
+    for _ in range(rnd.randint(1, 40)):
+        lines.append(rnd.choice(["工作秘密", "机密★5年", "秘密", "核心商密▲3年", "某油田公司商业秘密", "密级：工作秘密",
+                                 "要加强工作秘密管理。", "内部资料 注意保存", "", "关于顺北区块的报告"]))
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_keyword_plans_equal_one_whole_text_automaton(engine, seed, monkeypatch):
+    """Head-only rules search only the head of a part, and rules the Set rules out are not
+    searched at all: the hits must be those of one automaton over every keyword and the whole text."""
+    kind = ["prompt", "header", "body", "property"][seed % 4]
+    parts = [Part(marked_text(seed), "t", kind)]
+    fast = engine.matcher.scan(list(parts))
+    plain = Matcher(engine.policy)
+    monkeypatch.setattr(plain, "_plan", lambda matched, area: (plain.automaton, None))
+    slow = plain.scan(list(parts))
+    simplify = lambda hits: {engine.matcher.rules[i].id: sorted((h.start, h.end) for h in v) for i, v in hits.items()}  # noqa: E731
+    assert simplify(fast) == simplify(slow)

@@ -49,6 +49,17 @@ def test_phones_only_in_bulk(engine):
     assert engine.scan_text("电话 13912340000").action == "allow"
     many = "\n".join(f"1391234{i:04d}" for i in range(12))
     assert engine.scan_text(many).action == "warn"
+    # ...each ending a sentence is still a phone number
+    assert engine.scan_text("。".join(f"电话1391234{i:04d}." for i in range(12))).action == "warn"
+
+
+def test_decimal_fractions_are_not_phones_or_cards(engine):
+    """A sheet of measurements: the 11+ digits after a decimal point are not phone numbers."""
+    import random
+    rnd = random.Random(3)
+    values = [f"{rnd.randint(1, 999999)}.1{rnd.choice('3456789')}{rnd.randint(10**8, 10**9 - 1)}" for _ in range(80)]
+    values += [f"1{rnd.choice('3456789')}{rnd.randint(10**8, 10**9 - 1)}.25" for _ in range(80)]
+    assert engine.scan_text("\t".join(values)).action == "allow"
 
 
 @pytest.mark.parametrize("text", [
