@@ -11,7 +11,8 @@ from lxml import etree
 from guard.errors import ExtractionError, LimitExceeded
 from guard.extract.context import Context
 
-CHUNK = 1 << 20
+CHUNK = 1 << 16  # XML parse and per-row work stay in cache: 64 KB was 20% faster than 1 MB on a 23 MB sheet
+RATIO_AFTER = 1 << 20  # the ratio is judged once this much came out: small parts compress wildly
 
 
 def open_zip(ctx: Context, data: bytes) -> zipfile.ZipFile:
@@ -43,7 +44,7 @@ def iter_member(ctx: Context, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Ite
                 ctx.charge(len(chunk))
                 if total > lim.max_member_bytes:
                     raise LimitExceeded(f"{info.filename}: inflates past {lim.max_member_bytes} bytes")
-                if total > CHUNK and total > lim.max_ratio * max(info.compress_size, 1):
+                if total > RATIO_AFTER and total > lim.max_ratio * max(info.compress_size, 1):
                     raise LimitExceeded(f"{info.filename}: compression ratio above {lim.max_ratio}:1")
                 ctx.check_time()
                 yield chunk
