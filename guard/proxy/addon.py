@@ -9,6 +9,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -17,7 +18,6 @@ from urllib.parse import parse_qs, urlsplit
 from mitmproxy import ctx, http
 from mitmproxy.exceptions import CommandError, OptionsError
 
-from guard.adapters import scan_body
 from guard.adapters.redact import redact_json
 from guard.audit import record as audit_record
 from guard.audit.chain import load_key
@@ -28,8 +28,9 @@ from guard.errors import AuditError, GuardError
 from guard.extract import Context, extract_into
 from guard.extract.jsonwalk import scan_string
 from guard.policy import load_policy
+from guard.proxy.inspect import HEADERS, InspectionPool, Request, fail as _fail, inspect
 from guard.respond import is_navigation, render
-from guard.types import Finding, Verdict
+from guard.types import Verdict
 
 log = logging.getLogger("guard")
 INLINE_MAX = 64 * 1024  # bodies above this are inspected off the event loop
@@ -44,10 +45,6 @@ class Target:
     via_origin: bool
 
 
-def _fail(rule: str, detail: str, location: str = "request") -> Verdict:
-    return Verdict("block", (Finding(rule, "block", "high", location, detail[:160], "content could not be inspected"),))
-
-
 class GuardAddon:
     def __init__(self):
         self.catalog: Catalog | None = None
@@ -56,6 +53,8 @@ class GuardAddon:
         self.acked: dict[str, float] = {}        # request fingerprint -> expiry
         self.pending: dict[str, tuple[str, str, float]] = {}  # ack token -> (fingerprint, event id, expiry)
         self._syncer: asyncio.Task | None = None
+        self.pool: InspectionPool | None = None
+        self._pool_key = None
 
     # -- options ---------------------------------------------------------------
     def load(self, loader):
@@ -67,6 +66,11 @@ class GuardAddon:
                           "catalog: intercept TLS only for catalog hosts (sets allow_hosts); "
                           "operator: leave allow_hosts/ignore_hosts as configured.")
         loader.add_option("guard_ack_ttl", int, 600, "Seconds an acknowledged warning lets the identical request pass.")
+        loader.add_option("guard_workers", int, -1,
+                          "Processes that inspect uploads (bodies over 64 KB): -1 one per CPU, "
+                          "0 none (inspect in threads of the proxy process).")
+        loader.add_option("guard_worker_memory", int, 3072,
+                          "Address-space limit per inspection worker in MB (0: none); past it the upload is blocked.")
 
     def configure(self, updated):
         opts = ctx.options
@@ -80,6 +84,20 @@ class GuardAddon:
             except GuardError as e:
                 raise OptionsError(f"Cannot load AI guard policy: {e}") from None
             self.catalog, self.engines = catalog, engines
+            self._policies = {"internet": opts.guard_policy or None,
+                              **{name: (cat or {}).get("policy") or opts.guard_policy or None
+                                 for name, cat in catalog.categories.items()}}
+        if opts.guard_workers < -1 or opts.guard_worker_memory < 0:
+            raise OptionsError("guard_workers must be -1, 0 or more, guard_worker_memory 0 or more")
+        workers = (os.cpu_count() or 1) if opts.guard_workers == -1 else opts.guard_workers
+        key = (tuple(sorted(self._policies.items(), key=lambda kv: kv[0])), workers, opts.guard_worker_memory)
+        if key != self._pool_key:
+            if self.pool is not None:
+                self.pool.close()
+            self.pool = InspectionPool(self._policies, workers, opts.guard_worker_memory) if workers else None
+            self._pool_key = key
+            if self.pool is not None and self._syncer is not None:
+                self.pool.warm()  # a reload while running; at start-up, running() warms it
         if opts.guard_intercept not in ("catalog", "operator"):
             raise OptionsError(f"Cannot parse guard_intercept: {opts.guard_intercept!r} (catalog or operator)")
         if self.audit is None or updated & {"guard_audit_dir", "guard_audit_key"}:
@@ -96,6 +114,8 @@ class GuardAddon:
     def running(self):
         if self._syncer is None:
             self._syncer = asyncio.get_running_loop().create_task(self._group_commit())
+            if self.pool is not None:
+                self.pool.warm()
 
     async def _group_commit(self):
         # Allowed requests are written at once and fsynced here, a batch at a time.
@@ -109,6 +129,8 @@ class GuardAddon:
     def done(self):
         if self._syncer:
             self._syncer.cancel()
+        if self.pool is not None:
+            self.pool.close()
         if self.audit:
             self.audit.close()
 
@@ -162,37 +184,27 @@ class GuardAddon:
         except ValueError as e:
             verdict = _fail("uninspectable.corrupt", f"undecodable Content-Encoding: {e}")
             return self._act(flow, target, engine, verdict, b"", [], [])
+        req = flow.request
+        what = Request(body, {h: v for h in HEADERS if (v := req.headers.get(h))}, req.path,
+                       tuple(req.query.items(multi=True)) if "?" in req.path else ())
         if len(body) > INLINE_MAX:
-            return self._request_off_loop(flow, target, engine, body, started)
-        verdict, parts, files = self._scan(engine, flow, body, started)
+            return self._request_off_loop(flow, target, engine, what, started)
+        verdict, parts, files = inspect(engine, what, started)
         return self._act(flow, target, engine, verdict, body, parts, files)
 
-    async def _request_off_loop(self, flow, target: Target, engine: Engine, body: bytes, started: float):
+    async def _request_off_loop(self, flow, target: Target, engine: Engine, what: Request, started: float):
         budget = engine.policy.limits.max_seconds + 5
-        try:
-            verdict, parts, files = await asyncio.wait_for(
-                asyncio.to_thread(self._scan, engine, flow, body, started), timeout=budget)
-        except TimeoutError:
-            verdict, parts, files = _fail("uninspectable.limit", "decision took longer than the time budget"), [], []
-        pending = self._act(flow, target, engine, verdict, body, parts, files)
+        if self.pool is not None:
+            verdict, parts, files = await self.pool.inspect(target.service.category, what, started, budget)
+        else:
+            try:
+                verdict, parts, files = await asyncio.wait_for(
+                    asyncio.to_thread(inspect, engine, what, started), timeout=budget)
+            except TimeoutError:
+                verdict, parts, files = _fail("uninspectable.limit", "decision took longer than the time budget"), [], []
+        pending = self._act(flow, target, engine, verdict, what.body, parts, files)
         if pending is not None:
             await pending
-
-    def _scan(self, engine: Engine, flow: http.HTTPFlow, body: bytes, started: float):
-        req = flow.request
-        try:
-            c = Context(engine.policy.limits)
-            if "?" in req.path:
-                for key, value in req.query.items(multi=True):  # prompts ride in URLs too (chatgpt.com/?q=)
-                    if value:
-                        scan_string(c, value, f"query:{key}")
-            scan_body(c, body, req.headers.get("content-type", ""), req.headers, req.path)
-            return engine.scan_parts(c.out.parts, c.out.problems, started), c.out.parts, c.out.files
-        except GuardError as e:
-            return _fail("uninspectable.corrupt", str(e)), [], []
-        except Exception as e:  # fail closed on any parser bug
-            log.exception("inspection failed")
-            return _fail("uninspectable.corrupt", f"{type(e).__name__}: {e}"), [], []
 
     def _info(self, flow: http.HTTPFlow, target: Target, body: bytes, files, kind="http",
               body_sha256: str | None = None) -> audit_record.RequestInfo:

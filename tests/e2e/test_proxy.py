@@ -109,6 +109,26 @@ def test_multipart_file_upload(proxy, upstream):
     assert clean in upstream.last("/v1/files")["body"]
 
 
+def test_large_uploads_inspected_in_worker_processes(proxy, upstream):
+    """Bodies over 64 KB go to the inspection workers: same decisions, audit as usual."""
+    import random
+    rnd = random.Random(9)
+    prose = ["".join(rnd.choice("的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动")
+                     for _ in range(300)) for _ in range(600)]
+    marked = make_docx(prose, footer="核心商密▲3年")
+    clean = make_docx(prose)
+    assert len(marked) > 64 * 1024
+    with proxy.client() as c:
+        r = c.post("https://api.openai.com/v1/files", data={"purpose": "assistants"}, files={"file": ("大报告.docx", marked)})
+        assert r.status_code == 403 and "commercial-secret" in r.json()["error"]["message"]
+        r = c.post("https://api.openai.com/v1/files", data={"purpose": "assistants"}, files={"file": ("大报告.docx", clean)})
+        assert r.status_code == 200
+    assert clean in upstream.last("/v1/files")["body"]
+    out = subprocess.run([GUARD, "audit", "list", "--audit-dir", str(proxy.audit), "--json"], capture_output=True, text=True)
+    events = [json.loads(line) for line in out.stdout.splitlines()]
+    assert any(e["action"] == "block" and any(r["id"].startswith("commercial-secret") for r in e["rules"]) for e in events), events
+
+
 def test_presigned_upload_with_ai_origin(proxy, upstream):
     marked = make_docx(["机密★5年", SECRET])
     url = "https://acct.blob.core.windows.net/files/abc?se=2026&sig=SECRETSIG"

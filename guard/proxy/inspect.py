@@ -1,0 +1,133 @@
+"""Inspect one request body, in the proxy process or in an inspection worker process.
+
+Large bodies (uploads) go to a pool of worker processes: their extraction (lxml, PDFium,
+zip) then neither holds the proxy's GIL, so other users' prompts are not delayed, nor
+takes the proxy down if a hostile file crashes a parser or exhausts memory.
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures as cf
+import logging
+import multiprocessing as mp
+import os
+import resource
+from dataclasses import dataclass
+
+from guard.adapters import scan_body
+from guard.engine import Engine
+from guard.errors import GuardError
+from guard.extract import Context
+from guard.extract.jsonwalk import scan_string
+from guard.policy import load_policy
+from guard.types import Finding, Part, Verdict
+
+log = logging.getLogger("guard")
+HEADERS = ("content-type", "content-disposition", "x-file-name", "x-filename")  # all scan_body reads
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What inspection needs of a request: plain data, cheap to send to a worker."""
+    body: bytes
+    headers: dict[str, str]   # lower-case names, only HEADERS
+    path: str
+    query: tuple[tuple[str, str], ...] = ()
+
+
+def fail(rule: str, detail: str, location: str = "request") -> Verdict:
+    return Verdict("block", (Finding(rule, "block", "high", location, detail[:160], "content could not be inspected"),))
+
+
+def inspect(engine: Engine, req: Request, started: float) -> tuple[Verdict, list[Part], list[dict]]:
+    """(verdict, parts, files); any failure is a blocking `uninspectable.*` verdict."""
+    try:
+        c = Context(engine.policy.limits)
+        for key, value in req.query:  # prompts ride in URLs too (chatgpt.com/?q=)
+            if value:
+                scan_string(c, value, f"query:{key}")
+        scan_body(c, req.body, req.headers.get("content-type", ""), req.headers, req.path)
+        return engine.scan_parts(c.out.parts, c.out.problems, started), c.out.parts, c.out.files
+    except GuardError as e:
+        return fail("uninspectable.corrupt", str(e)), [], []
+    except MemoryError:
+        return fail("uninspectable.limit", "inspection ran out of memory"), [], []
+    except Exception as e:  # fail closed on any parser bug
+        log.exception("inspection failed")
+        return fail("uninspectable.corrupt", f"{type(e).__name__}: {e}"), [], []
+
+
+# -- worker process side --------------------------------------------------------------
+_engines: dict[str, Engine] = {}
+
+
+def _init_worker(policies: dict[str, str | None], memory_mb: int) -> None:
+    if memory_mb:
+        # A decompression or parser blow-up past this raises MemoryError in the worker
+        # (a blocking verdict) instead of pushing the proxy host into swap.
+        limit = memory_mb << 20
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    by_path: dict[str | None, Engine] = {}
+    for category, path in policies.items():
+        if path not in by_path:
+            by_path[path] = Engine(load_policy(path))
+        _engines[category] = by_path[path]
+
+
+def _inspect_in_worker(category: str, req: Request, started: float):
+    verdict, parts, files = inspect(_engines[category], req, started)
+    # Parts (the extracted text) travel back only when redaction needs them.
+    return verdict, (parts if verdict.action == "redact" else []), files
+
+
+def _ready() -> int:
+    return os.getpid()
+
+
+class InspectionPool:
+    """Worker processes with the same policies as the proxy. Broken or stuck workers are
+    replaced; the request they held is blocked (fail closed)."""
+
+    def __init__(self, policies: dict[str, str | None], workers: int, memory_mb: int):
+        self.policies, self.workers, self.memory_mb = dict(policies), workers, memory_mb
+        self._pool = self._new()
+
+    def _new(self) -> cf.ProcessPoolExecutor:
+        # forkserver: workers are not forked from the proxy's threads and event loop.
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(["guard.proxy.inspect"])
+        return cf.ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
+                                      initargs=(self.policies, self.memory_mb))
+
+    def warm(self) -> None:
+        """Start every worker now, so the first upload does not wait for one."""
+        for _ in range(self.workers):
+            self._pool.submit(_ready)
+
+    async def inspect(self, category: str, req: Request, started: float, budget: float):
+        pool = self._pool
+        try:
+            fut = pool.submit(_inspect_in_worker, category, req, started)
+            return await asyncio.wait_for(asyncio.wrap_future(fut), timeout=budget)
+        except TimeoutError:
+            self._replace(pool, kill=True)
+            return fail("uninspectable.limit", "decision took longer than the time budget"), [], []
+        except (cf.process.BrokenProcessPool, RuntimeError):  # RuntimeError: submitted to a pool shut down
+            self._replace(pool, kill=False)
+            return fail("uninspectable.corrupt", "the inspection worker died on this content"), [], []
+
+    def _replace(self, pool: cf.ProcessPoolExecutor, kill: bool) -> None:
+        if pool is not self._pool:
+            return  # another request already replaced it
+        log.warning("replacing the inspection worker pool (%s)", "timeout" if kill else "worker died")
+        self._pool = self._new()
+        if kill:
+            # A worker stuck in a parser never returns: end the processes, not just the queue.
+            # Requests still queued on them fail as BrokenProcessPool, i.e. are blocked.
+            procs = getattr(pool, "_processes", None) or {}
+            for proc in list(procs.values()):
+                proc.kill()
+        pool.shutdown(wait=False)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
