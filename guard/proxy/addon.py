@@ -194,15 +194,16 @@ class GuardAddon:
 
     async def _request_off_loop(self, flow, target: Target, engine: Engine, what: Request, started: float):
         budget = engine.policy.limits.max_seconds + 5
+        digest = None
         if self.pool is not None:
-            verdict, parts, files = await self.pool.inspect(target.service.category, what, started, budget)
+            verdict, parts, files, digest = await self.pool.inspect(target.service.category, what, started, budget)
         else:
             try:
                 verdict, parts, files = await asyncio.wait_for(
                     asyncio.to_thread(inspect, engine, what, started), timeout=budget)
             except TimeoutError:
                 verdict, parts, files = _fail("uninspectable.limit", "decision took longer than the time budget"), [], []
-        pending = self._act(flow, target, engine, verdict, what.body, parts, files)
+        pending = self._act(flow, target, engine, verdict, what.body, parts, files, digest)
         if pending is not None:
             await pending
 
@@ -223,13 +224,14 @@ class GuardAddon:
         return hashlib.sha256("\0".join((_client(flow), flow.request.method, target.host, flow.request.path,
                                          body_sha256)).encode()).hexdigest()
 
-    def _act(self, flow, target: Target, engine: Engine, verdict: Verdict, body: bytes, parts, files):
+    def _act(self, flow, target: Target, engine: Engine, verdict: Verdict, body: bytes, parts, files,
+             body_sha256: str | None = None):
         """Record the decision; returns an awaitable when the record must be durable first."""
         policy = engine.policy
         note = ""
         fp = None
         new = None
-        body_sha256 = hashlib.sha256(body).hexdigest()
+        body_sha256 = body_sha256 or hashlib.sha256(body).hexdigest()
         if verdict.action == "warn":
             fp = self._fingerprint(flow, target, body_sha256)
             if self.acked.get(fp, 0) > time.monotonic():

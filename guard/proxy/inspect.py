@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures as cf
+import hashlib
 import logging
 import multiprocessing as mp
 import os
@@ -62,6 +63,9 @@ _engines: dict[str, Engine] = {}
 
 
 def _init_worker(policies: dict[str, str | None], memory_mb: int) -> None:
+    # Below the proxy in CPU priority: on a busy host, forwarding other users' prompts goes
+    # before reading the next upload.
+    os.nice(10)
     if memory_mb:
         # A decompression or parser blow-up past this raises MemoryError in the worker
         # (a blocking verdict) instead of pushing the proxy host into swap.
@@ -76,8 +80,9 @@ def _init_worker(policies: dict[str, str | None], memory_mb: int) -> None:
 
 def _inspect_in_worker(category: str, req: Request, started: float):
     verdict, parts, files = inspect(_engines[category], req, started)
-    # Parts (the extracted text) travel back only when redaction needs them.
-    return verdict, (parts if verdict.action == "redact" else []), files
+    # Parts (the extracted text) travel back only when redaction needs them; the body's
+    # digest for the audit is taken here, off the proxy's event loop.
+    return verdict, (parts if verdict.action == "redact" else []), files, hashlib.sha256(req.body).hexdigest()
 
 
 def _ready() -> int:
@@ -105,16 +110,17 @@ class InspectionPool:
             self._pool.submit(_ready)
 
     async def inspect(self, category: str, req: Request, started: float, budget: float):
+        """(verdict, parts, files, body sha256 or None)."""
         pool = self._pool
         try:
             fut = pool.submit(_inspect_in_worker, category, req, started)
             return await asyncio.wait_for(asyncio.wrap_future(fut), timeout=budget)
         except TimeoutError:
             self._replace(pool, kill=True)
-            return fail("uninspectable.limit", "decision took longer than the time budget"), [], []
+            return fail("uninspectable.limit", "decision took longer than the time budget"), [], [], None
         except (cf.process.BrokenProcessPool, RuntimeError):  # RuntimeError: submitted to a pool shut down
             self._replace(pool, kill=False)
-            return fail("uninspectable.corrupt", "the inspection worker died on this content"), [], []
+            return fail("uninspectable.corrupt", "the inspection worker died on this content"), [], [], None
 
     def _replace(self, pool: cf.ProcessPoolExecutor, kill: bool) -> None:
         if pool is not self._pool:

@@ -1,6 +1,7 @@
 """Uploads are inspected in worker processes: same verdicts as in the proxy, and a worker
 that dies, hangs or runs out of memory blocks its request and is replaced (fail closed)."""
 import asyncio
+import hashlib
 import os
 import random
 import signal
@@ -38,25 +39,26 @@ async def test_worker_verdicts_equal_in_process(pool, engine):
              upload(make_xlsx({"一": [["x"]], "二": [["核心商密▲3年"]]}), "c.xlsx")]
     for req in cases:
         here, _, files_here = inspect(engine, req, time.perf_counter())
-        there, parts, files_there = await pool.inspect("internet", req, time.perf_counter(), 60)
+        there, parts, files_there, digest = await pool.inspect("internet", req, time.perf_counter(), 60)
         assert (there.action, there.rules) == (here.action, here.rules)
         assert [f.location for f in there.findings] == [f.location for f in here.findings]
         assert files_there == files_here
         assert parts == []  # extracted text stays in the worker unless redaction needs it
+        assert digest == hashlib.sha256(req.body).hexdigest()
     assert [v.action for v in [(await pool.inspect("internet", r, 0, 60))[0] for r in cases]] == ["block", "allow", "block"]
 
 
 async def test_killed_worker_blocks_and_is_replaced(pool):
     pid = await asyncio.wrap_future(pool._pool.submit(_ready))
     os.kill(pid, signal.SIGKILL)  # as the kernel's OOM killer or a parser segfault would
-    verdict, _, _ = await pool.inspect("internet", upload(make_docx(PADDING), "b.docx"), 0, 60)
+    verdict, *_ = await pool.inspect("internet", upload(make_docx(PADDING), "b.docx"), 0, 60)
     assert verdict.action == "block" and verdict.rules == ("uninspectable.corrupt",)
     assert (await pool.inspect("internet", upload(make_docx(PADDING), "b.docx"), 0, 60))[0].action == "allow"
 
 
 async def test_hung_worker_times_out_blocks_and_is_replaced(pool):
     big = upload(make_docx(prose(6000)), "big.docx")
-    verdict, _, _ = await pool.inspect("internet", big, 0, 0.01)
+    verdict, *_ = await pool.inspect("internet", big, 0, 0.01)
     assert verdict.action == "block" and verdict.rules == ("uninspectable.limit",)
     clean = upload(make_docx(PADDING), "b.docx")
     assert (await pool.inspect("internet", clean, 0, 60))[0].action == "allow"
@@ -65,7 +67,7 @@ async def test_hung_worker_times_out_blocks_and_is_replaced(pool):
 async def test_worker_out_of_memory_blocks():
     starved = InspectionPool({"internet": None}, 1, 64)  # less than this upload's inspection needs
     try:
-        verdict, _, _ = await starved.inspect("internet", upload(make_docx(prose(6000)), "big.docx"), 0, 60)
+        verdict, *_ = await starved.inspect("internet", upload(make_docx(prose(6000)), "big.docx"), 0, 60)
         assert verdict.action == "block" and verdict.rules[0].startswith("uninspectable.")
     finally:
         starved.close()
