@@ -322,6 +322,9 @@ def _utf8(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
+_CONTINUATION = bytes(range(0x80, 0xC0))
+
+
 class _ByteOffsets:
     """Byte offset -> character offset in one UTF-8 text, for ascending offsets: O(n) in all."""
 
@@ -335,7 +338,9 @@ class _ByteOffsets:
             return b
         if b < self.b:
             self.b = self.c = 0
-        self.c += len(self.enc[self.b:b].decode("utf-8", "surrogatepass"))
+        # Characters = bytes that are not UTF-8 continuation bytes; deleting those is twice
+        # as fast as decoding the slice.
+        self.c += len(self.enc[self.b:b].translate(None, _CONTINUATION))
         self.b = b
         return self.c
 

@@ -62,3 +62,13 @@ def test_keyword_plans_equal_one_whole_text_automaton(engine, seed, monkeypatch)
     slow = plain.scan(list(parts))
     simplify = lambda hits: {engine.matcher.rules[i].id: sorted((h.start, h.end) for h in v) for i, v in hits.items()}  # noqa: E731
     assert simplify(fast) == simplify(slow)
+
+
+def test_byte_offsets_to_characters():
+    from guard.match.engine import _ByteOffsets, _utf8
+    text = "ab机密★5年\U0001F600x\ud800y 中"
+    enc = _utf8(text)
+    starts = [len(_utf8(text[:i])) for i in range(len(text) + 1)]
+    conv = _ByteOffsets(enc, len(text))
+    assert [conv(b) for b in starts] == list(range(len(text) + 1))
+    assert conv(starts[3]) == 3  # going back restarts from the beginning
