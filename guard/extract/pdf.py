@@ -1,10 +1,27 @@
-"""PDF through PDFium (pypdfium2): page text and document info."""
+"""PDF: PDFium (pypdfium2) opens it (encryption, damage, page count, document info); page
+text comes from poppler's pdftotext when installed, else from PDFium.
+
+pdftotext reads a dense text page in ~0.5 ms against PDFium's ~1.6 ms, runs as a child
+process (a parser crash or blow-up there cannot touch the proxy), and long documents are
+split into page ranges read in parallel.
+"""
 from __future__ import annotations
+
+import os
+import resource
+import shutil
+import subprocess
+import threading
+import time
 
 import pypdfium2 as pdfium
 
 from guard.errors import ExtractionError, LimitExceeded
 from guard.extract.context import Context
+
+PDFTOTEXT = shutil.which("pdftotext")
+PARALLEL_FROM = 64          # pages; below this one pdftotext process reads them all
+CHILD_MEMORY = 1 << 30      # address-space limit of a pdftotext process
 
 
 def extract_pdf(ctx: Context, data: bytes, location: str) -> None:
@@ -22,17 +39,79 @@ def extract_pdf(ctx: Context, data: bytes, location: str) -> None:
         meta = pdf.get_metadata_dict(skip_empty=True)
         ctx.add("\n".join(f"{k}：{v}" for k, v in meta.items() if k in ("Title", "Subject", "Keywords", "Author")),
                 f"{location}/info", "property")
+        pages = _poppler_pages(ctx, data, n) if PDFTOTEXT and n else None
+        if pages is None:
+            pages = _pdfium_pages(ctx, pdf, n)
         chars = 0
-        for i in range(n):
-            ctx.check_time()
-            page = pdf[i]
-            tp = page.get_textpage()
-            text = tp.get_text_bounded().replace("\r\n", "\n").replace("\r", "\n")
-            tp.close()
-            page.close()
+        for i, text in enumerate(pages):
             chars += len(text.strip())
             ctx.add(text, f"{location}/page{i + 1}", "body")
         if n and not chars:
             ctx.problem("image", location, "PDF without a text layer (scanned pages need OCR)")
     finally:
         pdf.close()
+
+
+def _pdfium_pages(ctx: Context, pdf, n: int) -> list[str]:
+    out = []
+    for i in range(n):
+        ctx.check_time()
+        page = pdf[i]
+        tp = page.get_textpage()
+        out.append(tp.get_text_bounded().replace("\r\n", "\n").replace("\r", "\n"))
+        tp.close()
+        page.close()
+    return out
+
+
+def _poppler_pages(ctx: Context, data: bytes, n: int) -> list[str] | None:
+    """Page texts from pdftotext, or None when it could not read this file (PDFium then
+    does: it opened the file, so the content is still inspected)."""
+    workers = 1 if n < PARALLEL_FROM else max(1, min(4, os.cpu_count() or 1))
+    step = -(-n // workers)
+    ranges = [(first, min(n, first + step - 1)) for first in range(1, n + 1, step)]
+    procs = []
+    try:
+        for first, last in ranges:
+            proc = subprocess.Popen([PDFTOTEXT, "-q", "-enc", "UTF-8", "-f", str(first), "-l", str(last), "-", "-"],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            # Bounded before it reads a byte of the (possibly hostile) file.
+            resource.prlimit(proc.pid, resource.RLIMIT_AS, (CHILD_MEMORY, CHILD_MEMORY))
+            procs.append(proc)
+        remaining = ctx.deadline - time.monotonic()
+        outputs: list = [None] * len(procs)
+
+        def run(k: int) -> None:
+            try:
+                out, _ = procs[k].communicate(data, timeout=max(remaining, 0.001))
+                outputs[k] = (procs[k].returncode, out)
+            except (subprocess.TimeoutExpired, OSError) as e:
+                outputs[k] = e
+
+        # One thread per child: each must be fed and drained at once to run in parallel.
+        threads = [threading.Thread(target=run, args=(k,)) for k in range(len(procs))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for res in outputs:
+            if isinstance(res, subprocess.TimeoutExpired):
+                raise res
+            if isinstance(res, OSError):
+                return None
+    except subprocess.TimeoutExpired:
+        raise ExtractionError("timeout", f"inspection took longer than {ctx.limits.max_seconds:g}s") from None
+    except OSError:
+        return None
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    pages: list[str] = []
+    for (code, out), (first, last) in zip(outputs, ranges, strict=True):
+        texts = out.decode("utf-8", "replace").split("\f")
+        if code != 0 or len(texts) != last - first + 2:  # a form feed ends every page
+            return None
+        pages.extend(texts[:-1])
+    return pages
