@@ -45,7 +45,9 @@ class Matcher:
         # - CJK keywords go into one Aho-Corasick automaton (caseless, so no lower() pass);
         # - a rule with ASCII keywords is gated by its case-insensitive regex in the RE2 Set;
         # - keyword-only rules become a literal alternation regex; a big term list gets a
-        #   pass of its own (one RE2 DFA over 5,000 literals is fast alone, slow in the Set).
+        #   pass of its own (one RE2 DFA over 5,000 literals is fast alone, slow in the Set);
+        # - every other rule's regex (or keyword alternation) is in the RE2 Set, which says
+        #   per part which rules can match at all.
         self.regex: dict[int, object] = {}
         self.in_set: set[int] = set()
         set_sources: dict[int, str] = {}
@@ -71,6 +73,10 @@ class Matcher:
                     # per run of digits instead of one per digit. Without it, 200k cells of
                     # decimals drove the Set's DFA to 1 s and 170 MB on first use.
                     set_sources[i] = f"(?:^|[^0-9A-Za-z])(?:{set_sources[i]})"
+            elif rule.keywords:
+                # Keyword-only CJK rules too: a part without any of the terms then costs no
+                # automaton pass for them (the automaton still gives the positions).
+                set_sources[i] = "(?i:" + "|".join(_literal(k) for k in sorted(rule.keywords, key=len, reverse=True)) + ")"
             if rule.keywords and not ascii_kw:
                 for kw in rule.keywords:
                     kw_rules.setdefault(kw, set()).add(i)
