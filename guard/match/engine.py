@@ -6,6 +6,7 @@ rule's validator, allowlist, word boundary, mention filter and position constrai
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import ahocorasick
@@ -383,6 +384,9 @@ def _build_set(sources: dict[int, str], reason_pattern: str):
     return rset, indices
 
 
+_NONSPACE = re.compile(r"\S")
+
+
 def _head_end(text: str, lines: int) -> int:
     """Offset just past the first `lines` non-empty lines."""
     pos = seen = 0
@@ -390,7 +394,7 @@ def _head_end(text: str, lines: int) -> int:
     while pos < n:
         nl = text.find("\n", pos)
         nl = n if nl < 0 else nl
-        if text[pos:nl].strip():
+        if _NONSPACE.search(text, pos, nl):  # no slice: lines of prose can be long
             seen += 1
             if seen >= lines:
                 return nl

@@ -185,7 +185,13 @@ class GuardAddon:
             verdict = _fail("uninspectable.corrupt", f"undecodable Content-Encoding: {e}")
             return self._act(flow, target, engine, verdict, b"", [], [])
         req = flow.request
-        what = Request(body, {h: v for h in HEADERS if (v := req.headers.get(h))}, req.path,
+        # One pass over the raw header fields (Headers.get costs ~2 us a lookup).
+        wanted = {}
+        for k, v in req.headers.fields:
+            name = k.decode("latin-1").lower()
+            if name in HEADERS and name not in wanted:
+                wanted[name] = v.decode("utf-8", "surrogateescape")
+        what = Request(body, wanted, req.path,
                        tuple(req.query.items(multi=True)) if "?" in req.path else ())
         if len(body) > INLINE_MAX:
             return self._request_off_loop(flow, target, engine, what, started)
