@@ -58,7 +58,7 @@ class Matcher:
             ascii_kw = any(k.isascii() for k in rule.keywords)
             big = len(rule.keywords) > BIG_LIST
             if rule.regex is None and (ascii_kw or big):
-                src = "(?i:" + "|".join(_literal(k) for k in sorted(rule.keywords, key=len, reverse=True)) + ")"
+                src = _alternation(rule.keywords)
                 self.regex[i] = _compile(src)
                 always.append(i)
                 if not big:
@@ -77,7 +77,7 @@ class Matcher:
             elif rule.keywords:
                 # Keyword-only CJK rules too: a part without any of the terms then costs no
                 # automaton pass for them (the automaton still gives the positions).
-                set_sources[i] = "(?i:" + "|".join(_literal(k) for k in sorted(rule.keywords, key=len, reverse=True)) + ")"
+                set_sources[i] = _alternation(rule.keywords)
             if rule.keywords and not ascii_kw:
                 for kw in rule.keywords:
                     kw_rules.setdefault(kw, set()).add(i)
@@ -357,6 +357,11 @@ _RE2_SPECIAL = frozenset("\\.^$|?*+()[]{}")
 
 def _literal(s: str) -> str:
     return "".join("\\" + c if c in _RE2_SPECIAL else c for c in s)
+
+
+def _alternation(keywords) -> str:
+    """A case-insensitive RE2 alternation of literal terms, longest first."""
+    return "(?i:" + "|".join(_literal(k) for k in sorted(keywords, key=len, reverse=True)) + ")"
 
 
 def _options():
