@@ -23,6 +23,12 @@ class LimitExceeded(ExtractionError):
         super().__init__("limit", detail)
 
 
+class Deferred(Exception):
+    """Raised where inspection meets slow work (OCR, a PDF reader child process) in a context
+    that must stay fast (the proxy's event loop): the caller inspects again in a worker.
+    Not a GuardError: extractors must let it through, never turn it into a finding."""
+
+
 class AuditError(GuardError):
     """The audit trail cannot be written or read."""
 

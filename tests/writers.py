@@ -101,3 +101,32 @@ def make_pdf(lines, encrypt=None) -> bytes:
     c.showPage()
     c.save()
     return buf.getvalue()
+
+
+CJK_FONT = "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"  # fonts-wqy-zenhei (.ci/run installs it)
+
+
+def make_image(lines, fmt="PNG", size=(1000, 320), font_px=30) -> bytes:
+    """Text as pixels, the way a screenshot or a phone photo of a page carries it."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.truetype(CJK_FONT, font_px)
+    img = Image.new("L", size, 255)
+    draw = ImageDraw.Draw(img)
+    y = 30
+    for line in lines:
+        draw.text((40, y), line, font=font, fill=0)
+        y += int(font_px * 1.8)
+    buf = io.BytesIO()
+    img.save(buf, fmt, **({"resolution": 200} if fmt == "PDF" else {}))
+    return buf.getvalue()
+
+
+def make_scanned_pdf(pages, size=(1000, 320)) -> bytes:
+    """A PDF whose pages are images only (a scanner's output): no text layer."""
+    from PIL import Image
+
+    images = [Image.open(io.BytesIO(make_image(lines, size=size))) for lines in pages]
+    buf = io.BytesIO()
+    images[0].save(buf, "PDF", resolution=200, save_all=True, append_images=images[1:])
+    return buf.getvalue()

@@ -10,10 +10,11 @@ import bz2
 import hashlib
 import zlib
 
-from guard.errors import ExtractionError, LimitExceeded
+from guard.errors import Deferred, ExtractionError, LimitExceeded
 from guard.extract.archive import extract_archive, extract_tar
 from guard.extract.context import Context, Extraction
 from guard.extract.mail import extract_mail, looks_like_mail
+from guard.extract.ocr import extract_image
 from guard.extract.odf import extract_odf
 from guard.extract.ofd import extract_ofd
 from guard.extract.ole2 import extract_ole
@@ -86,7 +87,7 @@ def extract_into(ctx: Context, data: bytes, name: str | None, location: str, dep
         elif kind in ("gzip", "bzip2"):
             extract_into(ctx, _decompress(ctx, data, kind), None, f"{location}/{kind}", depth + 1)
         elif kind == "image":
-            ctx.problem("image", location, "image content is not inspected without OCR")
+            extract_image(ctx, data, location)
         elif kind in ("archive-unsupported", "zstd"):
             ctx.problem("unsupported", location, "archive format that cannot be inspected")
         elif looks_like_mail(data):
@@ -100,6 +101,8 @@ def extract_into(ctx: Context, data: bytes, name: str | None, location: str, dep
         ctx.problem("limit", location, "structure nested too deeply")
     except MemoryError:
         ctx.problem("limit", location, "out of memory while inspecting")
+    except Deferred:
+        raise
     except Exception as e:  # a parser bug on hostile input must fail closed, not crash
         ctx.problem("corrupt", location, f"{kind}: {type(e).__name__}: {e}"[:200])
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from guard.errors import ExtractionError, LimitExceeded
+from guard.errors import Deferred, ExtractionError, LimitExceeded
 from guard.policy.model import Limits
 from guard.types import Part, Problem
 
@@ -17,11 +17,13 @@ class Extraction:
 
 
 class Context:
-    def __init__(self, limits: Limits):
+    def __init__(self, limits: Limits, allow_slow: bool = True):
         self.limits = limits
+        self.allow_slow = allow_slow  # False: raise Deferred instead of OCR or child processes
         self.deadline = time.monotonic() + limits.max_seconds
         self.inflated = 0
         self.chars = 0
+        self.ocr_images = 0
         self.out = Extraction()
 
     def add(self, text: str, location: str, kind: str = "body", anchors=()) -> None:
@@ -34,6 +36,11 @@ class Context:
 
     def problem(self, reason: str, location: str, detail: str) -> None:
         self.out.problems.append(Problem(reason, location, detail))
+
+    def slow(self) -> None:
+        """Called before work that takes seconds or waits on a child process."""
+        if not self.allow_slow:
+            raise Deferred()
 
     def check_time(self) -> None:
         if time.monotonic() > self.deadline:

@@ -17,6 +17,7 @@ import time
 import pypdfium2 as pdfium
 
 from guard.errors import ExtractionError, LimitExceeded
+from guard.extract import ocr
 from guard.extract.context import Context
 
 PDFTOTEXT = shutil.which("pdftotext")
@@ -47,9 +48,26 @@ def extract_pdf(ctx: Context, data: bytes, location: str) -> None:
             chars += len(text.strip())
             ctx.add(text, f"{location}/page{i + 1}", "body")
         if n and not chars:
-            ctx.problem("image", location, "PDF without a text layer (scanned pages need OCR)")
+            _ocr_pages(ctx, pdf, n, location)
     finally:
         pdf.close()
+
+
+def _ocr_pages(ctx: Context, pdf, n: int, location: str) -> None:
+    """A scan: read its first pages with OCR (markings sit on the first page); the pages
+    past the OCR allowance are reported as not inspected."""
+    readable = min(n, ocr.allowance(ctx))
+    for i in range(readable):
+        ctx.check_time()
+        page = pdf[i]
+        try:
+            image = ocr.page_image(ctx, page)
+        finally:
+            page.close()
+        ctx.add(ocr.ocr(ctx, image), f"{location}/page{i + 1} (OCR)", "body")
+    if readable < n:
+        what = "PDF without a text layer" if not readable else f"pages {readable + 1}-{n} of a scanned PDF"
+        ctx.problem("image", location, f"{what}: not read by OCR")
 
 
 def _pdfium_pages(ctx: Context, pdf, n: int) -> list[str]:
@@ -67,6 +85,7 @@ def _pdfium_pages(ctx: Context, pdf, n: int) -> list[str]:
 def _poppler_pages(ctx: Context, data: bytes, n: int) -> list[str] | None:
     """Page texts from pdftotext, or None when it could not read this file (PDFium then
     does: it opened the file, so the content is still inspected)."""
+    ctx.slow()
     workers = 1 if n < PARALLEL_FROM else max(1, min(4, os.cpu_count() or 1))
     step = -(-n // workers)
     ranges = [(first, min(n, first + step - 1)) for first in range(1, n + 1, step)]

@@ -22,6 +22,8 @@ class Limits:
     max_seconds: float = 20.0                  # wall time to extract one input
     max_text_chars: int = 64 * 1024 * 1024     # text collected from one input
     max_pages: int = 2000                      # pdf pages
+    max_ocr_images: int = 4                    # images (and scanned pdf pages) read by OCR per input
+    max_image_pixels: int = 50_000_000         # one image, width x height
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:

@@ -24,7 +24,7 @@ from guard.audit.chain import load_key
 from guard.audit.writer import AuditWriter, new_event_id
 from guard.catalog import ACK_HOST, Catalog, Service, load_catalog
 from guard.engine import Engine
-from guard.errors import AuditError, GuardError
+from guard.errors import AuditError, Deferred, GuardError
 from guard.extract import Context, extract_into
 from guard.extract.jsonwalk import scan_string
 from guard.policy import load_policy
@@ -195,7 +195,10 @@ class GuardAddon:
                        tuple(req.query.items(multi=True)) if "?" in req.path else ())
         if len(body) > INLINE_MAX:
             return self._request_off_loop(flow, target, engine, what, started)
-        verdict, parts, files = inspect(engine, what, started)
+        try:
+            verdict, parts, files = inspect(engine, what, started, allow_slow=False)
+        except Deferred:  # a small image or PDF: OCR and PDF readers run in a worker
+            return self._request_off_loop(flow, target, engine, what, started)
         return self._act(flow, target, engine, verdict, body, parts, files)
 
     async def _request_off_loop(self, flow, target: Target, engine: Engine, what: Request, started: float):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from guard.adapters import scan_body
 from guard.engine import Engine
-from guard.errors import GuardError
+from guard.errors import Deferred, GuardError
 from guard.extract import Context
 from guard.extract.jsonwalk import scan_string
 from guard.policy import load_policy
@@ -40,15 +40,19 @@ def fail(rule: str, detail: str, location: str = "request") -> Verdict:
     return Verdict("block", (Finding(rule, "block", "high", location, detail[:160], "content could not be inspected"),))
 
 
-def inspect(engine: Engine, req: Request, started: float) -> tuple[Verdict, list[Part], list[dict]]:
-    """(verdict, parts, files); any failure is a blocking `uninspectable.*` verdict."""
+def inspect(engine: Engine, req: Request, started: float,
+            allow_slow: bool = True) -> tuple[Verdict, list[Part], list[dict]]:
+    """(verdict, parts, files); any failure is a blocking `uninspectable.*` verdict.
+    With allow_slow=False, raises Deferred where OCR or a PDF reader would run."""
     try:
-        c = Context(engine.policy.limits)
+        c = Context(engine.policy.limits, allow_slow)
         for key, value in req.query:  # prompts ride in URLs too (chatgpt.com/?q=)
             if value:
                 scan_string(c, value, f"query:{key}")
         scan_body(c, req.body, req.headers.get("content-type", ""), req.headers, req.path)
         return engine.scan_parts(c.out.parts, c.out.problems, started), c.out.parts, c.out.files
+    except Deferred:
+        raise
     except GuardError as e:
         return fail("uninspectable.corrupt", str(e)), [], []
     except MemoryError:

@@ -129,6 +129,21 @@ def test_large_uploads_inspected_in_worker_processes(proxy, upstream):
     assert any(e["action"] == "block" and any(r["id"].startswith("commercial-secret") for r in e["rules"]) for e in events), events
 
 
+def test_screenshot_upload_read_by_ocr(proxy, upstream):
+    from guard.extract import ocr
+    from writers import make_image
+    if not ocr.available():
+        pytest.skip("tesseract-ocr-chi-sim missing; .ci/run installs it")
+    with proxy.client() as c:
+        r = c.post("https://api.openai.com/v1/files", data={"purpose": "vision"},
+                   files={"file": ("截图.png", make_image(["绝密★长期", "年度部署"]), "image/png")})
+        assert r.status_code == 403 and "state-secret" in r.json()["error"]["message"]
+        clean = make_image(["请把这张图里的文字翻译成英文"])
+        r = c.post("https://api.openai.com/v1/files", data={"purpose": "vision"}, files={"file": ("a.png", clean, "image/png")})
+        assert r.status_code == 200
+    assert clean in upstream.last("/v1/files")["body"]
+
+
 def test_presigned_upload_with_ai_origin(proxy, upstream):
     marked = make_docx(["机密★5年", SECRET])
     url = "https://acct.blob.core.windows.net/files/abc?se=2026&sig=SECRETSIG"

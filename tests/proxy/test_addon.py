@@ -159,3 +159,23 @@ async def test_websocket_client_message_blocked(addon):
         1, True, json.dumps({"event": "send", "content": [{"type": "text", "text": "机密★5年 报告"}]}).encode()))
     await call(a.websocket_message, f)
     assert f.websocket.messages[-1].dropped
+
+
+async def test_small_image_is_read_off_the_event_loop(addon):
+    """OCR (and PDF reader processes) never run on the event loop, whatever the body size."""
+    from guard.extract import ocr
+    from writers import make_image
+    if not ocr.available():
+        pytest.skip("tesseract-ocr-chi-sim missing; .ci/run installs it")
+    a, _ = addon
+    png = make_image(["秘密★2年", "关于开发方案的请示"])
+    assert len(png) < 64 * 1024
+    f = flow(path="/v1/files", body=png, headers={"content-type": "image/png"})
+    a.requestheaders(f)
+    pending = a.request(f)
+    assert pending is not None and f.response is None  # deferred to a worker, nothing decided yet
+    await pending
+    assert f.response.status_code == 403 and "state-secret" in f.response.text
+    small = flow(body=chat("请帮我润色这段话"))
+    a.requestheaders(small)
+    assert a.request(small) is None and small.response is None  # a plain prompt is decided inline

@@ -1,0 +1,120 @@
+"""Text in pixels: Tesseract (chi_sim + eng) over uploaded images and scanned PDF pages.
+
+Tesseract runs as a child process per image, limited in memory and to the input's time
+budget: a hostile image can cost that child, never the proxy. Without the `tesseract`
+binary (or its Chinese model), images stay `uninspectable.image` findings.
+"""
+from __future__ import annotations
+
+import functools
+import io
+import os
+import resource
+import shutil
+import subprocess
+import time
+
+from guard.errors import ExtractionError, LimitExceeded
+from guard.extract.context import Context
+
+TESSERACT = shutil.which("tesseract")
+CHILD_MEMORY = 2 << 30   # address space of one tesseract process
+
+
+@functools.cache
+def languages() -> str | None:
+    """The `-l` argument: Chinese and English models present here, or None (no OCR)."""
+    if not TESSERACT:
+        return None
+    try:
+        out = subprocess.run([TESSERACT, "--list-langs"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    have = {line.strip() for line in out.splitlines()[1:]}
+    # Chinese only: with chi_sim+eng, the English model won lines such as 绝密★长期 ("eK");
+    # on 20 rendered marking images chi_sim alone read 18 into a blocking marking, +eng 17.
+    # (The Chinese model also reads digits and most Latin letters.)
+    return "chi_sim" if "chi_sim" in have else None
+
+
+def available() -> bool:
+    return languages() is not None
+
+
+def image_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from the image header, without decoding the pixels."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return im.size
+    except Image.DecompressionBombError as e:
+        raise LimitExceeded(f"image: {e}") from None
+    except Exception as e:  # Pillow raises many types for damaged headers
+        raise ExtractionError("corrupt", f"unreadable image: {e}") from None
+
+
+def check_pixels(ctx: Context, width: int, height: int) -> None:
+    if width * height > ctx.limits.max_image_pixels:
+        raise LimitExceeded(f"image of {width}x{height} pixels (limit {ctx.limits.max_image_pixels})")
+
+
+def allowance(ctx: Context) -> int:
+    """How many more images this input may have read (OCR is the slow part of a decision)."""
+    return max(0, ctx.limits.max_ocr_images - ctx.ocr_images) if available() else 0
+
+
+def ocr(ctx: Context, data: bytes) -> str:
+    """Recognized text of one image (PNG, JPEG, TIFF, GIF, BMP, WebP, PNM)."""
+    ctx.slow()
+    ctx.ocr_images += 1
+    remaining = ctx.deadline - time.monotonic()
+    if remaining <= 0:
+        raise ExtractionError("timeout", f"inspection took longer than {ctx.limits.max_seconds:g}s")
+    # --psm 6 (one block of text): the automatic layout mode (3) turned a plain A4 page of
+    # Chinese lines into noise and read 12 of those 20 images; 4 and 6 read 18, 6 the
+    # 绝密★启用前 lines too. One OpenMP thread: several spin on a busy 2-core host (20 s
+    # instead of 4 s a page) and the workers already use every core.
+    proc = subprocess.Popen([TESSERACT, "stdin", "stdout", "-l", languages(), "--psm", "6"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "OMP_THREAD_LIMIT": "1"})
+    try:
+        resource.prlimit(proc.pid, resource.RLIMIT_AS, (CHILD_MEMORY, CHILD_MEMORY))
+        out, _ = proc.communicate(data, timeout=remaining)
+    except subprocess.TimeoutExpired:
+        raise ExtractionError("timeout", f"OCR took longer than {ctx.limits.max_seconds:g}s") from None
+    except OSError as e:
+        raise ExtractionError("corrupt", f"OCR failed: {e}") from None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if proc.returncode != 0:
+        raise ExtractionError("corrupt", "OCR could not read the image")
+    # Tesseract puts a space between CJK characters it reads as separate words; the
+    # normalizer removes spaces inside marking words, so they are kept as read.
+    return out.decode("utf-8", "replace")
+
+
+def extract_image(ctx: Context, data: bytes, location: str) -> None:
+    if not available():
+        ctx.problem("image", location, "image content is not inspected without OCR")
+        return
+    check_pixels(ctx, *image_size(data))
+    if not allowance(ctx):
+        ctx.problem("image", location, f"more than {ctx.limits.max_ocr_images} images in one input: not read")
+        return
+    ctx.add(ocr(ctx, data), f"{location} (OCR)", "body")
+
+
+def page_image(ctx: Context, page, dpi: int = 200) -> bytes:
+    """A PDF page (pypdfium2) rendered in grey as PGM, which Tesseract reads without decoding."""
+    w, h = page.get_size()  # points
+    scale = dpi / 72
+    budget = min(ctx.limits.max_image_pixels, 16_000_000)  # huge page boxes are scaled down, not refused
+    if w * h * scale * scale > budget:
+        scale = (budget / (w * h)) ** 0.5
+    bitmap = page.render(scale=scale, grayscale=True)
+    buf = io.BytesIO()
+    bitmap.to_pil().save(buf, "PPM")
+    return buf.getvalue()

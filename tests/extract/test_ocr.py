@@ -1,0 +1,87 @@
+"""Markings that exist only as pixels: uploaded images and scanned PDFs are read by OCR."""
+import os
+import struct
+import time
+import zlib
+from pathlib import Path
+
+import pytest
+
+import guard.extract.ocr as ocr
+from guard import Engine
+from guard.policy import load_policy_text
+from guard.policy.loader import DEFAULT_POLICY
+from writers import CJK_FONT, make_image, make_scanned_pdf
+
+needs_ocr = pytest.mark.skipif(not (ocr.available() and os.path.exists(CJK_FONT)),
+                               reason="tesseract-ocr-chi-sim / fonts-wqy-zenhei missing; .ci/run installs them")
+
+
+@needs_ocr
+@pytest.mark.parametrize("lines, fmt, rule", [
+    (["机密★10年", "关于2027年勘探部署的请示"], "PNG", "state-secret"),
+    (["核心商密▲3年", "顺北油气田开发方案"], "JPEG", "commercial-secret"),
+    (["工作秘密", "", "关于干部调整的通知"], "PNG", "work-secret"),
+])
+def test_marking_in_an_image_blocks(engine, lines, fmt, rule):
+    v = engine.scan_bytes(make_image(lines, fmt), filename="截图." + fmt.lower())
+    assert v.action == "block", v.findings
+    assert any(f.rule.startswith(rule) and "(OCR)" in f.location for f in v.findings)
+
+
+@needs_ocr
+def test_image_without_marking_is_allowed(engine):
+    v = engine.scan_bytes(make_image(["本周完成了装置检修计划", "请帮我润色这段话"]), filename="a.png")
+    assert v.action == "allow", v.findings
+
+
+@needs_ocr
+def test_scanned_pdf_pages_are_read(engine):
+    data = make_scanned_pdf([["秘密★1年", "关于储量评估的请示"], ["附件：评估表"]])
+    v = engine.scan_bytes(data, filename="scan.pdf")
+    assert v.action == "block"
+    assert any(f.location.startswith("file:scan.pdf/page1 (OCR)") for f in v.findings)
+
+
+@needs_ocr
+def test_pages_past_the_ocr_allowance_warn(engine):
+    pages = [[f"第{i}页 会议纪要"] for i in range(1, 7)]  # 6 clean pages, 4 are read
+    v = engine.scan_bytes(make_scanned_pdf(pages, size=(700, 120)), filename="long.pdf")
+    assert v.action == "warn" and v.rules == ("uninspectable.image",)
+    assert "pages 5-6" in v.findings[0].excerpt
+
+
+def test_without_ocr_images_warn(engine, monkeypatch):
+    monkeypatch.setattr(ocr, "available", lambda: False)
+    png = (Path(__file__).parents[1] / "assets" / "golden" / "scan.png").read_bytes()
+    v = engine.scan_bytes(png, filename="scan.png")
+    assert v.action == "warn" and v.rules == ("uninspectable.image",)
+
+
+def _png_header(width: int, height: int) -> bytes:
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+
+
+@needs_ocr
+def test_pixel_bomb_blocks_without_decoding(engine):
+    started = time.monotonic()
+    v = engine.scan_bytes(_png_header(60000, 60000), filename="bomb.png")
+    assert v.action == "block" and v.rules == ("uninspectable.limit",)
+    assert time.monotonic() - started < 2
+
+
+@needs_ocr
+def test_stuck_ocr_blocks_at_the_time_budget(monkeypatch, tmp_path):
+    slow = tmp_path / "tesseract"
+    slow.write_text("#!/bin/sh\nsleep 5\n")
+    slow.chmod(0o755)
+    monkeypatch.setattr(ocr, "TESSERACT", str(slow))
+    monkeypatch.setattr(ocr, "languages", lambda: "chi_sim")
+    tight = Engine(load_policy_text(f"extends: [{DEFAULT_POLICY}]\nlimits:\n  max_seconds: 0.3\n", "tight"))
+    started = time.monotonic()
+    v = tight.scan_bytes(make_image(["会议纪要"]), filename="a.png")
+    assert v.action == "block" and v.rules == ("uninspectable.limit",)
+    assert time.monotonic() - started < 3
