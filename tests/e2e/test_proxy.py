@@ -38,6 +38,14 @@ SHAPES = [
 ]
 
 
+def prose(paragraphs: int) -> list[str]:
+    """Paragraphs that compress like real prose: a docx of them passes 64 KB (worker inspection)."""
+    import random
+    rnd = random.Random(paragraphs)
+    return ["".join(rnd.choice("的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动")
+                    for _ in range(300)) for _ in range(paragraphs)]
+
+
 def body_of(name: str, marked: bool) -> tuple[bytes, str]:
     raw = (REQ / name).read_bytes()
     if name.endswith(".form"):
@@ -111,12 +119,8 @@ def test_multipart_file_upload(proxy, upstream):
 
 def test_large_uploads_inspected_in_worker_processes(proxy, upstream):
     """Bodies over 64 KB go to the inspection workers: same decisions, audit as usual."""
-    import random
-    rnd = random.Random(9)
-    prose = ["".join(rnd.choice("的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动")
-                     for _ in range(300)) for _ in range(600)]
-    marked = make_docx(prose, footer="核心商密▲3年")
-    clean = make_docx(prose)
+    marked = make_docx(prose(600), footer="核心商密▲3年")
+    clean = make_docx(prose(600))
     assert len(marked) > 64 * 1024
     with proxy.client() as c:
         r = c.post("https://api.openai.com/v1/files", data={"purpose": "assistants"}, files={"file": ("大报告.docx", marked)})
@@ -233,7 +237,12 @@ def test_guard_proxy_command(tmp_path, upstream):
         body, ctype = body_of("openai-chat.json", marked=True)
         with p.client() as c:
             r = c.post("https://api.openai.com/v1/chat/completions", content=body, headers={"content-type": ctype})
-        assert r.status_code == 403 and r.headers["x-ai-guard-action"] == "block"
+            assert r.status_code == 403 and r.headers["x-ai-guard-action"] == "block"
+            # An upload inspected by the lean master's worker processes.
+            big = make_docx(prose(600), header="秘密★1年")
+            assert len(big) > 64 * 1024
+            r = c.post("https://api.openai.com/v1/files", files={"file": ("a.docx", big)})
+            assert r.status_code == 403 and "state-secret" in r.json()["error"]["message"]
     finally:
         p.stop()
 
