@@ -345,16 +345,16 @@ class GuardAddon:
             return
         engine = self.engines[target.service.category]
         started = time.perf_counter()
-        c = Context(engine.policy.limits)
         try:
-            content = message.content
-            if message.is_text:
-                scan_string(c, message.text, "websocket")
-            else:
-                extract_into(c, content, None, "websocket", 0)
-            verdict = engine.scan_parts(c.out.parts, c.out.problems, started)
-        except Exception as e:
-            verdict = _fail("uninspectable.corrupt", f"{type(e).__name__}: {e}")
+            if len(message.content) > INLINE_MAX:
+                raise Deferred()
+            verdict = _ws_verdict(engine, message, started, allow_slow=False)
+        except Deferred:  # large, or an image/PDF to read: off the event loop
+            try:
+                verdict = await asyncio.wait_for(asyncio.to_thread(_ws_verdict, engine, message, started, True),
+                                                 timeout=engine.policy.limits.max_seconds + 5)
+            except TimeoutError:
+                verdict = _fail("uninspectable.limit", "decision took longer than the time budget")
         if verdict.action == "warn":
             verdict = Verdict("block", verdict.findings)  # no acknowledgement round-trip inside a socket
         event_id = new_event_id()
@@ -376,6 +376,20 @@ class GuardAddon:
                                          json.dumps(notice, ensure_ascii=False).encode(), True)
             except CommandError as e:
                 log.warning("could not notify websocket client: %s", e)
+
+
+def _ws_verdict(engine: Engine, message, started: float, allow_slow: bool) -> Verdict:
+    c = Context(engine.policy.limits, allow_slow)
+    try:
+        if message.is_text:
+            scan_string(c, message.text, "websocket")
+        else:
+            extract_into(c, message.content, None, "websocket", 0)
+        return engine.scan_parts(c.out.parts, c.out.problems, started)
+    except Deferred:
+        raise
+    except Exception as e:  # fail closed on any parser bug
+        return _fail("uninspectable.corrupt", f"{type(e).__name__}: {e}")
 
 
 def _client(flow: http.HTTPFlow) -> str:

@@ -1,5 +1,6 @@
 """The addon in mitmproxy's test harness: options, classification, fail-closed paths."""
 import json
+import threading
 
 import pytest
 from mitmproxy.exceptions import OptionsError
@@ -179,3 +180,30 @@ async def test_small_image_is_read_off_the_event_loop(addon):
     small = flow(body=chat("请帮我润色这段话"))
     a.requestheaders(small)
     assert a.request(small) is None and small.response is None  # a plain prompt is decided inline
+
+
+async def test_websocket_binary_image_frame_read_off_the_loop(addon, monkeypatch):
+    """A binary frame holding an image is read by OCR in a thread, never on the event loop."""
+    from mitmproxy.websocket import WebSocketMessage
+    from guard.extract import ocr
+    from writers import make_image
+    if not ocr.available():
+        pytest.skip("tesseract-ocr-chi-sim missing; .ci/run installs it")
+    a, _ = addon
+    read_in = []
+    real = ocr.ocr
+
+    def spy(ctx, data):
+        text = real(ctx, data)  # raises Deferred where slow work is not allowed
+        read_in.append(threading.current_thread() is threading.main_thread())
+        return text
+    monkeypatch.setattr(ocr, "ocr", spy)
+    f = tflow.twebsocketflow()
+    f.request.host = "copilot.microsoft.com"
+    handshake, f.response = f.response, None
+    a.requestheaders(f)
+    f.response = handshake
+    f.websocket.messages.append(WebSocketMessage(2, True, make_image(["机密★5年", "关于勘探部署的请示"])))
+    await call(a.websocket_message, f)
+    assert f.websocket.messages[-1].dropped
+    assert read_in == [False]  # read once, in a thread: not on the event loop
