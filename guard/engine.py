@@ -5,7 +5,8 @@ import time
 from pathlib import Path
 
 from guard.decide import decide
-from guard.extract import Context, extract_into
+from guard.errors import ExtractionError
+from guard.extract import Context, extract_into, ocr
 from guard.match.engine import Matcher
 from guard.policy import Policy, load_policy
 from guard.types import Part, Problem, Verdict
@@ -22,6 +23,19 @@ class Engine:
     def from_policy_file(cls, path: str | Path | None = None) -> "Engine":
         return cls(load_policy(path))
 
+    def decide(self, ctx: Context, started: float | None = None) -> Verdict:
+        """The verdict on an extracted input. Pictures embedded in its documents are read by
+        OCR only when the text alone does not already block (OCR costs seconds)."""
+        verdict = self.scan_parts(ctx.out.parts, ctx.out.problems, started)
+        if ctx.pictures and verdict.action != "block":
+            try:
+                if not ocr.read_pictures(ctx):
+                    return verdict
+            except ExtractionError as e:
+                ctx.problem(e.reason, "pictures", e.detail)
+            verdict = self.scan_parts(ctx.out.parts, ctx.out.problems, started)
+        return verdict
+
     def scan_parts(self, parts: list[Part], problems: list[Problem] = (), started: float | None = None) -> Verdict:
         started = time.perf_counter() if started is None else started
         parts = list(parts)
@@ -37,4 +51,4 @@ class Engine:
         started = time.perf_counter()
         ctx = Context(self.policy.limits)
         extract_into(ctx, data, filename, f"file:{filename}" if filename else "file:upload", 0)
-        return self.scan_parts(ctx.out.parts, ctx.out.problems, started)
+        return self.decide(ctx, started)

@@ -24,6 +24,7 @@ class Context:
         self.inflated = 0
         self.chars = 0
         self.ocr_images = 0
+        self.pictures: list[tuple[str, object, object]] = []  # (location, zip file, member) of embedded images
         self.out = Extraction()
 
     def add(self, text: str, location: str, kind: str = "body", anchors=()) -> None:

@@ -102,7 +102,9 @@ def extract_image(ctx: Context, data: bytes, location: str) -> None:
         return
     check_pixels(ctx, *image_size(data))
     if not allowance(ctx):
-        ctx.problem("image", location, f"more than {ctx.limits.max_ocr_images} images in one input: not read")
+        why = (f"more than {ctx.limits.max_ocr_images} images in one input" if ctx.limits.max_ocr_images
+               else "OCR is off in this policy (max_ocr_images: 0)")
+        ctx.problem("image", location, f"{why}: not read")
         return
     ctx.add(ocr(ctx, data), f"{location} (OCR)", "body")
 
@@ -118,3 +120,65 @@ def page_image(ctx: Context, page, dpi: int = 200) -> bytes:
     buf = io.BytesIO()
     bitmap.to_pil().save(buf, "PPM")
     return buf.getvalue()
+
+
+MIN_PICTURE = (200, 40)  # smaller embedded pictures are icons, bullets and rules, not text
+
+
+def read_pictures(ctx: Context) -> bool:
+    """OCR the pictures embedded in the input's documents (screenshots pasted into Word or
+    PowerPoint), in document order, up to the OCR allowance, several at once, and only while
+    at least half the time budget is left. Returns whether any text was added. Pictures that
+    cannot be read are skipped: the document's own text has been inspected."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from guard.extract.sniff import sniff
+    from guard.extract.zipsafe import read_member
+
+    if ctx.deadline - time.monotonic() < ctx.limits.max_seconds / 2:
+        return False
+    chosen = []
+    wanted = min(allowance(ctx), ctx.limits.max_ocr_pictures)
+    for location, zf, info in sorted(ctx.pictures, key=lambda p: _natural(p[0])):
+        if len(chosen) >= wanted:
+            break
+        try:
+            data = read_member(ctx, zf, info)
+            if sniff(data) != "image":
+                continue  # EMF/WMF/SVG: vector drawings, not read
+            w, h = image_size(data)
+        except LimitExceeded:
+            raise
+        except ExtractionError:
+            continue
+        if w < MIN_PICTURE[0] or h < MIN_PICTURE[1]:
+            continue
+        check_pixels(ctx, w, h)
+        chosen.append((location, data))
+    if not chosen:
+        return False
+    ctx.slow()  # before any thread starts: the caller then inspects in a worker
+
+    def read(data: bytes) -> str:
+        try:
+            return ocr(ctx, data)
+        except ExtractionError as e:
+            if e.reason == "timeout":
+                raise
+            return ""
+
+    # Each OCR is a child process; the threads only wait on them.
+    with ThreadPoolExecutor(max(1, min(len(chosen), os.cpu_count() or 1, 4))) as pool:
+        texts = list(pool.map(read, [data for _, data in chosen]))
+    added = False
+    for (location, _), text in zip(chosen, texts, strict=True):
+        if text.strip():
+            ctx.add(text, f"{location} (OCR)", "body")
+            added = True
+    return added
+
+
+def _natural(name: str):
+    """image2.png before image10.png: media are numbered in the order they were inserted."""
+    import re
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]

@@ -60,7 +60,10 @@ def extract_ooxml(ctx: Context, zf: zipfile.ZipFile, location: str, depth: int) 
         if _EMBED.search(name):
             extract_into(ctx, read_member(ctx, zf, info), posixpath.basename(name), f"{location}/{name}", depth + 1)
             continue
-        if _MEDIA.search(name) or not name.endswith((".xml", ".vml")):
+        if _MEDIA.search(name):
+            ctx.pictures.append((f"{location}/{name}", zf, info))  # read by OCR only if still needed
+            continue
+        if not name.endswith((".xml", ".vml")):
             continue
         if name == "docProps/custom.xml":
             _custom_props(ctx, zf, info, location)

@@ -254,7 +254,10 @@ def _compile(merged: dict, source: str) -> Policy:
     if bad:
         raise PolicyError(f"{source}: limits: unknown field(s): {', '.join(sorted(bad))}")
     for k, v in lim_raw.items():
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0:
+        if k in ("max_ocr_images", "max_ocr_pictures"):  # 0 turns OCR (of pictures) off
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise PolicyError(f"{source}: limits: `{k}` must be a whole number, 0 or more")
+        elif not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0:
             raise PolicyError(f"{source}: limits: `{k}` must be a positive number")
     s = merged["settings"]
     known = {"doc_head_lines", "mention_cues", "vocabulary", "audit_allowed", "contact", "max_findings_per_rule"}

@@ -23,6 +23,7 @@ class Limits:
     max_text_chars: int = 64 * 1024 * 1024     # text collected from one input
     max_pages: int = 2000                      # pdf pages
     max_ocr_images: int = 4                    # images (and scanned pdf pages) read by OCR per input
+    max_ocr_pictures: int = 2                  # of those, pictures embedded in documents (0: none)
     max_image_pixels: int = 50_000_000         # one image, width x height
 
     @classmethod

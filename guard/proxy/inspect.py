@@ -50,7 +50,7 @@ def inspect(engine: Engine, req: Request, started: float,
             if value:
                 scan_string(c, value, f"query:{key}")
         scan_body(c, req.body, req.headers.get("content-type", ""), req.headers, req.path)
-        return engine.scan_parts(c.out.parts, c.out.problems, started), c.out.parts, c.out.files
+        return engine.decide(c, started), c.out.parts, c.out.files
     except Deferred:
         raise
     except GuardError as e:

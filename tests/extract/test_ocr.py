@@ -85,3 +85,58 @@ def test_stuck_ocr_blocks_at_the_time_budget(monkeypatch, tmp_path):
     v = tight.scan_bytes(make_image(["会议纪要"]), filename="a.png")
     assert v.action == "block" and v.rules == ("uninspectable.limit",)
     assert time.monotonic() - started < 3
+
+
+def docx_with_pictures(paragraphs, pictures) -> bytes:
+    import io
+
+    import docx
+    from docx.shared import Inches
+    d = docx.Document()
+    for p in paragraphs:
+        d.add_paragraph(p)
+    for pic in pictures:
+        d.add_picture(io.BytesIO(pic), width=Inches(5))
+    buf = io.BytesIO()
+    d.save(buf)
+    return buf.getvalue()
+
+
+@needs_ocr
+def test_screenshot_pasted_into_a_document_blocks(engine):
+    shot = make_image(["机密★5年", "关于储量评估的请示"])
+    v = engine.scan_bytes(docx_with_pictures(["请帮我把截图里的内容整理成表格。"], [shot]), filename="a.docx")
+    assert v.action == "block"
+    assert any(f.location.startswith("file:a.docx/word/media/image1.png (OCR)") for f in v.findings)
+
+
+@needs_ocr
+def test_screenshot_on_a_slide_blocks(engine):
+    import io
+
+    from pptx import Presentation
+    from pptx.util import Inches
+    prs = Presentation()
+    slide = prs.slides.add_slide(prs.slide_layouts[5])
+    slide.shapes.title.text = "项目进展"
+    slide.shapes.add_picture(io.BytesIO(make_image(["核心商密▲3年", "开发方案"])), Inches(1), Inches(2))
+    buf = io.BytesIO()
+    prs.save(buf)
+    assert engine.scan_bytes(buf.getvalue(), filename="s.pptx").action == "block"
+
+
+@needs_ocr
+def test_pictures_are_not_read_when_the_text_already_blocks(engine, monkeypatch):
+    calls = []
+    monkeypatch.setattr(ocr, "ocr", lambda ctx, data: calls.append(1) or "")
+    data = docx_with_pictures(["机密★5年", "正文"], [make_image(["会议纪要"])])
+    assert engine.scan_bytes(data, filename="a.docx").action == "block" and calls == []
+
+
+@needs_ocr
+def test_small_pictures_and_policy_off_are_not_read(engine, monkeypatch):
+    icon = make_image(["机密★5年"], size=(150, 60), font_px=20)  # below the icon threshold
+    assert engine.scan_bytes(docx_with_pictures(["正文"], [icon]), filename="a.docx").action == "allow"
+    off = Engine(load_policy_text(f"extends: [{DEFAULT_POLICY}]\nlimits:\n  max_ocr_pictures: 0\n", "off"))
+    shot = make_image(["机密★5年", "关于储量评估的请示"])
+    assert off.scan_bytes(docx_with_pictures(["正文"], [shot]), filename="a.docx").action == "allow"
