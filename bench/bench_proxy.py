@@ -163,11 +163,13 @@ def prompt_4k() -> bytes:
         n -= 20
 
 
-def multipart_docx(size: int) -> tuple[bytes, str]:
+def multipart_docx(size: int, image: bool = True) -> tuple[bytes, str]:
+    """An unmarked docx: with pictures (its text does not block, so pictures are read by OCR)
+    or text only."""
     sys.path.insert(0, str(ROOT / "bench"))
     from bench_engine import make_docx
 
-    doc = make_docx(size, image=True, marked=False)
+    doc = make_docx(size, image=image, marked=False)
     boundary = "----guardbench"
     body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nassistants\r\n"
             f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"report.docx\"\r\n"
@@ -182,7 +184,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--conns", type=int, default=4)
     ap.add_argument("--variants", default="bare,addon,guard")
-    ap.add_argument("--workloads", default="prompt,upload,busy", help="which of prompt,upload,busy to run")
+    ap.add_argument("--workloads", default="prompt,upload,upload-text,busy",
+                    help="which of prompt,upload,upload-text,busy to run")
     args = ap.parse_args()
 
     q = mp.Queue()
@@ -199,13 +202,17 @@ def main() -> int:
         cafile = str(confdir / "mitmproxy-ca-cert.pem")
         body4k = prompt_4k()
         mp_body, mp_type = multipart_docx(2 * 1024 * 1024)
+        text_body, text_type = multipart_docx(2 * 1024 * 1024, image=False)
         workloads = [
             (f"{len(body4k) / 1024:.1f} KB OpenAI prompt", http_request("/v1/chat/completions", body4k, "application/json"),
              args.conns, args.seconds),
-            (f"{len(mp_body) / 1e6:.1f} MB multipart docx", http_request("/v1/files", mp_body, mp_type), 1, args.seconds),
+            (f"{len(mp_body) / 1e6:.1f} MB multipart docx with pictures", http_request("/v1/files", mp_body, mp_type), 1,
+             args.seconds),
+            (f"{len(text_body) / 1e6:.1f} MB multipart docx, text only", http_request("/v1/files", text_body, text_type), 1,
+             args.seconds),
         ]
         chosen = args.workloads.split(",")
-        for (name, req, conns, secs), key in zip(workloads, ("prompt", "upload"), strict=True):
+        for (name, req, conns, secs), key in zip(workloads, ("prompt", "upload", "upload-text"), strict=True):
             if key not in chosen:
                 continue
             results = {v: ([], 0) for v in variants}
