@@ -28,12 +28,13 @@ class Engine:
         OCR only when the text alone does not already block (OCR costs seconds)."""
         verdict = self.scan_parts(ctx.out.parts, ctx.out.problems, started)
         if ctx.pictures and verdict.action != "block":
+            before = (len(ctx.out.parts), len(ctx.out.problems))
             try:
-                if not ocr.read_pictures(ctx):
-                    return verdict
-            except ExtractionError as e:
-                ctx.problem(e.reason, "pictures", e.detail)
-            verdict = self.scan_parts(ctx.out.parts, ctx.out.problems, started)
+                ocr.read_pictures(ctx)
+            except ExtractionError as e:  # the time budget ran out while reading them
+                ctx.problem(e.reason, "embedded pictures", e.detail)
+            if (len(ctx.out.parts), len(ctx.out.problems)) != before:
+                verdict = self.scan_parts(ctx.out.parts, ctx.out.problems, started)
         return verdict
 
     def scan_parts(self, parts: list[Part], problems: list[Problem] = (), started: float | None = None) -> Verdict:

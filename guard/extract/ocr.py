@@ -125,18 +125,18 @@ def page_image(ctx: Context, page, dpi: int = 200) -> bytes:
 MIN_PICTURE = (200, 40)  # smaller embedded pictures are icons, bullets and rules, not text
 
 
-def read_pictures(ctx: Context) -> bool:
+def read_pictures(ctx: Context) -> None:
     """OCR the pictures embedded in the input's documents (screenshots pasted into Word or
     PowerPoint), in document order, up to the OCR allowance, several at once, and only while
-    at least half the time budget is left. Returns whether any text was added. Pictures that
-    cannot be read are skipped: the document's own text has been inspected."""
+    at least half the time budget is left; their text becomes parts. Pictures that cannot be
+    read are skipped (the document's own text has been inspected); bombs are problems."""
     from concurrent.futures import ThreadPoolExecutor
 
     from guard.extract.sniff import sniff
     from guard.extract.zipsafe import read_member
 
     if ctx.deadline - time.monotonic() < ctx.limits.max_seconds / 2:
-        return False
+        return
     chosen = []
     wanted = min(allowance(ctx), ctx.limits.max_ocr_pictures)
     for location, zf, info in sorted(ctx.pictures, key=lambda p: _natural(p[0])):
@@ -147,16 +147,17 @@ def read_pictures(ctx: Context) -> bool:
             if sniff(data) != "image":
                 continue  # EMF/WMF/SVG: vector drawings, not read
             w, h = image_size(data)
-        except LimitExceeded:
-            raise
+            if w < MIN_PICTURE[0] or h < MIN_PICTURE[1]:
+                continue
+            check_pixels(ctx, w, h)
+        except LimitExceeded as e:  # a bomb in the document is a finding (blocks), like any other
+            ctx.problem("limit", location, e.detail)
+            continue
         except ExtractionError:
             continue
-        if w < MIN_PICTURE[0] or h < MIN_PICTURE[1]:
-            continue
-        check_pixels(ctx, w, h)
         chosen.append((location, data))
     if not chosen:
-        return False
+        return
     ctx.slow()  # before any thread starts: the caller then inspects in a worker
 
     def read(data: bytes) -> str:
@@ -170,12 +171,8 @@ def read_pictures(ctx: Context) -> bool:
     # Each OCR is a child process; the threads only wait on them.
     with ThreadPoolExecutor(max(1, min(len(chosen), os.cpu_count() or 1, 4))) as pool:
         texts = list(pool.map(read, [data for _, data in chosen]))
-    added = False
     for (location, _), text in zip(chosen, texts, strict=True):
-        if text.strip():
-            ctx.add(text, f"{location} (OCR)", "body")
-            added = True
-    return added
+        ctx.add(text, f"{location} (OCR)", "body")  # add() ignores blank text
 
 
 def _natural(name: str):

@@ -140,3 +140,17 @@ def test_small_pictures_and_policy_off_are_not_read(engine, monkeypatch):
     off = Engine(load_policy_text(f"extends: [{DEFAULT_POLICY}]\nlimits:\n  max_ocr_pictures: 0\n", "off"))
     shot = make_image(["机密★5年", "关于储量评估的请示"])
     assert off.scan_bytes(docx_with_pictures(["正文"], [shot]), filename="a.docx").action == "allow"
+
+
+@needs_ocr
+def test_pixel_bomb_inside_a_document_blocks(engine):
+    import io
+    import zipfile
+    data = docx_with_pictures(["正文"], [make_image(["会议纪要"])])
+    src, out = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
+    with zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info, _png_header(60000, 60000) if info.filename.startswith("word/media/") else src.read(info))
+    v = engine.scan_bytes(out.getvalue(), filename="b.docx")
+    assert v.action == "block" and v.rules == ("uninspectable.limit",)
+    assert v.findings[0].location.startswith("file:b.docx/word/media/")
