@@ -9,12 +9,12 @@ from __future__ import annotations
 import functools
 import io
 import os
-import resource
 import shutil
 import subprocess
 import time
 
 from guard.errors import ExtractionError, LimitExceeded
+from guard.extract import child
 from guard.extract.context import Context
 
 TESSERACT = shutil.which("tesseract")
@@ -68,28 +68,13 @@ def ocr(ctx: Context, data: bytes) -> str:
     """Recognized text of one image (PNG, JPEG, TIFF, GIF, BMP, WebP, PNM)."""
     ctx.slow()
     ctx.ocr_images += 1
-    remaining = ctx.deadline - time.monotonic()
-    if remaining <= 0:
-        raise ExtractionError("timeout", f"inspection took longer than {ctx.limits.max_seconds:g}s")
     # --psm 6 (one block of text): the automatic layout mode (3) turned a plain A4 page of
     # Chinese lines into noise and read 12 of those 20 images; 4 and 6 read 18, 6 the
     # 绝密★启用前 lines too. One OpenMP thread: several spin on a busy 2-core host (20 s
     # instead of 4 s a page) and the workers already use every core.
-    proc = subprocess.Popen([TESSERACT, "stdin", "stdout", "-l", languages(), "--psm", "6"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "OMP_THREAD_LIMIT": "1"})
-    try:
-        resource.prlimit(proc.pid, resource.RLIMIT_AS, (CHILD_MEMORY, CHILD_MEMORY))
-        out, _ = proc.communicate(data, timeout=remaining)
-    except subprocess.TimeoutExpired:
-        raise ExtractionError("timeout", f"OCR took longer than {ctx.limits.max_seconds:g}s") from None
-    except OSError as e:
-        raise ExtractionError("corrupt", f"OCR failed: {e}") from None
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    if proc.returncode != 0:
+    code, out = child.run(ctx, [TESSERACT, "stdin", "stdout", "-l", languages(), "--psm", "6"], data,
+                          CHILD_MEMORY, env={"OMP_THREAD_LIMIT": "1"})
+    if code != 0:
         raise ExtractionError("corrupt", "OCR could not read the image")
     # Tesseract puts a space between CJK characters it reads as separate words; the
     # normalizer removes spaces inside marking words, so they are kept as read.

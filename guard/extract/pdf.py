@@ -8,16 +8,13 @@ split into page ranges read in parallel.
 from __future__ import annotations
 
 import os
-import resource
 import shutil
-import subprocess
-import threading
-import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pypdfium2 as pdfium
 
 from guard.errors import ExtractionError, LimitExceeded
-from guard.extract import ocr
+from guard.extract import child, ocr
 from guard.extract.context import Context
 
 PDFTOTEXT = shutil.which("pdftotext")
@@ -89,44 +86,19 @@ def _poppler_pages(ctx: Context, data: bytes, n: int) -> list[str] | None:
     workers = 1 if n < PARALLEL_FROM else max(1, min(4, os.cpu_count() or 1))
     step = -(-n // workers)
     ranges = [(first, min(n, first + step - 1)) for first in range(1, n + 1, step)]
-    procs = []
+
+    def read(pages: tuple[int, int]) -> tuple[int, bytes]:
+        argv = [PDFTOTEXT, "-q", "-enc", "UTF-8", "-f", str(pages[0]), "-l", str(pages[1]), "-", "-"]
+        return child.run(ctx, argv, data, CHILD_MEMORY)
+
     try:
-        for first, last in ranges:
-            proc = subprocess.Popen([PDFTOTEXT, "-q", "-enc", "UTF-8", "-f", str(first), "-l", str(last), "-", "-"],
-                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-            # Bounded before it reads a byte of the (possibly hostile) file.
-            resource.prlimit(proc.pid, resource.RLIMIT_AS, (CHILD_MEMORY, CHILD_MEMORY))
-            procs.append(proc)
-        remaining = ctx.deadline - time.monotonic()
-        outputs: list = [None] * len(procs)
-
-        def run(k: int) -> None:
-            try:
-                out, _ = procs[k].communicate(data, timeout=max(remaining, 0.001))
-                outputs[k] = (procs[k].returncode, out)
-            except (subprocess.TimeoutExpired, OSError) as e:
-                outputs[k] = e
-
-        # One thread per child: each must be fed and drained at once to run in parallel.
-        threads = [threading.Thread(target=run, args=(k,)) for k in range(len(procs))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        for res in outputs:
-            if isinstance(res, subprocess.TimeoutExpired):
-                raise res
-            if isinstance(res, OSError):
-                return None
-    except subprocess.TimeoutExpired:
-        raise ExtractionError("timeout", f"inspection took longer than {ctx.limits.max_seconds:g}s") from None
-    except OSError:
+        # One thread per range: each only waits on its child process.
+        with ThreadPoolExecutor(len(ranges)) as pool:
+            outputs = list(pool.map(read, ranges))
+    except ExtractionError as e:
+        if e.reason == "timeout":
+            raise
         return None
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
     pages: list[str] = []
     for (code, out), (first, last) in zip(outputs, ranges, strict=True):
         texts = out.decode("utf-8", "replace").split("\f")
