@@ -23,7 +23,7 @@ CHILD_MEMORY = 2 << 30   # address space of one tesseract process
 
 @functools.cache
 def languages() -> str | None:
-    """The `-l` argument: Chinese and English models present here, or None (no OCR)."""
+    """The `-l` argument: the Chinese model if installed here, or None (no OCR)."""
     if not TESSERACT:
         return None
     try:
@@ -76,8 +76,8 @@ def ocr(ctx: Context, data: bytes) -> str:
                           CHILD_MEMORY, env={"OMP_THREAD_LIMIT": "1"})
     if code != 0:
         raise ExtractionError("corrupt", "OCR could not read the image")
-    # Tesseract puts a space between CJK characters it reads as separate words; the
-    # normalizer removes spaces inside marking words, so they are kept as read.
+    # Spaces Tesseract may put between characters of a marking word are removed by the
+    # normalizer, so the text is kept as read.
     return out.decode("utf-8", "replace")
 
 
