@@ -1,4 +1,4 @@
-"""Text in pixels: Tesseract (chi_sim + eng) over uploaded images and scanned PDF pages.
+"""Text in pixels: Tesseract (chi_sim) over uploaded images, scanned PDF pages and pictures in documents.
 
 Tesseract runs as a child process per image, limited in memory and to the input's time
 budget: a hostile image can cost that child, never the proxy. Without the `tesseract`
