@@ -14,3 +14,6 @@ def extract_odf(ctx: Context, zf: zipfile.ZipFile, location: str, depth: int) ->
     for name, (kind, label) in _PARTS.items():
         if name in names:
             ctx.add(xml_text(ctx, zf, names[name]), f"{location}/{label}", kind)
+    for name, info in names.items():
+        if name.startswith("Pictures/") and not info.is_dir():
+            ctx.pictures.append((f"{location}/{name}", zf, info))  # read by OCR only if still needed

@@ -154,3 +154,27 @@ def test_pixel_bomb_inside_a_document_blocks(engine):
     v = engine.scan_bytes(out.getvalue(), filename="b.docx")
     assert v.action == "block" and v.rules == ("uninspectable.limit",)
     assert v.findings[0].location.startswith("file:b.docx/word/media/")
+
+
+@needs_ocr
+def test_screenshot_in_an_odt_blocks(engine):
+    """OpenDocument keeps pictures under Pictures/ (LibreOffice, WPS)."""
+    import io
+    import zipfile
+    golden = (Path(__file__).parents[1] / "assets" / "golden" / "document.odt").read_bytes()
+
+    def odt(picture: bytes | None) -> bytes:
+        src, out = zipfile.ZipFile(io.BytesIO(golden)), io.BytesIO()
+        with zipfile.ZipFile(out, "w") as dst:
+            for info in src.infolist():
+                data = src.read(info)
+                if info.filename == "content.xml":  # the LibreOffice document, its marking taken out
+                    data = data.replace("秘密★6个月".encode(), "会议纪要".encode())
+                dst.writestr(info, data)
+            if picture:
+                dst.writestr("Pictures/10000001.png", picture)
+        return out.getvalue()
+
+    assert engine.scan_bytes(odt(None), filename="d.odt").action == "allow"
+    v = engine.scan_bytes(odt(make_image(["绝密★长期", "年度部署"])), filename="d.odt")
+    assert v.action == "block" and any("Pictures/10000001.png (OCR)" in f.location for f in v.findings)
