@@ -104,6 +104,13 @@ def make_pdf(lines, encrypt=None) -> bytes:
 
 
 CJK_FONT = "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"  # fonts-wqy-zenhei (.ci/run installs it)
+OCR_MISSING = "tesseract-ocr-chi-sim or fonts-wqy-zenhei missing; .ci/run installs them"
+
+
+def ocr_ready() -> bool:
+    """Tesseract with its Chinese model to read images, and a Chinese font to draw them."""
+    from guard.extract import ocr
+    return ocr.available() and Path(CJK_FONT).exists()
 
 
 def make_image(lines, fmt="PNG", size=(1000, 320), font_px=30) -> bytes:

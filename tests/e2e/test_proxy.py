@@ -134,10 +134,9 @@ def test_large_uploads_inspected_in_worker_processes(proxy, upstream):
 
 
 def test_screenshot_upload_read_by_ocr(proxy, upstream):
-    from guard.extract import ocr
-    from writers import make_image
-    if not ocr.available():
-        pytest.skip("tesseract-ocr-chi-sim missing; .ci/run installs it")
+    from writers import OCR_MISSING, make_image, ocr_ready
+    if not ocr_ready():
+        pytest.skip(OCR_MISSING)
     with proxy.client() as c:
         r = c.post("https://api.openai.com/v1/files", data={"purpose": "vision"},
                    files={"file": ("截图.png", make_image(["绝密★长期", "年度部署"]), "image/png")})

@@ -1,5 +1,4 @@
 """Markings that exist only as pixels: uploaded images and scanned PDFs are read by OCR."""
-import os
 import struct
 import time
 import zlib
@@ -11,10 +10,9 @@ import guard.extract.ocr as ocr
 from guard import Engine
 from guard.policy import load_policy_text
 from guard.policy.loader import DEFAULT_POLICY
-from writers import CJK_FONT, make_image, make_scanned_pdf
+from writers import OCR_MISSING, make_image, make_scanned_pdf, ocr_ready
 
-needs_ocr = pytest.mark.skipif(not (ocr.available() and os.path.exists(CJK_FONT)),
-                               reason="tesseract-ocr-chi-sim / fonts-wqy-zenhei missing; .ci/run installs them")
+needs_ocr = pytest.mark.skipif(not ocr_ready(), reason=OCR_MISSING)
 
 
 @needs_ocr

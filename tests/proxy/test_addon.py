@@ -164,10 +164,9 @@ async def test_websocket_client_message_blocked(addon):
 
 async def test_small_image_is_read_off_the_event_loop(addon):
     """OCR (and PDF reader processes) never run on the event loop, whatever the body size."""
-    from guard.extract import ocr
-    from writers import make_image
-    if not ocr.available():
-        pytest.skip("tesseract-ocr-chi-sim missing; .ci/run installs it")
+    from writers import OCR_MISSING, make_image, ocr_ready
+    if not ocr_ready():
+        pytest.skip(OCR_MISSING)
     a, _ = addon
     png = make_image(["秘密★2年", "关于开发方案的请示"])
     assert len(png) < 64 * 1024
@@ -186,9 +185,9 @@ async def test_websocket_binary_image_frame_read_off_the_loop(addon, monkeypatch
     """A binary frame holding an image is read by OCR in a thread, never on the event loop."""
     from mitmproxy.websocket import WebSocketMessage
     from guard.extract import ocr
-    from writers import make_image
-    if not ocr.available():
-        pytest.skip("tesseract-ocr-chi-sim missing; .ci/run installs it")
+    from writers import OCR_MISSING, make_image, ocr_ready
+    if not ocr_ready():
+        pytest.skip(OCR_MISSING)
     a, _ = addon
     read_in = []
     real = ocr.ocr
