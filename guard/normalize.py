@@ -25,10 +25,12 @@ _TRADITIONAL = dict(zip(
     "機絕祕級內資業長個僅註檔號發範圍際單錶標誌彙總專屬權質構聯網絡護數據隱私識別碼證",
     "机绝秘级内资业长个仅注档号发范围际单表标志汇总专属权质构联网络护数据隐私识别码证",
 ))
-# Zero-width, bidi and other format characters used to split words invisibly.
+# Zero-width, bidi and other format characters used to split words invisibly, and
+# combining marks (underlines, strokes, accents) stacked on characters to disguise them.
 _FORMAT_CHARS = (
     "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
     "\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0"
+    "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
 )
 # Separators typed between a marking word's characters to dodge a filter (机·密, 机-密).
 _SEP_CHARS = "·・‧•.\\-_—–|/~"
@@ -89,6 +91,14 @@ class Normalized:
         return orig[i] + (pos - norm[i])
 
 
+# Pairs inside a whole marking, beyond its words: level and symbol, symbol and period
+# (机密.★.5.年, 核心商密-▲-3年). Never digit and digit: 3.5 stays a decimal.
+_MARKING_JOINS = (
+    [f"密{s}" for s in "★▲*"] + [f"{s}{d}" for s in "★▲*" for d in "0123456789"]
+    + [f"{d}{u}" for d in "0123456789" for u in "年个"] + [f"{s}长" for s in "★▲*"]
+)
+
+
 class Normalizer:
     def __init__(self, vocabulary=DEFAULT_VOCABULARY):
         firsts, seconds, self._bigrams = set(), set(), set()
@@ -98,6 +108,10 @@ class Normalizer:
                 firsts.add(a)
                 seconds.add(b)
                 self._bigrams.add(a + b)
+        for a, b in _MARKING_JOINS:
+            firsts.add(a)
+            seconds.add(b)
+            self._bigrams.add(a + b)
         cls = lambda chars: "[" + "".join(re.escape(c) for c in sorted(chars)) + "]"  # noqa: E731
         self._spaced_re = re.compile(f"(?<={cls(firsts)})[{_GAP_CHARS}]+(?={cls(seconds)})") if firsts else None
         # One pass that says whether any step has work: a character to fold, a format

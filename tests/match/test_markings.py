@@ -35,6 +35,10 @@ NEWSPAPER = """保密宣传教育专版
     ("材料如下：\n机密★5年\n关于…", "block", "state-secret.marking"),
     ("机·密★5年", "block", "state-secret.marking"),
     ("绝-密★长期", "block", "state-secret.marking"),
+    ("机.密.★.5.年\n关于…", "block", "state-secret.marking"),          # separators through the whole marking
+    ("秘 - 密 - ★ - 1 - 年\n通知", "block", "state-secret.marking"),
+    ("核心商密-▲-3年\n开发方案", "block", "commercial-secret.marking"),
+    ("机\u0332密\u0336★5年\n报告", "block", "state-secret.marking"),     # combining underline / strike-through
     ("\\u673a\\u5bc6\\u26055\\u5e74 报告", "block", "state-secret.marking"),
     ("&#26426;&#23494;&#9733;5&#24180; 报告", "block", "state-secret.marking"),
     ("%E6%9C%BA%E5%AF%86%E2%98%855%E5%B9%B4", "block", "state-secret.marking"),
@@ -76,6 +80,8 @@ def test_markings(engine, text, action, rule):
     "有机-密封件的采购计划",
     "网址 https://a.com/%E6%96%87%E6%A1%A3 打不开",
     "标注示例：\n机密★5年\n表示机密级、保密期限5年。",
+    "3.5年后再评估，预计储量3.2亿吨。",                 # decimals near 年 stay decimals
+    "Café crème, naïve résumé",                         # combining accents are not a reason to flag
 ])
 def test_mentions_are_not_markings(engine, text):
     v = engine.scan_text(text)
