@@ -32,9 +32,12 @@ _FORMAT_CHARS = (
     "\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0"
     "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
 )
-# Separators typed between a marking word's characters to dodge a filter (机·密, 机-密).
-_SEP_CHARS = "·・‧•.\\-_—–|/~"
+# Separators typed between a marking word's characters to dodge a filter (机·密, 机-密),
+# and Markdown emphasis or escapes (**机**密, 机密\\*5年).
+_SEP_CHARS = "·・‧•.\\-_—–|/~*`\\\\"
 _GAP_CHARS = " \t\r\n\u3000\u00a0" + _SEP_CHARS + _FORMAT_CHARS
+# HTML tags between a marking's characters (机<b>密</b>): markup, not content.
+_GAP = f"(?:[{_GAP_CHARS}]|<[^<>\\n]{{0,40}}>)"
 
 # Words a marking is made of; whitespace between their characters is an evasion.
 DEFAULT_VOCABULARY = (
@@ -113,12 +116,12 @@ class Normalizer:
             seconds.add(b)
             self._bigrams.add(a + b)
         cls = lambda chars: "[" + "".join(re.escape(c) for c in sorted(chars)) + "]"  # noqa: E731
-        self._spaced_re = re.compile(f"(?<={cls(firsts)})[{_GAP_CHARS}]+(?={cls(seconds)})") if firsts else None
+        self._spaced_re = re.compile(f"(?<={cls(firsts)}){_GAP}+(?={cls(seconds)})") if firsts else None
         # One pass that says whether any step has work: a character to fold, a format
         # character, or a gap after a marking word's character. Most text has none.
         # Exact bigrams with a gap (机[gaps]+密), not any first char + any second char:
         # a loose pattern fires on ordinary text and makes the whole part take the slow path.
-        spaced = "".join(f"|{re.escape(b[0])}[{_GAP_CHARS}]+{re.escape(b[1])}" for b in sorted(self._bigrams))
+        spaced = "".join(f"|{re.escape(b[0])}{_GAP}+{re.escape(b[1])}" for b in sorted(self._bigrams))
         self.reason_pattern = f"{_TRIGGER_RE.pattern}|[{_FORMAT_CHARS}\u3000\u00a0]{spaced}"
         self._reason_re = re.compile(self.reason_pattern)
 
@@ -137,7 +140,11 @@ class Normalizer:
         if self._spaced_re is not None:
             for m in self._spaced_re.finditer(text):
                 s, e = m.span()
-                if text[s - 1] + text[e] in self._bigrams:
+                # The gap may end in the pair's own second character (* is a gap in **机**密
+                # and the symbol in 机密\\*5年): try the longest gap first, then shorter ones.
+                while e > s and text[s - 1] + text[e] not in self._bigrams:
+                    e -= 1
+                if e > s:
                     cuts.append((s, e))
         if not cuts:
             return Normalized(text)

@@ -39,6 +39,9 @@ NEWSPAPER = """保密宣传教育专版
     ("秘 - 密 - ★ - 1 - 年\n通知", "block", "state-secret.marking"),
     ("核心商密-▲-3年\n开发方案", "block", "commercial-secret.marking"),
     ("机\u0332密\u0336★5年\n报告", "block", "state-secret.marking"),     # combining underline / strike-through
+    ("**机**密★5年\n报告", "block", "state-secret.marking"),                 # Markdown emphasis inside the word
+    ("秘密\\*1年\n报告", "block", "state-secret.marking"),                    # Markdown-escaped star
+    ("<p>绝<b>密</b>★长期</p>\n<p>计划</p>", "block", "state-secret.marking"),  # HTML tags inside the word
     ("\\u673a\\u5bc6\\u26055\\u5e74 报告", "block", "state-secret.marking"),
     ("&#26426;&#23494;&#9733;5&#24180; 报告", "block", "state-secret.marking"),
     ("%E6%9C%BA%E5%AF%86%E2%98%855%E5%B9%B4", "block", "state-secret.marking"),
@@ -82,6 +85,7 @@ def test_markings(engine, text, action, rule):
     "标注示例：\n机密★5年\n表示机密级、保密期限5年。",
     "3.5年后再评估，预计储量3.2亿吨。",                 # decimals near 年 stay decimals
     "Café crème, naïve résumé",                         # combining accents are not a reason to flag
+    "代码里 a*b 和 `x` 的区别，机器<br>密码学入门",      # markup between unrelated words joins nothing
 ])
 def test_mentions_are_not_markings(engine, text):
     v = engine.scan_text(text)
