@@ -40,6 +40,8 @@ NEWSPAPER = """保密宣传教育专版
     ("核心商密-▲-3年\n开发方案", "block", "commercial-secret.marking"),
     ("机\u0332密\u0336★5年\n报告", "block", "state-secret.marking"),     # combining underline / strike-through
     ("**机**密★5年\n报告", "block", "state-secret.marking"),                 # Markdown emphasis inside the word
+    ("机密级★10年\n关于…", "block", "state-secret.marking"),                  # level written with 级
+    ("000127\n绝密级\n关于…", "block", "state-secret.level-head"),
     ("秘密\\*1年\n报告", "block", "state-secret.marking"),                    # Markdown-escaped star
     ("<p>绝<b>密</b>★长期</p>\n<p>计划</p>", "block", "state-secret.marking"),  # HTML tags inside the word
     ("\\u673a\\u5bc6\\u26055\\u5e74 报告", "block", "state-secret.marking"),
@@ -86,6 +88,7 @@ def test_markings(engine, text, action, rule):
     "3.5年后再评估，预计储量3.2亿吨。",                 # decimals near 年 stay decimals
     "Café crème, naïve résumé",                         # combining accents are not a reason to flag
     "代码里 a*b 和 `x` 的区别，机器<br>密码学入门",      # markup between unrelated words joins nothing
+    "密级分为绝密级、机密级、秘密级三个等级，这份文件是机密级的吗？",
 ])
 def test_mentions_are_not_markings(engine, text):
     v = engine.scan_text(text)
