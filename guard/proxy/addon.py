@@ -139,6 +139,14 @@ class GuardAddon:
 
     # -- classify --------------------------------------------------------------
     def requestheaders(self, flow: http.HTTPFlow):
+        try:
+            return self._requestheaders(flow)
+        except Exception:  # unclassified would mean uninspected: block instead
+            log.exception("AI guard failed to classify a request; blocking it")
+            _last_resort(flow)
+            return None
+
+    def _requestheaders(self, flow: http.HTTPFlow):
         if flow.response or flow.error or not flow.live:
             return None
         req = flow.request
@@ -170,6 +178,42 @@ class GuardAddon:
     # large body inspected off the loop, a durable audit write): mitmproxy awaits what
     # it gets back, and the common small allowed prompt costs no coroutine at all.
     def request(self, flow: http.HTTPFlow):
+        # mitmproxy logs an addon's exception and sends the request on: a bug here must
+        # answer 403 instead (fail closed), on the inline and the awaited path alike.
+        try:
+            pending = self._request(flow)
+        except Exception:
+            pending = self._internal_error(flow)
+        return None if pending is None else self._guarded(flow, pending)
+
+    async def _guarded(self, flow: http.HTTPFlow, pending):
+        try:
+            await pending
+        except Exception:
+            again = self._internal_error(flow)
+            if again is not None:
+                try:
+                    await again
+                except Exception:
+                    _last_resort(flow)
+
+    def _internal_error(self, flow: http.HTTPFlow):
+        """Block (and audit, if that still works) a request the guard failed on."""
+        log.exception("AI guard failed on a request; blocking it")
+        if flow.response is not None:
+            return None
+        target: Target | None = flow.metadata.get(META)
+        if target is None:  # the acknowledgement endpoint
+            flow.response = http.Response.make(500, "AI guard internal error\n")
+            return None
+        try:
+            return self._act(flow, target, self.engines[target.service.category],
+                             _fail("uninspectable.corrupt", "internal error while inspecting"), b"", [], [])
+        except Exception:
+            _last_resort(flow)
+            return None
+
+    def _request(self, flow: http.HTTPFlow):
         if flow.response or flow.error or not flow.live:
             return None
         if flow.metadata.get(META + "_ack"):
@@ -376,6 +420,12 @@ class GuardAddon:
                                          json.dumps(notice, ensure_ascii=False).encode(), True)
             except CommandError as e:
                 log.warning("could not notify websocket client: %s", e)
+
+
+def _last_resort(flow: http.HTTPFlow) -> None:
+    if flow.response is None:
+        flow.response = http.Response.make(403, "[AI-Guard] blocked: internal error / 内部错误，已拦截\n",
+                                           {"X-AI-Guard-Action": "block", "Content-Type": "text/plain; charset=utf-8"})
 
 
 def _ws_verdict(engine: Engine, message, started: float, allow_slow: bool) -> Verdict:

@@ -125,6 +125,9 @@ class InspectionPool:
         except (cf.process.BrokenProcessPool, RuntimeError):  # RuntimeError: submitted to a pool shut down
             self._replace(pool, kill=False)
             return fail("uninspectable.corrupt", "the inspection worker died on this content"), [], [], None
+        except Exception as e:  # e.g. a result that cannot be sent back: never let the request pass
+            log.exception("inspection in a worker failed")
+            return fail("uninspectable.corrupt", f"{type(e).__name__}: {e}"), [], [], None
 
     def _replace(self, pool: cf.ProcessPoolExecutor, kill: bool) -> None:
         if pool is not self._pool:

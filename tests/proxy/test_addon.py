@@ -206,3 +206,34 @@ async def test_websocket_binary_image_frame_read_off_the_loop(addon, monkeypatch
     await call(a.websocket_message, f)
     assert f.websocket.messages[-1].dropped
     assert read_in == [False]  # read once, in a thread: not on the event loop
+
+
+async def test_a_bug_in_the_guard_blocks_instead_of_passing(addon, monkeypatch):
+    """mitmproxy would log an addon's exception and forward the request: the guard answers 403."""
+    import guard.proxy.addon as addon_mod
+    a, _ = addon
+
+    def broken(*_a, **_k):
+        raise RuntimeError("parser bug")
+    monkeypatch.setattr(addon_mod, "inspect", broken)
+    f = flow(body=chat("请帮我润色这段话"))
+    a.requestheaders(f)
+    await call(a.request, f)
+    assert f.response.status_code == 403 and f.response.headers["X-AI-Guard-Action"] == "block"
+
+    monkeypatch.setattr(a, "_act", broken)  # even the blocking path itself failing
+    g = flow(body=chat("请帮我润色这段话"))
+    a.requestheaders(g)
+    await call(a.request, g)
+    assert g.response.status_code == 403 and g.response.headers["X-AI-Guard-Action"] == "block"
+
+
+def test_a_bug_while_classifying_blocks(addon, monkeypatch):
+    a, _ = addon
+
+    def broken(*_a, **_k):
+        raise KeyError("catalog bug")
+    monkeypatch.setattr(a.catalog, "service", broken)
+    f = flow(body=chat("请帮我润色这段话"))
+    a.requestheaders(f)
+    assert f.response.status_code == 403

@@ -71,3 +71,18 @@ async def test_worker_out_of_memory_blocks():
         assert verdict.action == "block" and verdict.rules[0].startswith("uninspectable.")
     finally:
         starved.close()
+
+
+async def test_any_worker_side_error_blocks(pool, monkeypatch):
+    """Whatever goes wrong between the proxy and a worker, the request does not pass."""
+    import concurrent.futures as cf
+    monkeypatch.setattr(cf.ProcessPoolExecutor, "submit", lambda self, *a: _failed(ValueError("cannot pickle the result")))
+    verdict, *_ = await pool.inspect("internet", upload(make_docx(PADDING), "b.docx"), 0, 60)
+    assert verdict.action == "block" and verdict.rules == ("uninspectable.corrupt",)
+
+
+def _failed(exc):
+    import concurrent.futures as cf
+    fut = cf.Future()
+    fut.set_exception(exc)
+    return fut
