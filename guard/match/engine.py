@@ -102,7 +102,6 @@ class Matcher:
                 self._head_only[i] = "marking_area" in where  # True: not when the part is a marking area
         self._automata: dict[frozenset, object] = {}
         self._plans: dict[tuple, tuple] = {}
-        self.automaton = self._automaton(self._kw_all)
         self._reason = len(self._set_rules)  # the Set index of "this text needs normalizing"
         self._cap = {i: max(r.escalate_count, r.min_count) + policy.settings.max_findings_per_rule
                      for i, r in enumerate(self.rules)}

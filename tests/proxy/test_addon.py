@@ -29,6 +29,13 @@ async def call(hook, *args):
         await res
 
 
+def raising(exc: Exception):
+    """A stand-in for a method that fails with `exc`."""
+    def fail(*_args, **_kwargs):
+        raise exc
+    return fail
+
+
 def chat(text: str) -> bytes:
     return json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": text}]}).encode()
 
@@ -95,10 +102,7 @@ async def test_block_and_audit(addon, tmp_path):
 async def test_audit_failure_blocks_clean_traffic(addon, monkeypatch):
     a, _ = addon
 
-    def broken(*args, **kw):
-        raise AuditError("disk full")
-
-    monkeypatch.setattr(a.audit, "write", broken)
+    monkeypatch.setattr(a.audit, "write", raising(AuditError("disk full")))
     f = flow(body=chat("今天天气不错"))
     a.requestheaders(f)
     await call(a.request, f)
@@ -212,9 +216,7 @@ async def test_a_bug_in_the_guard_blocks_instead_of_passing(addon, monkeypatch):
     """mitmproxy would log an addon's exception and forward the request: the guard answers 403."""
     import guard.proxy.addon as addon_mod
     a, _ = addon
-
-    def broken(*_a, **_k):
-        raise RuntimeError("parser bug")
+    broken = raising(RuntimeError("parser bug"))
     monkeypatch.setattr(addon_mod, "inspect", broken)
     f = flow(body=chat("请帮我润色这段话"))
     a.requestheaders(f)
@@ -230,10 +232,7 @@ async def test_a_bug_in_the_guard_blocks_instead_of_passing(addon, monkeypatch):
 
 def test_a_bug_while_classifying_blocks(addon, monkeypatch):
     a, _ = addon
-
-    def broken(*_a, **_k):
-        raise KeyError("catalog bug")
-    monkeypatch.setattr(a.catalog, "service", broken)
+    monkeypatch.setattr(a.catalog, "service", raising(KeyError("catalog bug")))
     f = flow(body=chat("请帮我润色这段话"))
     a.requestheaders(f)
     assert f.response.status_code == 403
