@@ -21,12 +21,20 @@ def mask(value: str, how: str) -> str:
     return f"[{len(v)} chars]"
 
 
-def rule_action(rule: Rule, count: int) -> str | None:
-    if count < rule.min_count:
-        return None
+def rule_action(rule: Rule, count: int, confirmed: int | None = None) -> str | None:
+    """The rule's action for `count` distinct values, of which `confirmed` passed the validator
+    (default: all). Unconfirmed values (an ID number with a wrong check digit) count only in
+    bulk: a list of ID-shaped numbers beside names is personal data even when mistyped."""
+    confirmed = count if confirmed is None else confirmed
     if rule.escalate_action and count >= rule.escalate_count:
         return rule.escalate_action
+    if confirmed < rule.min_count:
+        return None
     return rule.action
+
+
+def hits_action(rule: Rule, hits) -> str | None:
+    return rule_action(rule, len({h.value for h in hits}), len({h.value for h in hits if h.confirmed}))
 
 
 def _drop_nested(findings: list[Finding]) -> list[Finding]:
@@ -47,7 +55,7 @@ def decide(policy: Policy, rules: tuple[Rule, ...], hits: dict[int, list[Hit]],
     for i, rule_hits in hits.items():
         rule = rules[i]
         count = len({h.value for h in rule_hits})
-        action = rule_action(rule, count)
+        action = hits_action(rule, rule_hits)
         if action is None:
             continue
         for h in rule_hits[:limit]:

@@ -1,7 +1,7 @@
 """`guard policy check`: validate a policy and run every rule's examples."""
 from __future__ import annotations
 
-from guard.decide import rule_action
+from guard.decide import hits_action
 from guard.match.engine import Matcher
 from guard.policy import load_policy
 from guard.types import Part
@@ -27,7 +27,7 @@ def check_examples(policy) -> list[str]:
         for expect, examples in ((True, rule.examples_match), (False, rule.examples_no_match)):
             for ex in examples:
                 hits = matcher.scan([Part(ex.text, "example", ex.part)]).get(i, [])
-                fired = rule_action(rule, len({h.value for h in hits})) is not None
+                fired = hits_action(rule, hits) is not None
                 if fired != expect:
                     word = "should match" if expect else "should not match"
                     failures.append(f"rule {rule.id}: example {ex.text!r} ({ex.part}) {word}")

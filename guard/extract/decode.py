@@ -1,16 +1,24 @@
 """Text written in escapes to slip past a filter: `\\u673a\\u5bc6`, `&#26426;&#23494;`,
-`%E6%9C%BA%E5%AF%86`. A part that holds such escapes is also scanned decoded."""
+`%E6%9C%BA%E5%AF%86`, or a base64 run that decodes to readable text. A part that holds
+such escapes is also scanned decoded."""
 from __future__ import annotations
 
+import base64
+import binascii
 import html
 import re
 from urllib.parse import unquote
+
+from guard.extract.plausible import plausibility as _plausibility
 
 _U_ESC = re.compile(r"\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})|\\x([0-9a-fA-F]{2})")
 _NCR = re.compile(r"&#(?:[xX][0-9a-fA-F]{1,6}|\d{1,7});")
 _PCT = re.compile(r"(?:%[0-9A-Fa-f]{2}){3,}")
 # RE2 syntax: the matcher puts this in its Set pass, so text without escapes costs nothing.
-TRIGGER = r"\\[uU][0-9a-fA-F]{4}|\\x[0-9a-fA-F]{2}|&#[xX]?[0-9a-fA-F]|%[Ee][0-9A-Fa-f]%"
+TRIGGER = r"\\[uU][0-9a-fA-F]{4}|\\x[0-9a-fA-F]{2}|&#[xX]?[0-9a-fA-F]|%[Ee][0-9A-Fa-f]%|[A-Za-z+/_-][A-Za-z0-9+/_-]{14,}"  # a run with a letter: not a long number
+# Base64 (standard or URL-safe) of at least ~12 bytes: a short marking (机密★5年) encodes to 20.
+_B64_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
+MAX_B64_BYTES = 4 << 20       # decoded bytes per part (a lockfile's 1,000 sha512 hashes are 64 KB)
 
 
 def _unescape_u(m: re.Match) -> str:
@@ -25,11 +33,60 @@ def decoded(text: str) -> str | None:
     """The text with its escapes decoded, or None when it has none worth decoding."""
     out = text
     if "\\u" in out or "\\U" in out or "\\x" in out:
-        if len(_U_ESC.findall(out, 0, 1 << 20)) >= 2:
+        if _U_ESC.search(out, 0, 1 << 20):  # one escaped character in a marking is enough
             out = _U_ESC.sub(_unescape_u, out)
     if "&#" in out and _NCR.search(out):
         out = html.unescape(out)
     # Percent-encoded CJK starts with a UTF-8 lead byte %E2..%E9: plain "5%" is left alone.
     if ("%E" in out or "%e" in out) and _PCT.search(out):
         out = unquote(out, errors="replace")
+    out = _base64_runs(out)
     return out if out != text else None
+
+
+def _readable(data: bytes) -> str | None:
+    """The text base64 bytes hold, when they are text (UTF-8, or GB18030 that reads as Chinese)."""
+    for enc in ("utf-8", "gb18030"):
+        try:
+            t = data.decode(enc)
+        except UnicodeDecodeError:
+            continue
+        if not t or sum(c.isprintable() or c in "\n\r\t" for c in t) < 0.95 * len(t):
+            continue
+        if not t.isascii() and _plausibility(t) < 0.9:
+            continue  # random bytes often decode as GB18030: only take text that reads as Chinese
+        if not t.isascii() or sum(c.isalpha() or c == " " for c in t) >= 0.8 * len(t):
+            return t
+    return None
+
+
+def _base64_runs(text: str) -> str:
+    """The text with each base64 run that decodes to readable text replaced by that text."""
+    if len(text) < 16:
+        return text
+    pieces, pos, budget = [], 0, MAX_B64_BYTES
+    for m in _B64_RUN.finditer(text):
+        run = m.group()
+        if run.isdigit() or run.isalpha() and (run.islower() or run.isupper()):
+            continue  # numbers and plain words, not base64
+        if budget <= 0:
+            break
+        body = run.rstrip("=")
+        try:
+            if "-" in body or "_" in body:
+                data = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+            else:
+                data = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        budget -= len(data)
+        t = _readable(data)
+        if t is None:
+            continue
+        pieces.append(text[pos:m.start()])
+        pieces.append(f"\n{t}\n")
+        pos = m.end()
+    if not pieces:
+        return text
+    pieces.append(text[pos:])
+    return "".join(pieces)

@@ -13,7 +13,7 @@ import ahocorasick
 import re2
 
 from guard.match import structure
-from guard.match.validators import VALIDATORS
+from guard.match.validators import VALIDATORS, compact
 from guard.extract.decode import TRIGGER as DECODE_TRIGGER, decoded
 from guard.normalize import Normalized, Normalizer
 from guard.policy.model import Policy, Rule
@@ -25,6 +25,7 @@ LINE_HEAD_REACH = 48
 DECODED = "(decoded)"
 BIG_LIST = 20    # keyword-only rules with more terms than this get an RE2 pass of their own (cheaper
                  # than widening the automaton: pyahocorasick slows with many distinct first chars)  # a positional rule's keyword sits within this many chars of its line head
+_NUMERIC = frozenset({"cn_id", "luhn", "uscc", "phone"})
 _WORDCH = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 
 
@@ -34,6 +35,7 @@ class Hit:
     start: int      # in the part's original text
     end: int
     value: str      # normalized matched value (for counting distinct values)
+    confirmed: bool = True  # False: the validator had no opinion (an ID number with a wrong check digit)
 
 
 class Matcher:
@@ -99,7 +101,8 @@ class Matcher:
         for i in self._kw_all:
             where = set(self.rules[i].where)
             if not where & {"anywhere", "line_head", "own_line"}:
-                self._head_only[i] = "marking_area" in where  # True: not when the part is a marking area
+                # True: not when the part is a marking area (there the whole part counts)
+                self._head_only[i] = bool(where & {"marking_area", "marking_line"})
         self._automata: dict[frozenset, object] = {}
         self._plans: dict[tuple, tuple] = {}
         self._reason = len(self._set_rules)  # the Set index of "this text needs normalizing"
@@ -153,14 +156,17 @@ class Matcher:
                     if not spans:
                         continue
                 for s, e in self._candidates(i, rule, text, enc, spans):
-                    if not self._accept(rule, text, s, e, part.kind):
+                    confirmed = self._accept(rule, text, s, e, part.kind)
+                    if confirmed is None:
                         continue
                     os_, oe = norm.to_original(s), norm.to_original(e - 1) + 1
                     if (pi, os_) in positions:
                         continue
                     positions.add((pi, os_))
-                    values.add(text[s:e])
-                    found.append(Hit(pi, os_, oe, text[s:e]))
+                    # Grouped digits (137-3204-0070) are the same value as ungrouped ones.
+                    value = compact(text[s:e]) if rule.validator in _NUMERIC else text[s:e]
+                    values.add(value)
+                    found.append(Hit(pi, os_, oe, value, confirmed))
                     if len(values) >= cap:
                         break
         return {i: h for i, h in hits.items() if h}
@@ -255,7 +261,7 @@ class Matcher:
         Most mentions of 秘密 sit mid-sentence, far from a line head; dropping them
         here spares their regex windows and structure checks.
         """
-        if "marking_area" in rule.where and kind in MARKING_AREAS:
+        if kind in MARKING_AREAS and ("marking_area" in rule.where or "marking_line" in rule.where):
             return spans
         head_only = not ({"line_head", "own_line"} & set(rule.where))
         head_end = _head_end(text, self.policy.settings.doc_head_lines) if head_only else len(text)
@@ -288,26 +294,34 @@ class Matcher:
                 if s >= 0:
                     yield ws + s, ws + e
 
-    def _accept(self, rule: Rule, text: str, s: int, e: int, kind: str) -> bool:
+    def _accept(self, rule: Rule, text: str, s: int, e: int, kind: str) -> bool | None:
+        """None: not a finding; True: a finding; False: a finding its validator could not confirm
+        (it counts towards bulk thresholds only)."""
         if e <= s:
-            return False
+            return None
         value = text[s:e]
         if rule.word_boundary and _joined(text, s, e):
-            return False
-        if rule.validator and VALIDATORS[rule.validator](value) is False:
-            return False
+            return None
+        if rule.word_end and e < len(text) and text[e].isalnum():
+            return None
+        if rule.not_after and text.endswith(rule.not_after, max(0, s - 8), s):
+            return None
+        checked = VALIDATORS[rule.validator](value) if rule.validator else True
+        if checked is False:
+            return None
         if rule.stopwords and any(w in value for w in rule.stopwords):
-            return False
+            return None
         if rule.allow_regexes and any(r.search(value) for r in rule.allow_regexes):
-            return False
+            return None
         st = self.policy.settings
         if not structure.satisfies(rule.where, text, s, e, kind, st.doc_head_lines):
-            return False
+            return None
         if rule.skip_mentions and (structure.is_quoted(text, s, e)
                                    or structure.has_cue(text, s, e, st.mention_before, st.mention_after,
-                                                                       st.mention_previous_line)):
-            return False
-        return True
+                                                        st.mention_previous_line)
+                                   or structure.is_listed(text, s, e, structure.level_of(value))):
+            return None
+        return checked is True
 
 
 def _joined(text: str, s: int, e: int) -> bool:

@@ -22,11 +22,11 @@ from guard.types import ACTIONS, SEVERITIES
 
 POLICY_DIR = Path(__file__).resolve().parents[2] / "policies"
 DEFAULT_POLICY = POLICY_DIR / "default.yaml"
-VALIDATORS = ("cn_id", "luhn", "uscc", "secret")
+VALIDATORS = ("cn_id", "luhn", "uscc", "secret", "phone")
 _RULE_FIELDS = {
     "id", "description", "severity", "action", "keywords", "keywords_from", "regex", "group",
     "validator", "where", "parts", "skip_mentions", "word_boundary", "min_count", "escalate",
-    "mask", "allowlist", "on_problem", "examples", "enabled", "case_insensitive",
+    "mask", "allowlist", "on_problem", "examples", "enabled", "case_insensitive", "word_end", "not_after",
 }
 _TOP_FIELDS = {"id", "description", "version", "extends", "disable", "settings", "limits", "lists", "rules"}
 
@@ -231,6 +231,9 @@ def _compile_rule(raw: dict, lists: dict[str, list[str]]) -> Rule:
         parts=_str_tuple(raw.get("parts"), f"{at}: field `parts`"),
         skip_mentions=bool(raw.get("skip_mentions", False)),
         word_boundary=bool(raw.get("word_boundary", False)),
+        word_end=bool(raw.get("word_end", False)),
+        not_after=tuple(dict.fromkeys(x for w in _str_tuple(raw.get("not_after"), f"{at}: field `not_after`")
+                                      for x in (w, fold(w)))),
         min_count=min_count, escalate_count=esc_count, escalate_action=esc_action, mask=mask,
         allow_regexes=allow_res, stopwords=stop, on_problem=on_problem,
         examples_match=examples("match"), examples_no_match=examples("no_match"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-WHERE_VALUES = ("anywhere", "line_head", "own_line", "doc_head", "marking_area")
+WHERE_VALUES = ("anywhere", "line_head", "own_line", "doc_head", "marking_area", "marking_line")
 MASK_VALUES = ("none", "partial", "prefix", "full")
 PROBLEM_REASONS = ("encrypted", "corrupt", "limit", "timeout", "unsupported", "image")
 
@@ -53,6 +53,8 @@ class Rule:
     parts: tuple[str, ...] = ()  # restrict to part kinds; empty = all
     skip_mentions: bool = False  # quoted or example-cued matches are not findings
     word_boundary: bool = False  # match must not touch [0-9A-Za-z] on either side
+    word_end: bool = False       # match must not run on into a word (内部资料性出版物 is not 内部资料)
+    not_after: tuple[str, ...] = ()  # not a finding right after these (企业秘密★3年 is no state secret)
     min_count: int = 1
     escalate_count: int = 0
     escalate_action: str | None = None

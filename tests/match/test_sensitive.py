@@ -15,7 +15,7 @@ def _ids(n):
 
 @pytest.mark.parametrize("text, action, rule", [
     ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----", "block", "credential.private-key"),
-    ("export AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE", "block", "credential.aws-access-key"),
+    ("export AWS_ACCESS_KEY_ID=AKIAZ3MQ7RX2PLKW4D8N", "block", "credential.aws-access-key"),
     ("阿里云 AccessKeySecret: 3kD9sQ2mX7vB1nL5pR8tY4wZ6", "block", "credential.secret-assignment"),
     ("jdbc连接 postgresql://app:S3cretPass9@10.0.0.8:5432/prod", "block", "credential.connection-string"),
     ("my token is ghp_0123456789abcdefghijABCDEFGHIJ012345", "block", "credential.token"),
