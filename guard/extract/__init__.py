@@ -77,7 +77,7 @@ def extract_into(ctx: Context, data: bytes, name: str | None, location: str, dep
             {"ooxml": extract_ooxml, "odf": extract_odf, "ofd": extract_ofd, "archive": extract_archive}[kind](
                 ctx, zf, location, depth)
         elif kind == "pdf":
-            extract_pdf(ctx, data, location)
+            extract_pdf(ctx, data, location, depth)
         elif kind == "ole":
             extract_ole(ctx, data, location)
         elif kind == "rtf":

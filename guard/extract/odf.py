@@ -1,19 +1,36 @@
-"""OpenDocument (odt, ods, odp): content, styles (page headers/footers) and meta."""
+"""OpenDocument (odt, ods, odp): every XML part (content with embedded objects, styles with
+page headers/footers, meta, macros), pictures by OCR, other members as files of their own."""
 from __future__ import annotations
 
+import posixpath
 import zipfile
 
 from guard.extract.context import Context
-from guard.extract.zipsafe import xml_text
+from guard.extract.zipsafe import read_member, xml_text
 
-_PARTS = {"content.xml": ("body", "content"), "styles.xml": ("header", "styles"), "meta.xml": ("property", "meta")}
+_KINDS = {"content.xml": ("body", "content"), "styles.xml": ("header", "styles"), "meta.xml": ("property", "meta")}
+# Members that hold no text a person wrote: the package's own bookkeeping and UI settings, and
+# the thumbnail (a rendering of page one, whose text is read from content.xml).
+_NO_CONTENT = ("mimetype", "settings.xml", "META-INF/", "Configurations2/", "Thumbnails/", "manifest.rdf")
+_PICTURES = ("Pictures/", "ObjectReplacements/")
 
 
 def extract_odf(ctx: Context, zf: zipfile.ZipFile, location: str, depth: int) -> None:
-    names = {i.filename: i for i in zf.infolist()}
-    for name, (kind, label) in _PARTS.items():
-        if name in names:
-            ctx.add(xml_text(ctx, zf, names[name]), f"{location}/{label}", kind)
-    for name, info in names.items():
-        if name.startswith("Pictures/") and not info.is_dir():
+    from guard.extract import extract_into
+
+    for info in zf.infolist():
+        ctx.check_time()
+        name = info.filename
+        if info.is_dir() or name.startswith(_NO_CONTENT):
+            continue
+        if name.startswith(_PICTURES) or "/Pictures/" in name:
             ctx.pictures.append((f"{location}/{name}", zf, info))  # read by OCR only if still needed
+            continue
+        base = posixpath.basename(name)
+        if name.endswith(".xml"):
+            kind, label = _KINDS.get(base, ("body", name[:-4]))
+            if base == "styles.xml":
+                kind = "header"
+            ctx.add(xml_text(ctx, zf, info), f"{location}/{label}", kind)
+            continue
+        extract_into(ctx, read_member(ctx, zf, info), base, f"{location}/{name}", depth + 1)

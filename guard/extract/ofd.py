@@ -5,10 +5,11 @@ runs are put back into lines by their vertical position and sorted by X.
 """
 from __future__ import annotations
 
+import re
 import zipfile
 
 from guard.extract.context import Context
-from guard.extract.zipsafe import iter_xml, local, xml_text
+from guard.extract.zipsafe import iter_xml, local, read_member, xml_text
 
 
 def _floats(s: str | None) -> list[float]:
@@ -18,7 +19,23 @@ def _floats(s: str | None) -> list[float]:
         return []
 
 
+_IMAGES = re.compile(r"\.(png|jpe?g|gif|bmp|tiff?|jb2)$", re.I)
+_FONTS = re.compile(r"\.(ttf|otf|ttc|fon)$", re.I)
+
+
 def extract_ofd(ctx: Context, zf: zipfile.ZipFile, location: str, depth: int) -> None:
+    from guard.extract import extract_into
+
+    # Besides its XML: images by OCR, fonts hold no text, anything else (attachments) is a file.
+    for info in zf.infolist():
+        name = info.filename
+        if info.is_dir() or name.endswith(".xml") or _FONTS.search(name):
+            continue
+        ctx.check_time()
+        if _IMAGES.search(name):
+            ctx.pictures.append((f"{location}/{name}", zf, info))
+        else:
+            extract_into(ctx, read_member(ctx, zf, info), name.rsplit("/", 1)[-1], f"{location}/{name}", depth + 1)
     infos = sorted((i for i in zf.infolist() if i.filename.endswith(".xml")), key=lambda i: i.filename)
     for info in infos:
         name = info.filename
@@ -44,6 +61,8 @@ def extract_ofd(ctx: Context, zf: zipfile.ZipFile, location: str, depth: int) ->
             ctx.add(_lines(runs), f"{location}/{name.rsplit('/', 2)[-2]}", "header" if "/Templates/" in name else "body")
         elif name.endswith(("OFD.xml", "Document.xml")) or "CustomTag" in name:
             ctx.add(xml_text(ctx, zf, info), f"{location}/{name.rsplit('/', 1)[-1][:-4]}", "property")
+        else:  # resources, attachment and annotation indexes, signatures: cheap to read, never skipped
+            ctx.add(xml_text(ctx, zf, info), f"{location}/{name[:-4]}", "body")
 
 
 def _lines(runs: list[tuple[float, float, str]], tolerance: float = 1.0) -> str:

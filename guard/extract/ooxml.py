@@ -20,7 +20,9 @@ _SKIP = re.compile(
 )
 _MEDIA = re.compile(r"/media/|\.(png|jpe?g|gif|bmp|emf|wmf|tiff?|svg|wdp|jfif)$", re.I)
 _EMBED = re.compile(r"/embeddings/")
-_VBA = re.compile(r"vbaProject\.bin$|/activeX/", re.I)
+# Members that hold no text a person wrote: embedded font glyphs, printer settings, signatures.
+_NO_CONTENT = re.compile(r"/fonts/|\.(odttf|ttf|otf|fntdata)$|/printerSettings/|_xmlsignatures/|\.sigs$", re.I)
+_VBA = re.compile(r"vbaProject\.bin$", re.I)
 # xlsx print headers: &L &C &R sections, &"font,style", &12 sizes, &P page fields.
 _XL_HF_CODES = re.compile(r'&"[^"]*"|&\d+|&[LCRPNDTZFAGBIUSEXYK&]')
 
@@ -49,14 +51,22 @@ def extract_ooxml(ctx: Context, zf: zipfile.ZipFile, location: str, depth: int) 
     from guard.extract import extract_into
 
     names = {i.filename: i for i in zf.infolist()}
+    done: set[str] = set()
     if "xl/workbook.xml" in names:
         _xlsx(ctx, zf, names, location)
+        done |= {n for n in names if n.startswith("xl/worksheets/sheet")} | {"xl/sharedStrings.xml", "xl/workbook.xml"}
+    elif "xl/workbook.bin" in names:
+        from guard.extract.xlsb import extract_xlsb
+        done |= extract_xlsb(ctx, zf, names, location)
+    # Every member is read, or is a picture, or is known to hold no text, or is reported:
+    # nothing is skipped silently.
     for name, info in names.items():
         ctx.check_time()
-        if info.is_dir() or _SKIP.search("/" + name) or _VBA.search(name):
+        if info.is_dir() or name in done or _SKIP.search("/" + name) or _NO_CONTENT.search("/" + name):
             continue
-        if name.startswith("xl/worksheets/") or name in ("xl/sharedStrings.xml", "xl/workbook.xml"):
-            continue  # done by _xlsx with cell locations
+        if _VBA.search(name):
+            ctx.problem("unsupported", f"{location}/{name}", "VBA macro project: its code is not inspected")
+            continue
         if _EMBED.search(name):
             extract_into(ctx, read_member(ctx, zf, info), posixpath.basename(name), f"{location}/{name}", depth + 1)
             continue
@@ -64,6 +74,9 @@ def extract_ooxml(ctx: Context, zf: zipfile.ZipFile, location: str, depth: int) 
             ctx.pictures.append((f"{location}/{name}", zf, info))  # read by OCR only if still needed
             continue
         if not name.endswith((".xml", ".vml")):
+            # An unexpected member (notes.txt, a .bin): inspected as a file of its own; an
+            # unknown binary then becomes an `unsupported` problem.
+            extract_into(ctx, read_member(ctx, zf, info), posixpath.basename(name), f"{location}/{name}", depth + 1)
             continue
         if name == "docProps/custom.xml":
             _custom_props(ctx, zf, info, location)

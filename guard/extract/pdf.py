@@ -22,7 +22,7 @@ PARALLEL_FROM = 64          # pages; below this one pdftotext process reads them
 CHILD_MEMORY = 1 << 30      # address-space limit of a pdftotext process
 
 
-def extract_pdf(ctx: Context, data: bytes, location: str) -> None:
+def extract_pdf(ctx: Context, data: bytes, location: str, depth: int = 0) -> None:
     try:
         pdf = pdfium.PdfDocument(data)
     except pdfium.PdfiumError as e:
@@ -46,8 +46,28 @@ def extract_pdf(ctx: Context, data: bytes, location: str) -> None:
             ctx.add(text, f"{location}/page{i + 1}", "body")
         if n and not chars:
             _ocr_pages(ctx, pdf, n, location)
+        _attachments(ctx, pdf, location, depth)
     finally:
         pdf.close()
+
+
+def _attachments(ctx: Context, pdf, location: str, depth: int) -> None:
+    """Files attached to the PDF (embedded files) are files of their own."""
+    from guard.extract import extract_into
+
+    for i in range(pdf.count_attachments()):
+        ctx.check_time()
+        att = pdf.get_attachment(i)
+        name = att.get_name() or f"attachment{i + 1}"
+        try:
+            body = bytes(att.get_data())
+        except Exception as e:  # noqa: BLE001 - an unreadable attachment is not inspected: say so
+            ctx.problem("corrupt", f"{location}/attachment:{name}", f"unreadable PDF attachment: {e}"[:200])
+            continue
+        if len(body) > ctx.limits.max_member_bytes:
+            raise LimitExceeded(f"attachment {name}: {len(body)} bytes (limit {ctx.limits.max_member_bytes})")
+        ctx.charge(len(body))
+        extract_into(ctx, body, name, f"{location}/attachment:{name}", depth + 1)
 
 
 def _ocr_pages(ctx: Context, pdf, n: int, location: str) -> None:

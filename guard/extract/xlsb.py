@@ -1,0 +1,115 @@
+"""Excel binary workbooks (.xlsb): cells through calamine, print headers/footers from the
+sheets' BIFF12 records (calamine does not report them).
+
+calamine inflates the zip members itself, so each one is first read through our bounded
+reader: a member that breaks a limit never reaches it.
+"""
+from __future__ import annotations
+
+import io
+import struct
+import zipfile
+
+import python_calamine
+
+from guard.errors import ExtractionError
+from guard.extract.context import Context
+from guard.extract.zipsafe import read_member
+
+_HEADER_FOOTER = 479  # BrtBeginHeaderFooter: flags, then six nullable wide strings
+_HF_CODES = ("&L", "&C", "&R")
+
+
+def _col(n: int) -> str:
+    s = ""
+    n += 1
+    while n:
+        n, r = divmod(n - 1, 26)
+        s = chr(65 + r) + s
+    return s
+
+
+def _records(data: bytes):
+    """(type, payload) of each BIFF12 record: type and size are little-endian base-128 varints."""
+    pos, n = 0, len(data)
+    while pos < n:
+        rtype = shift = 0
+        for _ in range(2):
+            b = data[pos]
+            pos += 1
+            rtype |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                break
+        size = shift = 0
+        for _ in range(4):
+            if pos >= n:
+                return
+            b = data[pos]
+            pos += 1
+            size |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                break
+        yield rtype, data[pos:pos + size]
+        pos += size
+
+
+def _header_footer(data: bytes) -> list[str]:
+    out = []
+    for rtype, body in _records(data):
+        if rtype != _HEADER_FOOTER:
+            continue
+        pos = 2
+        for _ in range(6):
+            if pos + 4 > len(body):
+                break
+            (cch,) = struct.unpack_from("<I", body, pos)
+            pos += 4
+            if cch == 0xFFFFFFFF:
+                continue
+            text = body[pos:pos + 2 * cch].decode("utf-16-le", "replace")
+            pos += 2 * cch
+            for code in _HF_CODES:  # one line per section, like the xlsx reader
+                text = text.replace(code, "\n")
+            out.extend(line.strip() for line in text.split("\n") if line.strip())
+    return out
+
+
+def extract_xlsb(ctx: Context, zf: zipfile.ZipFile, names: dict, location: str) -> set[str]:
+    """Read the workbook; returns the member names it covered."""
+    covered = {n for n in names if n.startswith(("xl/worksheets/", "xl/workbook.bin", "xl/sharedStrings.bin",
+                                                  "xl/styles.bin"))}
+    sheets_raw = {}
+    for name in sorted(covered):
+        data = read_member(ctx, zf, names[name])  # bounded: limits hold before calamine sees it
+        if name.startswith("xl/worksheets/") and name.endswith(".bin"):
+            sheets_raw[name] = data
+    fp = zf.fp
+    raw = fp.getvalue() if isinstance(fp, io.BytesIO) else None
+    if raw is None:
+        raise ExtractionError("unsupported", "xlsb workbook could not be handed to its reader")
+    try:
+        wb = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(raw))
+        for sheet_name in wb.sheet_names:
+            ctx.check_time()
+            sheet = wb.get_sheet_by_name(sheet_name)
+            r0, c0 = sheet.start or (0, 0)
+            out, anchors, pos = [], [], 0
+            for r, row in enumerate(sheet.to_python(skip_empty_area=True)):
+                cells = [(c, str(v)) for c, v in enumerate(row) if v not in ("", None)]
+                for c, value in cells:
+                    anchors.append((pos, f"{_col(c0 + c)}{r0 + r + 1}"))
+                    out.append(value + "\t")
+                    pos += len(value) + 1
+                if cells:
+                    out[-1] = out[-1][:-1] + "\n"
+            ctx.add("".join(out), f"{location}/{sheet_name}!", "body", anchors)
+    except python_calamine.PasswordError:
+        raise ExtractionError("encrypted", "password-protected xlsb workbook") from None
+    except (python_calamine.CalamineError, OSError, ValueError) as e:
+        raise ExtractionError("corrupt", f"unreadable xlsb workbook: {e}"[:200]) from None
+    for name, data in sheets_raw.items():
+        lines = _header_footer(data)
+        ctx.add("\n".join(lines), f"{location}/{name.rsplit('/', 1)[-1][:-4]}!header", "header")
+    return covered
