@@ -73,9 +73,15 @@ _TABLE = _build_table()
 # needs; they do not by themselves make the (slow) translate step run.
 _COMMON = set(range(0xFF01, 0xFF10)) | set(range(0xFF1A, 0xFF21)) | set(range(0xFF3B, 0xFF41)) \
     | set(range(0xFF5B, 0xFF66)) | {0x3000, 0xA0}
-_TRIGGER_RE = re.compile("[" + "".join(
-    re.escape(chr(cp)) for cp in sorted(_TABLE) if cp not in _COMMON and cp < 0x10000
-) + "\U0001F100-\U0001F2FF\U0002F800-\U0002FA1F]")
+_TRIGGER_CHARS = frozenset(chr(cp) for cp in _TABLE if cp not in _COMMON and cp < 0x10000)
+_TRIGGER_WIDE = "\U0001F100-\U0001F2FF\U0002F800-\U0002FA1F"
+
+
+def _trigger_re(chars) -> re.Pattern:
+    return re.compile("[" + "".join(re.escape(c) for c in sorted(chars)) + _TRIGGER_WIDE + "]")
+
+
+_TRIGGER_RE = _trigger_re(_TRIGGER_CHARS)
 _FORMAT_RE = re.compile(f"[{_FORMAT_CHARS}]+")
 
 
@@ -102,8 +108,18 @@ _MARKING_JOINS = (
 )
 
 
+def wide_forms(ascii_chars) -> frozenset[str]:
+    """The characters NFKC folds onto these ASCII characters (－ and ﹣ onto -, （ onto ( ...)."""
+    return frozenset(chr(cp) for cp, v in _TABLE.items() if v in ascii_chars and cp < 0x10000)
+
+
 class Normalizer:
-    def __init__(self, vocabulary=DEFAULT_VOCABULARY):
+    def __init__(self, vocabulary=DEFAULT_VOCABULARY, fold_chars=""):
+        """`fold_chars`: ASCII characters that literal terms contain (昆仑-7号工程): text that writes
+        them full-width (昆仑－7号工程) must be folded too, though full-width punctuation is
+        otherwise common enough in Chinese text not to be a reason to fold by itself."""
+        extra = wide_forms(set(fold_chars)) - _TRIGGER_CHARS
+        self._trigger = _trigger_re(_TRIGGER_CHARS | extra) if extra else _TRIGGER_RE
         firsts, seconds, self._bigrams = set(), set(), set()
         for word in vocabulary:
             word = word.translate(_TABLE)
@@ -122,7 +138,7 @@ class Normalizer:
         # Exact bigrams with a gap (机[gaps]+密), not any first char + any second char:
         # a loose pattern fires on ordinary text and makes the whole part take the slow path.
         spaced = "".join(f"|{re.escape(b[0])}{_GAP}+{re.escape(b[1])}" for b in sorted(self._bigrams))
-        self.reason_pattern = f"{_TRIGGER_RE.pattern}|[{_FORMAT_CHARS}\u3000\u00a0]{spaced}"
+        self.reason_pattern = f"{self._trigger.pattern}|[{_FORMAT_CHARS}\u3000\u00a0]{spaced}"
         self._reason_re = re.compile(self.reason_pattern)
 
     def normalize(self, text: str, checked: bool = False) -> Normalized:
@@ -134,7 +150,7 @@ class Normalizer:
             text = text.replace("\u3000", " ")
         if "\u00a0" in text:
             text = text.replace("\u00a0", " ")
-        if _TRIGGER_RE.search(text):
+        if self._trigger.search(text):
             text = text.translate(_TABLE)  # one char for one char: offsets unchanged
         cuts = [m.span() for m in _FORMAT_RE.finditer(text)] if _FORMAT_RE.search(text) else []
         if self._spaced_re is not None:

@@ -15,7 +15,7 @@ import re2
 from guard.match import structure
 from guard.match.validators import VALIDATORS, compact
 from guard.extract.decode import TRIGGER as DECODE_TRIGGER, decoded
-from guard.normalize import Normalized, Normalizer
+from guard.normalize import DEFAULT_VOCABULARY, Normalized, Normalizer
 from guard.policy.model import Policy, Rule
 from guard.types import MARKING_AREAS, Part
 
@@ -42,8 +42,12 @@ class Matcher:
     def __init__(self, policy: Policy):
         self.policy = policy
         self.rules: tuple[Rule, ...] = tuple(r for r in policy.rules if not r.on_problem)
-        vocab = policy.settings.vocabulary or None
-        self.normalizer = Normalizer(vocab) if vocab else Normalizer()
+        vocab = policy.settings.vocabulary or DEFAULT_VOCABULARY
+        # Literal terms (rules without a regex of their own to allow both widths) need their
+        # punctuation's full-width forms folded: 昆仑-7号工程 must find 昆仑－7号工程.
+        punct = {c for r in self.rules if r.regex is None for k in r.keywords for c in k
+                 if c.isascii() and not c.isalnum() and not c.isspace()}
+        self.normalizer = Normalizer(vocab, "".join(sorted(punct)))
         # Which engine finds each rule's candidates:
         # - CJK keywords go into one Aho-Corasick automaton (caseless, so no lower() pass);
         # - a rule with ASCII keywords is gated by its case-insensitive regex in the RE2 Set;
