@@ -12,8 +12,9 @@ def register(sub) -> None:
     psub = p.add_subparsers(dest="policy_command", metavar="SUBCOMMAND")
     c = psub.add_parser("check", help="validate a policy and run each rule's examples",
                         description="Validate a policy (default: policies/default.yaml) and run every rule's "
-                                    "`examples: {match, no_match}`. Exit 0 when all pass, 1 when an example "
-                                    "misbehaves, 2 when the policy is invalid.")
+                                    "`examples: {match, no_match}`; every rule needs both (rules with "
+                                    "`on_problem` are exempt). Exit 0 when all pass, 1 when an example "
+                                    "misbehaves or is missing, 2 when the policy is invalid.")
     c.add_argument("path", nargs="?", help="policy YAML")
     c.set_defaults(func=check)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
@@ -23,6 +24,14 @@ def check_examples(policy) -> list[str]:
     """Messages for every example that does not behave as written."""
     matcher = Matcher(policy)
     failures = []
+    for rule in policy.rules:
+        # A rule shows what it catches and what it lets pass (gitleaks' rule tests); rules that
+        # only extraction problems trigger (uninspectable.*) have no text to show.
+        if rule.on_problem:
+            continue
+        for key, examples in (("match", rule.examples_match), ("no_match", rule.examples_no_match)):
+            if not examples:
+                failures.append(f"rule {rule.id}: has no `examples.{key}`: add one that shows the rule's edge")
     for i, rule in enumerate(matcher.rules):
         for expect, examples in ((True, rule.examples_match), (False, rule.examples_no_match)):
             for ex in examples:

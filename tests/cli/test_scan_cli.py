@@ -80,7 +80,35 @@ def test_policy_check_reports_misbehaving_example(tmp_path):
     assert "should not match" in p.stdout
 
 
+def _commands(parser, prefix=()):
+    """Every command and subcommand of the parser tree, e.g. ("audit", "verify")."""
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield (*prefix, name)
+                yield from _commands(sub, (*prefix, name))
+
+
 def test_help_for_every_command():
-    for cmd in (["scan"], ["policy", "check"]):
+    from guard.cli.main import build_parser
+
+    commands = list(_commands(build_parser()))
+    assert {("scan",), ("policy", "check"), ("audit", "verify"), ("proxy",)} <= set(commands)
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    for cmd in commands:
         p = run(*cmd, "--help")
-        assert p.returncode == 0 and "usage:" in p.stdout
+        assert p.returncode == 0 and "usage:" in p.stdout, cmd
+        assert f"guard {' '.join(cmd)}" in readme, f"README does not show `guard {' '.join(cmd)}`"
+
+
+def test_policy_check_requires_both_kinds_of_example(tmp_path):
+    pol = tmp_path / "p.yaml"
+    pol.write_text("rules:\n  - id: t.word\n    action: warn\n    keywords: [昆仑]\n"
+                   "    examples: {match: [\"昆仑项目\"]}\n"
+                   "  - id: t.fail\n    action: block\n    on_problem: [corrupt]\n", encoding="utf-8")
+    p = run("policy", "check", str(pol))
+    assert p.returncode == 1
+    assert "rule t.word: has no `examples.no_match`" in p.stdout
+    assert "t.fail" not in p.stdout  # rules that only extraction problems trigger are exempt
