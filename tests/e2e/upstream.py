@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class Upstream:
     def __init__(self):
         self.received: list[dict] = []
+        self.sse_sent: list[float] = []  # time.monotonic() when each SSE token was written
         upstream = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -34,6 +35,7 @@ class Upstream:
                     for i, delay in enumerate((0, 1.5)):
                         time.sleep(delay)
                         chunk = f"data: {json.dumps({'token': i})}\n\n".encode()
+                        upstream.sse_sent.append(time.monotonic())
                         self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
                         self.wfile.flush()
                     self.wfile.write(b"0\r\n\r\n")
