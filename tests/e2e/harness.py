@@ -37,13 +37,13 @@ def wait_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
 
 class Proxy:
     def __init__(self, tmp: Path, upstream: Upstream, command: str = "mitmdump", policy: Path | None = None,
-                 extra_maps: tuple[str, ...] = (), extra_args: tuple[str, ...] = ()):
+                 extra_maps: tuple[str, ...] = (), extra_args: tuple[str, ...] = (), default_map: bool = True):
         self.port = free_port()
         self.confdir = tmp / "conf"
         self.audit = tmp / "audit"
         mapping = f"|^https://[^/]+|http://127.0.0.1:{upstream.port}"
         mitm = ["--set", f"confdir={self.confdir}", "--set", "connection_strategy=lazy"]
-        for m in (*extra_maps, mapping):  # applied in order: specific hosts first
+        for m in (*extra_maps, *([mapping] if default_map else [])):  # applied in order: specific hosts first
             mitm += ["--map-remote", m]
         mitm += list(extra_args)
         if command == "mitmdump":

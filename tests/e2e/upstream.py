@@ -8,7 +8,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class Upstream:
-    def __init__(self):
+    def __init__(self, tls: tuple[str, str] | None = None):
+        """`tls`: (certificate chain file, key file) to serve HTTPS instead of HTTP."""
         self.received: list[dict] = []
         self.sse_sent: list[float] = []  # time.monotonic() when each SSE token was written
         upstream = self
@@ -50,6 +51,12 @@ class Upstream:
             do_GET = do_POST = do_PUT = do_PATCH = _handle
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if tls:
+            import ssl
+
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
