@@ -58,7 +58,8 @@ class Catalog:
     def allow_hosts(self) -> list[str]:
         """mitmproxy allow_hosts patterns: intercept TLS only for these destinations."""
         names = sorted(set(self._hosts) | set(self._storage) | {ACK_HOST})
-        return [rf"(^|\.){re.escape(h)}(:\d+)?$" for h in names]
+        # A fully qualified name may end in a dot (api.openai.com.): still the same host.
+        return [rf"(^|\.){re.escape(h)}\.?(:\d+)?$" for h in names]
 
 
 def load_catalog(path: str | Path | None = None) -> Catalog:

@@ -10,14 +10,13 @@ and raw uploads (a presigned PUT) sniffed as files by magic bytes.
 """
 from __future__ import annotations
 
-import json
 from urllib.parse import unquote
 
 from guard.adapters.form import scan_form
 from guard.adapters.frames import scan_frames
 from guard.adapters.multipart import scan_multipart
 from guard.extract import Context, extract_into
-from guard.extract.jsonwalk import walk_json
+from guard.extract.jsonwalk import parse_body, walk_json
 
 __all__ = ["scan_body"]
 
@@ -36,6 +35,20 @@ def _filename(headers, path: str) -> str | None:
     return last if "." in last else None
 
 
+def scan_json_body(ctx: Context, body: bytes, location: str = "") -> bool:
+    """Walk a JSON body read leniently (several values, JSON Lines, trailing text scanned as
+    text too); False when it holds no JSON value at all."""
+    parsed = parse_body(body)
+    if parsed is None:
+        return False
+    values, rest = parsed
+    for n, obj in enumerate(values):
+        walk_json(ctx, obj, location if len(values) == 1 else f"{location}[line {n + 1}]".strip())
+    if rest.strip():
+        ctx.add(rest, f"{location} (after the JSON)".strip(), "body")
+    return True
+
+
 def scan_body(ctx: Context, body: bytes, content_type: str, headers, path: str) -> str:
     """Add the body's parts to ctx; returns the body kind (json, form, multipart, ...)."""
     if not body:
@@ -50,14 +63,15 @@ def scan_body(ctx: Context, body: bytes, content_type: str, headers, path: str) 
     if ctype.startswith(("application/grpc", "application/connect")):
         scan_frames(ctx, body, ctype)
         return "frames"
-    head = body.lstrip()[:1]
-    if "json" in ctype or (head in (b"{", b"[") and not ctype.startswith(("image/", "application/octet"))):
-        try:
-            obj = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            obj = None
-        if obj is not None:
-            walk_json(ctx, obj, "")
+    head = body.lstrip(b" \t\r\n\xef\xbb\xbf")[:1]
+    declared = "json" in ctype
+    if declared or (head in (b"{", b"[") and not ctype.startswith(("image/", "application/octet"))):
+        if scan_json_body(ctx, body, "" if declared or head in (b"{", b"[") else "body"):
+            return "json"
+        if declared:
+            # Declared JSON that no lenient reader can parse: what the server makes of it is
+            # unknowable, so it is not let through on a guess.
+            ctx.problem("corrupt", "body", "body declared as JSON does not parse")
             return "json"
     if ctype.startswith("text/") and not ctype.startswith("text/html"):
         extract_into(ctx, body, None, "body", 0)

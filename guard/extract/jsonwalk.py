@@ -1,8 +1,13 @@
-"""The generic JSON walker: every string of any shape, decoded.
+"""The generic JSON walker: every string of any shape, decoded, and every key.
 
 It is the safety net behind every provider adapter: `\\uXXXX` escapes are decoded by
 the JSON parser, strings that hold JSON are parsed again, data: URLs and long
-base64 strings are decoded and inspected as files.
+base64 strings are decoded and inspected as files. Object keys are content too (a tool
+schema's property names reach the model), and a key given twice counts twice.
+
+Bodies are parsed the way lenient servers parse them: invalid UTF-8 replaced, numbers of
+any length, several values in a row (JSON Lines, trailing data). Objects are parsed as
+tuples of (key, value) pairs, arrays as lists: nothing a duplicate key held is lost.
 """
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import binascii
 import json
 import re
 
+from guard.errors import LimitExceeded
 from guard.extract.context import Context
 from guard.extract.sniff import printable
 
@@ -18,6 +24,36 @@ _B64_RE = re.compile(r"[A-Za-z0-9+/=_\-\r\n]+")
 _DATA_URL_RE = re.compile(r"data:([\w.+/-]*)(?:;[\w=.-]+)*;base64,", re.I)
 FILENAME_KEYS = frozenset({"filename", "file_name", "fileName", "name_of_file"})
 MIN_B64 = 64
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=tuple, parse_int=lambda s: int(s) if len(s) < 4000 else s)
+_WS = re.compile(r"[ \t\r\n\ufeff]*")
+
+
+def parse_values(text: str) -> tuple[list, str]:
+    """(JSON values, text after the last one that parsed). Values one after another (JSON
+    Lines, concatenated bodies) are each read; an empty list when the text starts with none."""
+    values, pos, n = [], _WS.match(text, 0).end(), len(text)
+    while pos < n:
+        try:
+            obj, end = _DECODER.raw_decode(text, pos)
+        except ValueError:
+            break
+        except RecursionError:
+            raise LimitExceeded("JSON nested too deeply") from None
+        values.append(obj)
+        pos = _WS.match(text, end).end()
+    return values, text[pos:]
+
+
+def parse_body(data: bytes) -> tuple[list, str] | None:
+    """A JSON body read leniently: (values, unparsed rest), or None when no value parses.
+    JSON is UTF-8 (RFC 8259): invalid bytes are replaced, never read in another code page."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    text = data.decode("utf-8", "replace")
+    values, rest = parse_values(text)
+    return (values, rest) if values else None
 
 
 def _path(prefix: str, key) -> str:
@@ -69,25 +105,33 @@ def scan_string(ctx: Context, s: str, location: str, filename: str | None = None
                 ctx.add(decoded, f"{location}(base64)", "body")
     stripped = s.lstrip()
     if stripped[:1] in ("{", "[") and depth < ctx.limits.max_depth:
-        try:
-            inner = json.loads(s)
-        except ValueError:
-            inner = None
-        if isinstance(inner, (dict, list)):
-            walk_json(ctx, inner, location, depth + 1)
+        values, rest = parse_values(s)
+        if values and all(isinstance(v, (tuple, list)) for v in values) and not rest.strip():
+            for n, inner in enumerate(values):
+                walk_json(ctx, inner, location if len(values) == 1 else f"{location}[line {n + 1}]", depth + 1)
             return
     ctx.add(s, location, "body")
 
 
 def walk_json(ctx: Context, obj, prefix: str = "", depth: int = 0) -> None:
+    """Add every string and every key of a parsed JSON value (objects as dicts, or as tuples
+    of pairs from parse_values) to ctx."""
     # Iterative: hostile bodies nest thousands deep and must not exhaust the stack.
     stack = [(prefix, obj, None)]
+    keys: list[str] = []
+    anchors: list[tuple[int, str]] = []
+    pos = 0
     while stack:
         path, node, fname = stack.pop()
         if isinstance(node, dict):
-            fname_here = next((node[k] for k in FILENAME_KEYS if isinstance(node.get(k), str)), fname)
-            for k in reversed(list(node)):
-                v = node[k]
+            node = tuple(node.items())
+        if isinstance(node, tuple):  # an object: (key, value) pairs, duplicates kept
+            fname_here = next((v for k, v in node if k in FILENAME_KEYS and isinstance(v, str)), fname)
+            for k, v in reversed(node):
+                if k:
+                    anchors.append((pos, f" {_path(path, k)}"))
+                    keys.append(k)
+                    pos += len(k) + 1
                 if isinstance(v, str) and k in FILENAME_KEYS:
                     ctx.add(v, _path(path, k), "filename")
                     continue
@@ -97,3 +141,6 @@ def walk_json(ctx: Context, obj, prefix: str = "", depth: int = 0) -> None:
                 stack.append((_path(path, i), node[i], fname))
         elif isinstance(node, str):
             scan_string(ctx, node, path, fname, depth)
+    if keys:
+        anchors.sort()
+        ctx.add("\n".join(keys), f"{prefix} (keys)".strip(), "body", anchors)

@@ -1,13 +1,12 @@
 """Plain text in any encoding; JSON and HTML files get their own readers."""
 from __future__ import annotations
 
-import json
 
 from charset_normalizer import from_bytes
 
 from guard.extract.context import Context
 from guard.extract.html import html_to_text
-from guard.extract.jsonwalk import walk_json
+from guard.extract.jsonwalk import parse_values, walk_json
 from guard.extract.plausible import plausibility as _plausibility
 from guard.extract.sniff import printable
 
@@ -30,9 +29,11 @@ def decode(data: bytes) -> str | None:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
-        # A body cut mid-character at a size limit is still UTF-8.
-        if e.start >= len(data) - 3:
-            return data.decode("utf-8", errors="replace")
+        # A body cut mid-character at a size limit is still UTF-8; so is UTF-8 with a stray
+        # invalid byte or two (read in another code page it would be garbage, markings lost).
+        lenient = data.decode("utf-8", errors="replace")
+        if e.start >= len(data) - 3 or lenient.count("\ufffd") * 200 < len(lenient):
+            return lenient
     if b"\x00" in data[:8192]:
         # UTF-16 without a BOM (CJK text in it may have no NUL at all, ASCII in it does).
         if len(data) % 2 == 0:
@@ -67,11 +68,13 @@ def extract_text(ctx: Context, data: bytes, location: str) -> None:
         ctx.add(html_to_text(text), location, "body")
         return
     if stripped[:1] in ("{", "[") and len(text) <= ctx.limits.max_bytes:
-        try:
-            obj = json.loads(text)
-        except ValueError:
-            obj = None
-        if obj is not None:
-            walk_json(ctx, obj, location)
+        # JSON, JSON Lines (.jsonl batch files): each value walked, quotes not mistaken for
+        # quoted mentions; text after the last value is still text.
+        values, rest = parse_values(text)
+        if values and all(isinstance(v, (tuple, list)) for v in values):
+            for n, obj in enumerate(values):
+                walk_json(ctx, obj, location if len(values) == 1 else f"{location}[line {n + 1}]")
+            if rest.strip():
+                ctx.add(rest, f"{location} (after the JSON)", "body")
             return
     ctx.add(text, location, "body")

@@ -150,12 +150,20 @@ class GuardAddon:
         if flow.response or flow.error or not flow.live:
             return None
         req = flow.request
-        # The destination the client asked for: map_remote and friends rewrite later, in `request`.
-        host = req.host.lower()
-        if host == ACK_HOST:
+        # The destination the client asked for, by every name it gave: the URL/CONNECT target,
+        # the Host header (or :authority) and the TLS SNI. map_remote and friends rewrite later,
+        # in `request`. Any AI name makes it an AI request (a provider's IP with SNI
+        # api.openai.com; a tunnel to some other name whose inner Host is a catalog host).
+        names = _names(flow)
+        if ACK_HOST in names:
             flow.metadata[META + "_ack"] = True
             return None
-        svc = self.catalog.service(host)
+        host, svc = names[0], None
+        for name in names:
+            svc = self.catalog.service(name)
+            if svc is not None:
+                host = name
+                break
         via_origin = False
         if svc is None and self.catalog.is_storage(host):
             svc = self.catalog.web_app_for(req.headers.get("origin") or req.headers.get("referer"))
@@ -223,12 +231,11 @@ class GuardAddon:
             return None
         engine = self.engines[target.service.category]
         started = time.perf_counter()
-        try:
-            body = flow.request.content or b""  # decoded per Content-Encoding (gzip, br, zstd...)
-        except ValueError as e:
-            verdict = _fail("uninspectable.corrupt", f"undecodable Content-Encoding: {e}")
-            return self._act(flow, target, engine, verdict, b"", [], [])
         req = flow.request
+        # As sent: Content-Encoding is undone by inspect() within the policy's limits (every
+        # gzip member, every zstd frame), in a worker when it would grow large.
+        body = req.raw_content or b""
+        encoding = req.headers.get("content-encoding", "").strip()
         # One pass over the raw header fields (Headers.get costs ~2 us a lookup).
         wanted = {}
         for k, v in req.headers.fields:
@@ -236,7 +243,7 @@ class GuardAddon:
             if name in HEADERS and name not in wanted:
                 wanted[name] = v.decode("utf-8", "surrogateescape")
         what = Request(body, wanted, req.path,
-                       tuple(req.query.items(multi=True)) if "?" in req.path else ())
+                       tuple(req.query.items(multi=True)) if "?" in req.path else (), encoding)
         if len(body) > INLINE_MAX:
             return self._request_off_loop(flow, target, engine, what, started)
         try:
@@ -440,6 +447,23 @@ def _ws_verdict(engine: Engine, message, started: float, allow_slow: bool) -> Ve
         raise
     except Exception as e:  # fail closed on any parser bug
         return _fail("uninspectable.corrupt", f"{type(e).__name__}: {e}")
+
+
+def _names(flow: http.HTTPFlow) -> list[str]:
+    """The host names a request was addressed to, normalized (lower case, no trailing dot, no port)."""
+    req = flow.request
+    raw = [req.host, req.host_header or "", flow.client_conn.sni or ""]
+    if flow.server_conn.address:
+        raw.append(str(flow.server_conn.address[0]))
+    out: list[str] = []
+    for name in raw:
+        name = name.strip().lower()
+        if name.startswith("[") or name.count(":") == 1:  # host:port, [v6]:port
+            name = name.rsplit(":", 1)[0].strip("[]") if not name.endswith("]") else name.strip("[]")
+        name = name.rstrip(".")
+        if name and name not in out:
+            out.append(name)
+    return out or [""]
 
 
 def _client(flow: http.HTTPFlow) -> str:

@@ -16,8 +16,9 @@ import resource
 from dataclasses import dataclass
 
 from guard.adapters import scan_body
+from guard.adapters.encoding import decode_content
 from guard.engine import Engine
-from guard.errors import Deferred, GuardError
+from guard.errors import Deferred, ExtractionError, GuardError
 from guard.extract import Context
 from guard.extract.jsonwalk import scan_string
 from guard.policy import load_policy
@@ -25,15 +26,17 @@ from guard.types import Finding, Part, Verdict
 
 log = logging.getLogger("guard")
 HEADERS = ("content-type", "content-disposition", "x-file-name", "x-filename")  # all scan_body reads
+INLINE_DECODED = 256 * 1024  # decoded bytes a body may grow to on the event loop; past it: a worker
 
 
 @dataclass(frozen=True, slots=True)
 class Request:
     """What inspection needs of a request: plain data, cheap to send to a worker."""
-    body: bytes
+    body: bytes               # as sent: still Content-Encoded
     headers: dict[str, str]   # lower-case names, only HEADERS
     path: str
     query: tuple[tuple[str, str], ...] = ()
+    encoding: str = ""        # the Content-Encoding header
 
 
 def fail(rule: str, detail: str, location: str = "request") -> Verdict:
@@ -49,7 +52,15 @@ def inspect(engine: Engine, req: Request, started: float,
         for key, value in req.query:  # prompts ride in URLs too (chatgpt.com/?q=)
             if value:
                 scan_string(c, value, f"query:{key}")
-        scan_body(c, req.body, req.headers.get("content-type", ""), req.headers, req.path)
+        body = req.body
+        if req.encoding:
+            try:
+                body = decode_content(body, req.encoding, engine.policy.limits, None if allow_slow else INLINE_DECODED)
+            except ExtractionError as e:
+                return fail(f"uninspectable.{'limit' if e.reason == 'limit' else e.reason}",
+                            f"Content-Encoding: {e.detail}"), [], []
+            c.charge(len(body))
+        scan_body(c, body, req.headers.get("content-type", ""), req.headers, req.path)
         return engine.decide(c, started), c.out.parts, c.out.files
     except Deferred:
         raise

@@ -1,0 +1,125 @@
+"""Content-Encoding, decoded the way servers decode it, within the policy's limits.
+
+Every gzip member and every zstd frame of a body is read (mitmproxy's own decoder stops after
+the first gzip member: the rest would reach the server unread); `deflate` is the zlib format
+or, as some clients send it, raw deflate; codings stack (`gzip, br` is undone right to left).
+Output is bounded by the inflated-size and ratio limits, and inline callers (the proxy's event
+loop) get `Deferred` past a small output budget so a bomb is decompressed in a worker.
+"""
+from __future__ import annotations
+
+import zlib
+
+import brotli
+
+from guard.errors import Deferred, ExtractionError, LimitExceeded
+from guard.policy.model import Limits
+
+try:
+    from compression import zstd  # Python 3.14
+except ImportError:  # pragma: no cover - depends on the Python version
+    from backports import zstd
+
+CHUNK = 1 << 16
+RATIO_FREE = 1 << 20  # below this much output the ratio is not checked (small JSON compresses well)
+
+
+class _Budget:
+    def __init__(self, limits: Limits, raw_size: int, inline_cap: int | None):
+        self.limits, self.raw_size, self.inline_cap, self.out = limits, raw_size, inline_cap, 0
+
+    def take(self, n: int) -> None:
+        self.out += n
+        if self.inline_cap is not None and self.out > self.inline_cap:
+            raise Deferred()
+        if self.out > self.limits.max_inflated_bytes:
+            raise LimitExceeded(f"body decodes to more than {self.limits.max_inflated_bytes} bytes")
+        if self.out > RATIO_FREE and self.out > self.limits.max_ratio * max(self.raw_size, 1):
+            raise LimitExceeded(f"body decodes at more than {self.limits.max_ratio}:1")
+
+
+def _zlib_members(data: bytes, wbits: int, budget: _Budget) -> bytes:
+    """Every member/stream, one after another (gzip files may be concatenated)."""
+    out = []
+    rest = data
+    while rest:
+        d = zlib.decompressobj(wbits)
+        buf = rest
+        while buf:
+            piece = d.decompress(buf, CHUNK)
+            budget.take(len(piece))
+            out.append(piece)
+            buf = d.unconsumed_tail
+        if not d.eof:
+            raise ExtractionError("corrupt", "truncated compressed body")
+        rest = d.unused_data
+        if rest and not rest.strip(b"\0"):
+            break  # zero padding after the last member, as gzip(1) tolerates
+    return b"".join(out)
+
+
+def _gzip(data: bytes, budget: _Budget) -> bytes:
+    return _zlib_members(data, 16 + zlib.MAX_WBITS, budget)
+
+
+def _deflate(data: bytes, budget: _Budget) -> bytes:
+    try:
+        return _zlib_members(data, zlib.MAX_WBITS, budget)
+    except zlib.error:
+        return _zlib_members(data, -zlib.MAX_WBITS, budget)  # raw deflate, no zlib header
+
+
+def _brotli(data: bytes, budget: _Budget) -> bytes:
+    d = brotli.Decompressor()
+    out = [d.process(data, output_buffer_limit=CHUNK)]
+    budget.take(len(out[0]))
+    while not d.can_accept_more_data():
+        piece = d.process(b"", output_buffer_limit=CHUNK)
+        if not piece:
+            break
+        budget.take(len(piece))
+        out.append(piece)
+    if not d.is_finished():
+        raise ExtractionError("corrupt", "truncated brotli body")
+    return b"".join(out)
+
+
+def _zstd(data: bytes, budget: _Budget) -> bytes:
+    out = []
+    rest = data
+    while rest:
+        d = zstd.ZstdDecompressor()
+        piece = d.decompress(rest, CHUNK)
+        budget.take(len(piece))
+        out.append(piece)
+        while not d.eof and not d.needs_input:
+            piece = d.decompress(b"", CHUNK)
+            budget.take(len(piece))
+            out.append(piece)
+        if not d.eof:
+            raise ExtractionError("corrupt", "truncated zstd body")
+        rest = d.unused_data  # the next frame
+    return b"".join(out)
+
+
+_DECODERS = {"gzip": _gzip, "x-gzip": _gzip, "deflate": _deflate, "br": _brotli, "zstd": _zstd}
+
+
+def decode_content(body: bytes, header: str, limits: Limits, inline_cap: int | None = None) -> bytes:
+    """The body with its Content-Encoding undone. Raises ExtractionError (unknown coding,
+    corrupt stream), LimitExceeded, or Deferred when inline and the output passes inline_cap."""
+    codings = [c.strip().lower() for c in header.split(",") if c.strip()]
+    budget = _Budget(limits, len(body), inline_cap)
+    for coding in reversed(codings):
+        if coding == "identity":
+            continue
+        decoder = _DECODERS.get(coding)
+        if decoder is None:
+            raise ExtractionError("unsupported", f"unknown Content-Encoding {coding!r}")
+        budget.out = 0
+        try:
+            body = decoder(body, budget)
+        except (zlib.error, brotli.error, zstd.ZstdError) as e:
+            raise ExtractionError("corrupt", f"undecodable {coding} body: {e}") from None
+        budget.raw_size = len(body)
+    return body

@@ -1,0 +1,155 @@
+"""Every route a marking can travel, tried the way an insider or a sloppy client would.
+
+One table, through a real mitmdump with TLS interception and a loopback upstream that records
+what it received. For every variant: a 403 (nothing of it reaches the upstream) and an audit
+record of the decision."""
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import re
+import socket
+import ssl
+import time
+import zlib
+from urllib.parse import quote
+
+import pytest
+from harness import Proxy
+
+MARK = "机密★5年"
+SECRET = "关于某基地油料储备情况的报告"
+MARKED = f"{MARK}\n{SECRET}"
+
+
+def raw_https(proxy: Proxy, connect: str, sni: str, request: bytes) -> tuple[int, bytes]:
+    """Send one request through a CONNECT tunnel with a chosen target and SNI; (status, body)."""
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=20) as raw:
+        raw.sendall(f"CONNECT {connect} HTTP/1.1\r\nHost: {connect}\r\n\r\n".encode())
+        assert raw.recv(4096).startswith(b"HTTP/1.1 200")
+        ctx = ssl.create_default_context(cafile=str(proxy.confdir / "mitmproxy-ca-cert.pem"))
+        ctx.check_hostname = False  # the point is a name mismatch
+        with ctx.wrap_socket(raw, server_hostname=sni) as tls:
+            tls.sendall(request)
+            reply = b""
+            while chunk := tls.recv(65536):
+                reply += chunk
+                if b"\r\n\r\n" in reply:
+                    head, _, rest = reply.partition(b"\r\n\r\n")
+                    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                                   if line.lower().startswith(b"content-length:")), None)
+                    if length is not None and len(rest) >= length:
+                        break
+    return int(reply.split(b" ", 2)[1]), reply.partition(b"\r\n\r\n")[2]
+
+
+def http_request(host: str, path: str, body: bytes, ctype: str = "application/json", extra: str = "") -> bytes:
+    return (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
+            f"{extra}Connection: close\r\n\r\n").encode() + body
+
+
+def chat(text: str) -> bytes:
+    return json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": text}]}, ensure_ascii=False).encode()
+
+
+# (id, how to send) -- each `send` returns (status, response body) given the proxy and an httpx client.
+def _post(url, body, headers):
+    return lambda p, c: (lambda r: (r.status_code, r.content))(c.post(url, content=body, headers=headers))
+
+
+API = "https://api.openai.com/v1/chat/completions"
+JSON = {"content-type": "application/json"}
+ROUTES = [
+    # 1. JSON structure
+    ("json-key", _post(API, json.dumps({"model": "x", "tools": [{"type": "function", "function": {
+        "name": "f", "parameters": {"type": "object", "properties": {MARKED: {"type": "string"}}}}}]},
+        ensure_ascii=False).encode(), JSON)),
+    ("json-key-escaped", _post(API, json.dumps({"metadata": {MARKED: 1}}).encode(), JSON)),
+    ("json-duplicate-key", _post(API, ('{"messages":[{"role":"user","content":' + json.dumps(MARKED) + '}],'
+                                       '"messages":[{"role":"user","content":"hi"}]}').encode(), JSON)),
+    ("ndjson-body", _post("https://api.openai.com/v1/batches", b'{"custom_id":"1","body":{"messages":[]}}\n'
+                          + json.dumps({"custom_id": "2", "body": {"messages": [{"content": MARKED}]}},
+                                       ensure_ascii=False).encode() + b"\n", {"content-type": "application/x-ndjson"})),
+    ("jsonl-upload", lambda p, c: (lambda r: (r.status_code, r.content))(c.post(
+        "https://api.openai.com/v1/files", data={"purpose": "batch"}, files={"file": ("batch.jsonl",
+            b'{"custom_id":"a","body":{"messages":[{"content":"hi"}]}}\n' + json.dumps(
+                {"custom_id": "b", "body": {"messages": [{"content": MARKED}]}}, ensure_ascii=False).encode())}))),
+    ("json-trailing-data", _post(API, chat("hi") + b"\n" + MARKED.encode(), JSON)),
+    ("json-second-value", _post(API, chat("hi") + chat(MARKED), JSON)),
+    ("json-huge-number", _post(API, b'{"n":' + b"7" * 5000 + b',"messages":[{"content":' + json.dumps(MARKED).encode() + b"}]}", JSON)),
+    ("json-invalid-utf8", _post(API, b'{"messages":[{"content":"' + MARKED.encode() + b'\xff\xfe"}]}', JSON)),
+    ("json-without-content-type", _post(API, chat(MARKED), {})),
+    # 2. Form bodies
+    ("form-key", _post(API, quote(MARKED).encode() + b"=", {"content-type": "application/x-www-form-urlencoded"})),
+    ("form-key-and-value", _post(API, b"a=1&" + quote(MARKED).encode() + b"=x", {"content-type": "application/x-www-form-urlencoded"})),
+    ("form-holding-json", _post(API, chat(MARKED), {"content-type": "application/x-www-form-urlencoded"})),
+    # 3. Content-Encoding
+    ("gzip-multi-member", _post(API, gzip.compress(b'{"messages":[{"content":"') + gzip.compress(
+        json.dumps(MARKED)[1:-1].encode() + b'"}]}'), {**JSON, "content-encoding": "gzip"})),
+    ("deflate-raw", _post(API, (lambda c: c.compress(chat(MARKED)) + c.flush())(zlib.compressobj(wbits=-15)),
+                          {**JSON, "content-encoding": "deflate"})),
+    ("gzip-then-br", _post(API, __import__("brotli").compress(gzip.compress(chat(MARKED))),
+                           {**JSON, "content-encoding": "gzip, br"})),
+    # 4. Who the request is for
+    ("sni-to-ip", lambda p, c: raw_https(p, "127.0.0.1:443", "api.openai.com",
+                                         http_request("api.openai.com", "/v1/chat/completions", chat(MARKED)))),
+    ("trailing-dot-sni", lambda p, c: raw_https(p, "api.openai.com.:443", "api.openai.com.",
+                                                http_request("api.openai.com.", "/v1/chat/completions", chat(MARKED)))),
+    ("upper-case-host", lambda p, c: raw_https(p, "API.OpenAI.com:443", "API.OPENAI.COM",
+                                               http_request("API.OPENAI.COM", "/v1/chat/completions", chat(MARKED)))),
+    ("host-header-disagrees", lambda p, c: raw_https(p, "api.openai.com:443", "api.openai.com",
+                                                     http_request("cdn.example.net", "/v1/chat/completions", chat(MARKED)))),
+    # 6. Other carriers
+    ("single-u-escape", _post(API, b'{"messages":[{"content":"\\u673a\xe5\xaf\x86\xe2\x98\x855\xe5\xb9\xb4 x"}]}', JSON)),
+    ("base64-in-prompt", _post(API, chat("decode: " + base64.b64encode(MARKED.encode()).decode()), JSON)),
+]
+
+
+@pytest.fixture(scope="module")
+def routes_proxy(tmp_path_factory, upstream):
+    p = Proxy(tmp_path_factory.mktemp("routes"), upstream)
+    yield p
+    p.stop()
+
+
+def _audited(audit_dir, event_id: str, timeout: float = 10) -> dict | None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        for f in audit_dir.glob("*.jsonl"):
+            for line in f.read_text(encoding="utf-8").splitlines():
+                if event_id in line:
+                    return json.loads(line)
+        time.sleep(0.05)
+    return None
+
+
+@pytest.mark.parametrize("name, send", ROUTES, ids=[r[0] for r in ROUTES])
+def test_marked_text_never_reaches_the_upstream(routes_proxy, upstream, name, send):
+    before = len(upstream.received)
+    with routes_proxy.client() as c:
+        status, body = send(routes_proxy, c)
+    leaked = [r for r in upstream.received[before:] if MARK.encode() in r["body"] or SECRET.encode() in r["body"]]
+    assert status == 403, (status, body[:300])
+    assert not leaked and len(upstream.received) == before
+    event = re.search(rb"evt-[0-9A-Za-z]+-[0-9a-f]+", body)
+    assert event, body[:300]
+    assert _audited(routes_proxy.audit, event.group().decode())
+
+
+CLEAN = [
+    ("clean-json-keys", _post(API, json.dumps({"metadata": {"项目": "季度总结"}, "messages": [{"content": "你好"}]},
+                                              ensure_ascii=False).encode(), JSON)),
+    ("clean-ndjson", _post("https://api.openai.com/v1/batches", chat("你好") + b"\n" + chat("季度总结") + b"\n",
+                           {"content-type": "application/x-ndjson"})),
+    ("clean-form", _post(API, b"q=%E4%BD%A0%E5%A5%BD&x=", {"content-type": "application/x-www-form-urlencoded"})),
+    ("clean-gzip-multi-member", _post(API, gzip.compress(b'{"messages":[{"content":') + gzip.compress(b'"hi"}]}'),
+                                      {**JSON, "content-encoding": "gzip"})),
+]
+
+
+@pytest.mark.parametrize("name, send", CLEAN, ids=[r[0] for r in CLEAN])
+def test_clean_counterparts_pass(routes_proxy, upstream, name, send):
+    with routes_proxy.client() as c:
+        status, body = send(routes_proxy, c)
+    assert status == 200, body[:300]
