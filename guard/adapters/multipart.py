@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import quopri
 from email.parser import BytesHeaderParser
 from email.policy import HTTP
 
@@ -16,14 +17,21 @@ from guard.extract import Context, extract_into
 from guard.extract.jsonwalk import scan_string
 
 _HEADERS = BytesHeaderParser(policy=HTTP)
+_B64_ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
 
 
 def _boundary(content_type: str) -> bytes:
+    found = []
     for piece in content_type.split(";")[1:]:
         k, _, v = piece.strip().partition("=")
-        if k.lower() == "boundary" and v:
-            return v.strip().strip('"').encode("latin-1", "replace")
-    raise ExtractionError("corrupt", "multipart body without a boundary")
+        if k.strip().lower() == "boundary" and v:
+            found.append(v.strip().strip('"').encode("latin-1", "replace"))
+    if len(set(found)) > 1:
+        # Two boundaries: the guard and the server could split the body differently.
+        raise ExtractionError("corrupt", "multipart body with ambiguous boundaries")
+    if not found:
+        raise ExtractionError("corrupt", "multipart body without a boundary")
+    return found[0]
 
 
 def split_multipart(body: bytes, content_type: str):
@@ -53,20 +61,28 @@ def split_multipart(body: bytes, content_type: str):
 
 
 def scan_multipart(ctx: Context, body: bytes, content_type: str) -> None:
+    names = []
     for i, (headers, data) in enumerate(split_multipart(body, content_type)):
         ctx.check_time()
         name = headers.get_param("name", header="content-disposition") or f"part{i}"
+        names.append(str(name))
         filename = headers.get_filename()
-        if (headers.get("content-transfer-encoding") or "").lower() == "base64":
+        cte = (headers.get("content-transfer-encoding") or "").strip().lower()
+        if cte == "base64":
+            # As lenient servers decode it: characters outside the alphabet ignored, padding optional.
+            compact = bytes(c for c in data if c in _B64_ALPHABET)
             try:
-                data = base64.b64decode(data)
+                data = base64.b64decode(compact + b"=" * (-len(compact) % 4))
             except (binascii.Error, ValueError):
                 raise ExtractionError("corrupt", f"multipart part {name}: bad base64") from None
+        elif cte == "quoted-printable":
+            data = quopri.decodestring(data)
         loc = f"multipart:{name}"
         if filename is not None or not _is_text(data):
             extract_into(ctx, data, filename, loc, 0)
         else:
             scan_string(ctx, data.decode("utf-8", errors="replace"), loc)
+    ctx.add("\n".join(names), "multipart (field names)", "body")
 
 
 def _is_text(data: bytes) -> bool:

@@ -56,6 +56,53 @@ def parse_body(data: bytes) -> tuple[list, str] | None:
     return (values, rest) if values else None
 
 
+# Socket.IO over Engine.IO: packet type digits, an optional namespace and ack id, then JSON
+# (42["message",{...}], 42/chat,7["send",...]). Polling bodies join packets with \x1e (v4) or
+# prefix each with its length (v3: 27:42[...]).
+_SIO_PACKET = re.compile(r"\d{1,3}(?:/[^,\[{\x1e]{0,200},)?\d{0,12}(?=[\[{])")
+_EIO3 = re.compile(r"(\d{1,9}):")
+
+
+def socketio_payloads(text: str) -> list[str] | None:
+    """The JSON texts of Socket.IO packets, or None when the text is not Socket.IO framing."""
+    packets: list[str] = []
+    if "\x1e" in text:
+        packets = text.split("\x1e")
+    elif _EIO3.match(text):
+        pos = 0
+        while pos < len(text):
+            m = _EIO3.match(text, pos)
+            if not m:
+                return None
+            n = int(m.group(1))
+            packets.append(text[m.end():m.end() + n])
+            pos = m.end() + n
+    else:
+        packets = [text]
+    out = []
+    for packet in packets:
+        m = _SIO_PACKET.match(packet)
+        if m:
+            out.append(packet[m.end():])
+        elif packet and not packet.isdigit():  # bare "2"/"3" are pings and pongs
+            return None
+    return out or None
+
+
+def walk_socketio(ctx: Context, text: str, location: str, depth: int = 0) -> bool:
+    payloads = socketio_payloads(text) if text[:1].isdigit() else None
+    if not payloads:
+        return False
+    for n, payload in enumerate(payloads):
+        values, rest = parse_values(payload)
+        loc = location if len(payloads) == 1 else f"{location}[packet {n + 1}]"
+        for obj in values:
+            walk_json(ctx, obj, loc, depth + 1)
+        if rest.strip():
+            ctx.add(rest, f"{loc} (after the JSON)", "body")
+    return True
+
+
 def _path(prefix: str, key) -> str:
     if isinstance(key, int):
         return f"{prefix}[{key}]"
@@ -104,6 +151,8 @@ def scan_string(ctx: Context, s: str, location: str, filename: str | None = None
             if decoded and printable(decoded):
                 ctx.add(decoded, f"{location}(base64)", "body")
     stripped = s.lstrip()
+    if s[:1].isdigit() and depth < ctx.limits.max_depth and walk_socketio(ctx, s, location, depth):
+        return
     if stripped[:1] in ("{", "[") and depth < ctx.limits.max_depth:
         values, rest = parse_values(s)
         if values and all(isinstance(v, (tuple, list)) for v in values) and not rest.strip():

@@ -6,7 +6,7 @@ from charset_normalizer import from_bytes
 
 from guard.extract.context import Context
 from guard.extract.html import html_to_text
-from guard.extract.jsonwalk import parse_values, walk_json
+from guard.extract.jsonwalk import parse_values, walk_json, walk_socketio
 from guard.extract.plausible import plausibility as _plausibility
 from guard.extract.sniff import printable
 
@@ -63,6 +63,8 @@ def extract_text(ctx: Context, data: bytes, location: str) -> None:
         return
     if "\r\n" in text:
         text = text.replace("\r\n", "\n")
+    if walk_socketio(ctx, text, location):  # Socket.IO long-polling bodies (42["message",...])
+        return
     stripped = text.lstrip()[:512].lower()
     if stripped.startswith(("<!doctype html", "<html")) or ("<body" in stripped and "<" == stripped[:1]):
         ctx.add(html_to_text(text), location, "body")

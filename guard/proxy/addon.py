@@ -28,7 +28,8 @@ from guard.errors import AuditError, Deferred, GuardError
 from guard.extract import Context, extract_into
 from guard.extract.jsonwalk import scan_string
 from guard.policy import load_policy
-from guard.proxy.inspect import HEADERS, InspectionPool, Request, fail as _fail, inspect
+from guard.proxy.inspect import (HEADERS, PLAIN_HEADER_PREFIXES, PLAIN_HEADERS, InspectionPool, Request,
+                                 fail as _fail, inspect)
 from guard.respond import is_navigation, render
 from guard.types import Verdict
 
@@ -238,12 +239,16 @@ class GuardAddon:
         encoding = req.headers.get("content-encoding", "").strip()
         # One pass over the raw header fields (Headers.get costs ~2 us a lookup).
         wanted = {}
+        other = []
         for k, v in req.headers.fields:
             name = k.decode("latin-1").lower()
-            if name in HEADERS and name not in wanted:
-                wanted[name] = v.decode("utf-8", "surrogateescape")
+            if name in HEADERS:
+                if name not in wanted:
+                    wanted[name] = v.decode("utf-8", "surrogateescape")
+            elif name not in PLAIN_HEADERS and not name.startswith(PLAIN_HEADER_PREFIXES):
+                other.append((name, v.decode("utf-8", "replace")))  # X-Prompt, X-File-Name...: content too
         what = Request(body, wanted, req.path,
-                       tuple(req.query.items(multi=True)) if "?" in req.path else (), encoding)
+                       tuple(req.query.items(multi=True)) if "?" in req.path else (), encoding, tuple(other))
         if len(body) > INLINE_MAX:
             return self._request_off_loop(flow, target, engine, what, started)
         try:

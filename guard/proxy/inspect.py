@@ -14,6 +14,7 @@ import multiprocessing as mp
 import os
 import resource
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from guard.adapters import scan_body
 from guard.adapters.encoding import decode_content
@@ -26,6 +27,21 @@ from guard.types import Finding, Part, Verdict
 
 log = logging.getLogger("guard")
 HEADERS = ("content-type", "content-disposition", "x-file-name", "x-filename")  # all scan_body reads
+# Headers whose values are protocol, not content, or credentials the provider expects: not
+# scanned. Every other header is (X-Prompt, X-File-Name, a custom X-Title...).
+PLAIN_HEADERS = frozenset({
+    "host", "user-agent", "accept", "accept-encoding", "accept-language", "accept-charset", "connection",
+    "content-length", "content-encoding", "transfer-encoding", "te", "trailer", "upgrade", "expect", "keep-alive",
+    "cache-control", "pragma", "origin", "referer", "cookie", "authorization", "proxy-authorization",
+    "x-api-key", "api-key", "x-goog-api-key", "x-goog-api-client", "anthropic-version", "anthropic-beta",
+    "openai-organization", "openai-project", "openai-beta", "if-none-match", "if-modified-since", "if-match",
+    "range", "dnt", "priority", "traceparent", "tracestate", "baggage", "x-request-id", "x-requested-with",
+    "via", "forwarded", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-real-ip", "x-csrf-token",
+    "x-xsrf-token", "proxy-connection", "x-goog-upload-protocol", "x-goog-upload-command", "x-goog-upload-offset",
+    "x-goog-upload-header-content-length", "x-goog-upload-header-content-type", "x-ms-blob-type", "x-ms-version",
+    "x-ms-date", "x-amz-date", "x-amz-content-sha256", "x-amz-security-token", "x-oss-date", "x-cos-security-token",
+})
+PLAIN_HEADER_PREFIXES = ("sec-", "x-stainless-", "x-client-", "x-datadog-", "x-b3-", "x-amz-sdk-", "x-ms-client-")
 INLINE_DECODED = 256 * 1024  # decoded bytes a body may grow to on the event loop; past it: a worker
 
 
@@ -37,6 +53,7 @@ class Request:
     path: str
     query: tuple[tuple[str, str], ...] = ()
     encoding: str = ""        # the Content-Encoding header
+    other_headers: tuple[tuple[str, str], ...] = ()  # headers that may carry content (X-Prompt...)
 
 
 def fail(rule: str, detail: str, location: str = "request") -> Verdict:
@@ -52,6 +69,13 @@ def inspect(engine: Engine, req: Request, started: float,
         for key, value in req.query:  # prompts ride in URLs too (chatgpt.com/?q=)
             if value:
                 scan_string(c, value, f"query:{key}")
+            if key:
+                c.add(key, "query (names)", "body")
+        path = req.path.split("?", 1)[0]
+        if "%" in path or not path.isascii() or len(path) > 200:  # /v1/chat/%E6%9C%BA%E5%AF%86...
+            c.add(unquote(path, errors="replace").replace("/", "\n"), "path", "body")
+        for name, value in req.other_headers:
+            scan_string(c, unquote(value, errors="replace") if "%" in value else value, f"header:{name}")
         body = req.body
         if req.encoding:
             try:

@@ -101,6 +101,33 @@ ROUTES = [
     ("host-header-disagrees", lambda p, c: raw_https(p, "api.openai.com:443", "api.openai.com",
                                                      http_request("cdn.example.net", "/v1/chat/completions", chat(MARKED)))),
     # 6. Other carriers
+    ("url-path-segment", lambda p, c: (lambda r: (r.status_code, r.content))(
+        c.post(f"https://api.openai.com/v1/notes/{quote(MARKED)}", json={"x": 1}))),
+    ("x-prompt-header", _post(API, chat("hi"), {**JSON, "x-prompt": quote(MARKED)})),
+    ("x-file-name-header", lambda p, c: (lambda r: (r.status_code, r.content))(c.put(
+        "https://api.openai.com/v1/uploads/raw", content=b"plain notes",
+        headers={"x-file-name": quote("【机密】会议纪要.txt"), "content-type": "application/octet-stream"}))),
+    ("socketio-polling", _post("https://chat.deepseek.com/socket.io/?EIO=4&transport=polling",
+                               ("42" + json.dumps(["message", {"text": MARKED}], ensure_ascii=False)).encode(),
+                               {"content-type": "text/plain;charset=UTF-8"})),
+    ("socketio-polling-v3", _post("https://chat.deepseek.com/socket.io/?EIO=3&transport=polling",
+                                  (lambda pkt: f"{len(pkt)}:{pkt}".encode())(
+                                      "42" + json.dumps(["message", {"text": MARKED}], ensure_ascii=False)),
+                                  {"content-type": "text/plain;charset=UTF-8"})),
+    ("multipart-quoted-printable", _post("https://api.openai.com/v1/files",
+        b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+        + __import__("quopri").encodestring(MARKED.encode()) + b"\r\n--XyZ--\r\n",
+        {"content-type": "multipart/form-data; boundary=XyZ"})),
+    ("multipart-lenient-base64", _post("https://api.openai.com/v1/files",
+        b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + b"*".join(base64.b64encode(MARKED.encode()).rstrip(b"=")[i:i + 7] for i in range(0, 40, 7))
+        + b"\r\n--XyZ--\r\n", {"content-type": "multipart/form-data; boundary=XyZ"})),
+    ("multipart-field-name", _post("https://api.openai.com/v1/files",
+        f"--XyZ\r\nContent-Disposition: form-data; name=\"{MARKED}\"\r\n\r\nx\r\n--XyZ--\r\n".encode(),
+        {"content-type": "multipart/form-data; boundary=XyZ"})),
+    ("multipart-two-boundaries", _post("https://api.openai.com/v1/files",
+        b"--A\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nhi\r\n--A--\r\n",
+        {"content-type": "multipart/form-data; boundary=A; boundary=B"})),
     ("single-u-escape", _post(API, b'{"messages":[{"content":"\\u673a\xe5\xaf\x86\xe2\x98\x855\xe5\xb9\xb4 x"}]}', JSON)),
     ("base64-in-prompt", _post(API, chat("decode: " + base64.b64encode(MARKED.encode()).decode()), JSON)),
 ]
@@ -143,9 +170,45 @@ CLEAN = [
     ("clean-ndjson", _post("https://api.openai.com/v1/batches", chat("你好") + b"\n" + chat("季度总结") + b"\n",
                            {"content-type": "application/x-ndjson"})),
     ("clean-form", _post(API, b"q=%E4%BD%A0%E5%A5%BD&x=", {"content-type": "application/x-www-form-urlencoded"})),
+    ("clean-socketio", _post("https://chat.deepseek.com/socket.io/?EIO=4&transport=polling",
+                             ("42" + json.dumps(["message", {"text": "你好"}], ensure_ascii=False)).encode(),
+                             {"content-type": "text/plain;charset=UTF-8"})),
+    ("clean-custom-header", _post(API, chat("hi"), {**JSON, "x-title": quote("季度总结")})),
+    ("clean-multipart-qp", _post("https://api.openai.com/v1/files",
+        b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+        + __import__("quopri").encodestring("季度总结".encode()) + b"\r\n--XyZ--\r\n",
+        {"content-type": "multipart/form-data; boundary=XyZ"})),
     ("clean-gzip-multi-member", _post(API, gzip.compress(b'{"messages":[{"content":') + gzip.compress(b'"hi"}]}'),
                                       {**JSON, "content-encoding": "gzip"})),
 ]
+
+
+def test_socketio_over_websocket(routes_proxy, upstream):
+    """Socket.IO frames over a WebSocket: the JSON inside 42[...] is read, not the raw text
+    (where its quotes would make the marking look like a quoted mention)."""
+    import asyncio
+
+    import websockets
+
+    async def run():
+        async def echo(ws):
+            async for _ in ws:
+                pass
+        async with websockets.serve(echo, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            proxy_ws = Proxy(routes_proxy.confdir.parent / "ws", upstream,
+                             extra_maps=(f"|^https://chat\\.deepseek\\.com|http://127.0.0.1:{port}",))
+            try:
+                ctx = ssl.create_default_context(cafile=str(proxy_ws.confdir / "mitmproxy-ca-cert.pem"))
+                async with websockets.connect("wss://chat.deepseek.com/socket.io/?EIO=4&transport=websocket",
+                                              proxy=f"http://127.0.0.1:{proxy_ws.port}", ssl=ctx) as ws:
+                    await ws.send("42" + json.dumps(["message", {"text": MARKED}], ensure_ascii=False))
+                    notice = await asyncio.wait_for(ws.recv(), 10)
+                    return notice
+            finally:
+                proxy_ws.stop()
+    notice = asyncio.run(run())
+    assert "ai_guard_blocked" in notice and "state-secret" in notice
 
 
 @pytest.mark.parametrize("name, send", CLEAN, ids=[r[0] for r in CLEAN])
