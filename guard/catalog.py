@@ -27,7 +27,9 @@ class Service:
 
 class Catalog:
     def __init__(self, services: list[tuple[str, Service]], storage: list[str], categories: dict, source: str = ""):
-        self._hosts = {h.lower().strip("."): s for h, s in services}
+        self._hosts = {h.lower().strip("."): s for h, s in services if "*" not in h}
+        # Entries with `*` (part of one label): matched as a regex on the host and its suffixes.
+        self._patterns = [(re.compile(_glob(h.lower().strip("."))), h.lower().strip("."), s) for h, s in services if "*" in h]
         self._storage = tuple(h.lower().strip(".") for h in storage)
         self.categories = categories
         self.source = source
@@ -42,6 +44,11 @@ class Catalog:
         for suffix in self._suffixes(host):
             if suffix in self._hosts:
                 return self._hosts[suffix]
+        if self._patterns:
+            name = host.lower().rstrip(".")
+            for rx, _, svc in self._patterns:
+                if rx.search(name):
+                    return svc
         return None
 
     def is_storage(self, host: str) -> bool:
@@ -59,7 +66,13 @@ class Catalog:
         """mitmproxy allow_hosts patterns: intercept TLS only for these destinations."""
         names = sorted(set(self._hosts) | set(self._storage) | {ACK_HOST})
         # A fully qualified name may end in a dot (api.openai.com.): still the same host.
-        return [rf"(^|\.){re.escape(h)}\.?(:\d+)?$" for h in names]
+        return ([rf"(^|\.){re.escape(h)}\.?(:\d+)?$" for h in names]
+                + [rf"{rx.pattern[:-1]}\.?(:\d+)?$" for rx, _, _ in self._patterns])
+
+
+def _glob(entry: str) -> str:
+    """A host entry with `*` as a regex over the host and its subdomains; `*` never crosses a dot."""
+    return r"(^|\.)" + r"[a-z0-9-]*".join(re.escape(p) for p in entry.split("*")) + "$"
 
 
 def load_catalog(path: str | Path | None = None) -> Catalog:

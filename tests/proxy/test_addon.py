@@ -72,6 +72,8 @@ def test_allow_hosts_from_catalog(addon):
     assert any(re.search(p, "acct.blob.core.windows.net:443") for p in pats)
     assert not any(re.search(p, "www.example.org:443") for p in pats)
     assert not any(re.search(p, "notopenai.com:443") for p in pats)
+    assert any(re.search(p, "api.openai.com.:443", re.I) for p in pats)  # a fully qualified name
+    assert any(re.search(p, "us-east4-aiplatform.googleapis.com:443") for p in pats)
 
 
 @pytest.mark.parametrize("host, headers, ai", [
@@ -81,6 +83,18 @@ def test_allow_hosts_from_catalog(addon):
     ("acct.blob.core.windows.net", {"origin": "https://chatgpt.com"}, True),
     ("acct.blob.core.windows.net", {"referer": "https://www.kimi.com/chat/1"}, True),
     ("acct.blob.core.windows.net", {"origin": "https://intranet.example"}, False),
+    # regional and wildcard entries, storage that belongs to one AI app alone
+    ("us-central1-aiplatform.googleapis.com", {}, True),
+    ("europe-west4-aiplatform.googleapis.com", {}, True),
+    ("aiplatform.googleapis.com.evil.example", {}, False),
+    ("bedrock-runtime.us-east-1.amazonaws.com", {}, True),
+    ("bedrock-agent-runtime.eu-central-1.amazonaws.com", {}, True),
+    ("s3.us-east-1.amazonaws.com", {}, False),
+    ("files.oaiusercontent.com", {}, True),        # no Origin/Referer: a script replaying the URL
+    ("sdmntprwestus.oaiusercontent.com", {}, True),
+    # names normalized: case, trailing dot
+    ("API.OpenAI.COM", {}, True),
+    ("api.openai.com.", {}, True),
 ])
 def test_classification(addon, host, headers, ai):
     a, _ = addon
