@@ -21,7 +21,9 @@ HEAD_FILE = "head.json"
 
 def canonical(record: dict) -> bytes:
     body = {k: v for k, v in record.items() if k != "hash"}
-    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+    # backslashreplace: a lone surrogate (undecodable bytes of a path or a file name) is written
+    # as its \u escape, which is still valid JSON and reads back to the same record.
+    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "backslashreplace")
 
 
 def record_hash(record: dict, key: bytes | None = None) -> str:
@@ -68,8 +70,12 @@ def load_key(path: str | None) -> bytes | None:
     return key
 
 
-def verify(audit_dir: str | Path, key: bytes | None = None) -> tuple[int, str | None]:
-    """(records checked, None) when intact, else (records checked, first break)."""
+def verify(audit_dir: str | Path, key: bytes | None = None, gaps: list[str] | None = None) -> tuple[int, str | None]:
+    """(records checked, None) when intact, else (records checked, first break).
+
+    A `gap` record (written when the trail's files vanished while the proxy ran) starts a new
+    segment: it must itself verify and chain to the last record it names; what went missing
+    before it is appended to `gaps`, not hidden."""
     audit_dir = Path(audit_dir)
     if not audit_dir.is_dir():
         raise AuditError(f"{audit_dir}: no such audit directory")
@@ -82,6 +88,16 @@ def verify(audit_dir: str | Path, key: bytes | None = None) -> tuple[int, str | 
             return count, f"{where}: not valid JSON (record edited or truncated)"
         if not isinstance(rec, dict) or "hash" not in rec:
             return count, f"{where}: not an audit record"
+        gap = rec.get("gap") if rec.get("action") == "gap" else None
+        if gap and (rec.get("seq") != seq + 1 or rec.get("prev") != prev):
+            if not (isinstance(gap, dict) and gap.get("last_seq") == rec.get("seq", 0) - 1
+                    and gap.get("last_hash") == rec.get("prev") and isinstance(rec.get("seq"), int)
+                    and rec["seq"] > seq):
+                return count, f"{where}: event {rec.get('event_id')}: malformed gap record"
+            if gaps is not None:
+                gaps.append(f"{where}: records {seq + 1}..{rec['seq'] - 1} missing before {rec.get('ts')} "
+                            f"({gap.get('reason')}); the chain continues from sequence {rec['seq']}")
+            seq, prev = rec["seq"] - 1, rec["prev"]
         if rec.get("seq") != seq + 1:
             return count, (f"{where}: event {rec.get('event_id')}: sequence {rec.get('seq')} follows {seq} "
                            "(a record was deleted, inserted or reordered)")

@@ -10,16 +10,46 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from guard.policy.model import Policy
 from guard.types import Verdict
 
-_SECRET_PARAM = re.compile(r"key|token|sig|secret|pass|auth|cred|session|code|^se$|^sp$|^sv$|^sr$", re.I)
+def clean(text: str | None) -> str | None:
+    """Undecodable bytes (kept as surrogates) written as \\xNN: a record is never lost to them."""
+    if text is None or text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def mask_path(path: str) -> str:
-    """Path with secret-looking query values (key=, token=, SAS sig=) masked."""
+    """Path with every query value masked: a prompt, a token or a SAS signature rides there
+    as easily as in the body, and the audit never holds content."""
     parts = urlsplit(path)
     if not parts.query:
-        return path
-    q = [(k, "***" if _SECRET_PARAM.search(k) else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
-    return urlunsplit(("", "", parts.path, urlencode(q, safe="*/:"), ""))
+        return clean(path)
+    q = [(k, "***" if v else "") for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    return clean(urlunsplit(("", "", parts.path, urlencode(q, safe="*/:"), "")))
+
+
+# What a file name may show in the audit: its marking (the reason it was blocked) and its type.
+_NAME_KEEP = re.compile(r"(\.[A-Za-z0-9]{1,5}$|绝密|机密|秘密|核心商密|普通商密|商业秘密|商密|工作秘密|内部资料|内部|"
+                        r"公司秘密|企业秘密|公司机密|[★▲]|\d{1,3}年|长期|[【】\[\]()（）〔〕<>《》_\-·.\s])")
+
+
+def mask_filename(name: str | None) -> str | None:
+    """A file name with its title masked and its marking and extension visible:
+    【机密】关于某项目的报告.docx -> 【机密】**********.docx."""
+    if not name:
+        return name
+    out, pos = [], 0
+    for m in _NAME_KEEP.finditer(name):
+        if m.start() > pos:
+            out.append("*" * min(m.start() - pos, 12))
+        out.append(m.group())
+        pos = m.end()
+    if pos < len(name):
+        out.append("*" * min(len(name) - pos, 12))
+    return clean("".join(out))
 
 
 @dataclass
@@ -50,6 +80,7 @@ def build_ack(event_id: str, acknowledges: str, reason: str, client: str, user: 
 
 
 def build(event_id: str, info: RequestInfo, verdict: Verdict, policy: Policy, note: str = "") -> dict:
+    file_names = policy.settings.audit_file_names
     rules: dict[str, dict] = defaultdict(lambda: {"count": 0, "locations": [], "excerpts": []})
     for f in verdict.findings:
         r = rules[f.rule]
@@ -66,15 +97,16 @@ def build(event_id: str, info: RequestInfo, verdict: Verdict, policy: Policy, no
         "provider": info.provider,
         "category": info.category,
         "kind": info.kind,
-        "host": info.host,
-        "method": info.method,
+        "host": clean(info.host),
+        "method": clean(info.method),
         "path": mask_path(info.path),
         "client": info.client,
-        "user": info.user,
-        "user_agent": info.user_agent[:200],
+        "user": clean(info.user),
+        "user_agent": clean(info.user_agent[:200]),
         "body_sha256": info.body_sha256,
         "body_size": info.body_size,
-        "files": [{k: f.get(k) for k in ("name", "type", "size", "sha256")} for f in info.files[:50]],
+        "files": [{"name": f.get("name") if file_names == "full" else mask_filename(f.get("name")),
+                   "type": f.get("type"), "size": f.get("size"), "sha256": f.get("sha256")} for f in info.files[:50]],
         "policy": {"id": policy.id, "sha256": policy.sha256},
         "decision_ms": verdict.elapsed_ms,
     }

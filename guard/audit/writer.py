@@ -3,9 +3,17 @@
 Block and warn records are fsynced before the caller sends its response. Records of
 allowed requests are group-committed: written at once, fsynced together by `sync()`
 (the proxy calls it a few times a second), like a database's write-ahead log.
+
+Writes are transactional: a record that cannot be written whole (disk full, read-only,
+EIO) is cut back out of the file and does not advance the chain, so the trail continues
+intact once the disk recovers. A trail whose directory or file vanishes or is replaced
+while the proxy runs is noticed on the next write: the writer starts a new segment whose
+first record, a `gap` record, says what went missing and chains to the last record it wrote.
 """
 from __future__ import annotations
 
+import errno
+import grp
 import itertools
 import json
 import os
@@ -26,16 +34,37 @@ def new_event_id() -> str:
     return f"evt-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{_PREFIX}{next(_counter):06x}"
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        if n <= 0:  # pragma: no cover - os.write raises rather than returning 0 on a full disk
+            raise OSError(errno.ENOSPC, "short write")
+        view = view[n:]
+
+
 class AuditWriter:
-    def __init__(self, audit_dir: str | Path, key: bytes | None = None):
+    def __init__(self, audit_dir: str | Path, key: bytes | None = None, group: str | None = None):
+        """`group`: an auditors' group that may read the trail (dir 0750, files 0640); without
+        it the trail is readable by the proxy's own user only (0700/0600)."""
         self.dir = Path(audit_dir)
         self.key = key
         self._lock = threading.Lock()
-        self._fh = None
-        self._day = None
+        self._fd: int | None = None
+        self._day: str | None = None
+        self._path: Path | None = None
+        self._size = 0              # the current file's length after its last whole record
         self._dirty = False
+        self._gid = None
+        if group:
+            try:
+                self._gid = grp.getgrnam(group).gr_gid
+            except KeyError:
+                raise AuditError(f"no such group {group!r} (option guard_audit_group)") from None
+        self._dir_mode, self._file_mode = (0o750, 0o640) if group else (0o700, 0o600)
+        self.gaps = 0               # segments started after the trail vanished
         try:
-            self.dir.mkdir(parents=True, exist_ok=True)
+            self._make_dir()
             probe = self.dir / ".write-test"
             probe.write_bytes(b"")
             probe.unlink()
@@ -43,7 +72,14 @@ class AuditWriter:
             raise AuditError(f"{self.dir}: audit directory is not writable: {e.strerror}") from None
         self.seq, self.prev = self._resume()
         files = log_files(self.dir)
+        # The latest file's name after "audit-": a day, or a day and a segment (2026-12-02.r1).
         self._last_day = files[-1].stem[len("audit-"):] if files else ""
+
+    def _make_dir(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True, mode=self._dir_mode)
+        os.chmod(self.dir, self._dir_mode)
+        if self._gid is not None:
+            os.chown(self.dir, -1, self._gid)
 
     def _resume(self) -> tuple[int, str]:
         """Continue the chain from the last record on disk."""
@@ -65,61 +101,156 @@ class AuditWriter:
                     raise AuditError(f"{f}: last audit record is damaged; run `guard audit verify`") from None
         return 0, GENESIS
 
-    def _file(self, day: str):
-        if self._day != day:
-            if self._fh:
-                self._fh.flush()
-                os.fsync(self._fh.fileno())
-                self._fh.close()
-            self._fh = open(self.dir / f"audit-{day}.jsonl", "a", encoding="utf-8")
-            self._day = day
-        return self._fh
+    # -- files ------------------------------------------------------------------------------
+    def _close_fd(self) -> None:
+        if self._fd is not None:
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+            self._fd = None
+            self._day = None
 
+    def _open(self, day: str) -> int:
+        if self._day == day and self._fd is not None:
+            return self._fd
+        if self._fd is not None:
+            os.fsync(self._fd)
+            self._close_fd()
+        path = self.dir / f"audit-{day}.jsonl"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, self._file_mode)
+        st = os.fstat(fd)
+        if st.st_size and not self._ends_with_newline(fd, st.st_size):
+            # A torn last line (a crash mid-write): cut it, it was never acknowledged.
+            os.ftruncate(fd, self._last_newline(path) if st.st_size else 0)
+        if self._gid is not None:
+            os.fchown(fd, -1, self._gid)
+        self._fd, self._day, self._path = fd, day, path
+        self._size = os.fstat(fd).st_size
+        return fd
+
+    @staticmethod
+    def _ends_with_newline(fd: int, size: int) -> bool:
+        return os.pread(fd, 1, size - 1) == b"\n" if size else True
+
+    @staticmethod
+    def _last_newline(path: Path) -> int:
+        data = path.read_bytes()
+        return data.rfind(b"\n") + 1
+
+    def _vanished(self) -> str | None:
+        """Why the open trail is no longer the one on disk, or None."""
+        if self._fd is None:
+            return None if self.dir.is_dir() else f"audit directory {self.dir} is missing"
+        try:
+            st = os.fstat(self._fd)
+            if st.st_nlink == 0:
+                return f"{self._path.name} was deleted"
+            on_disk = os.stat(self._path)
+        except FileNotFoundError:
+            return f"{self._path.name} was removed"
+        except OSError as e:
+            return f"{self._path}: {e.strerror}"
+        if (on_disk.st_ino, on_disk.st_dev) != (st.st_ino, st.st_dev):
+            return f"{self._path.name} was replaced"
+        return None
+
+    def _recover(self, why: str) -> None:
+        """Start a new segment after the trail vanished: its first record says so and chains
+        to the last record this writer wrote. Raises AuditError while that cannot be done."""
+        self._close_fd()
+        try:
+            self._make_dir()
+        except OSError as e:
+            raise AuditError(f"audit trail unavailable ({why}); cannot recreate {self.dir}: {e.strerror}") from None
+        day = time.strftime("%Y-%m-%d", time.gmtime())
+        n = 1
+        while (self.dir / f"audit-{day}.r{n}.jsonl").exists():
+            n += 1
+        # A new file name: never append to a file somebody else put in the trail's place.
+        self._last_day = max(self._last_day, f"{day}.r{n}")
+        gap = {"event_id": new_event_id(), "ts": _now(), "action": "gap", "rules": [], "host": "", "path": "",
+               "client": "", "user": None, "body_sha256": "", "policy": {"id": "", "sha256": ""},
+               "gap": {"reason": why, "last_seq": self.seq, "last_hash": self.prev}}
+        self._append(gap, durable=True)
+        self.gaps += 1
+
+    # -- records ----------------------------------------------------------------------------
     def write(self, record: dict, durable: bool) -> dict:
         """Chain, append and (if durable) fsync one record; returns it with seq/prev/hash."""
         with self._lock:
-            try:
-                rec = dict(record)
-                rec["seq"] = self.seq + 1
-                rec["prev"] = self.prev
-                body = canonical(rec)
-                rec["hash"] = digest(body, self.key)
-                # Files are read in name (day) order: if the clock steps back, stay in the latest file.
-                self._last_day = max(self._last_day, rec["ts"][:10])
-                fh = self._file(self._last_day)
-                # The canonical body with the hash appended: one serialization per record.
-                fh.write(body[:-1].decode() + f',"hash":"{rec["hash"]}"}}\n')
-                fh.flush()
-                self.seq, self.prev = rec["seq"], rec["hash"]
-                self._dirty = True
-                if durable:
-                    self._sync_locked()
-                return rec
-            except OSError as e:
-                raise AuditError(f"cannot write audit record: {e.strerror or e}") from None
+            why = self._vanished()
+            if why is not None:
+                self._recover(why)
+            return self._append(record, durable)
 
-    def _sync_locked(self) -> None:
-        if not self._dirty or self._fh is None:
-            return
-        os.fsync(self._fh.fileno())
+    def _append(self, record: dict, durable: bool) -> dict:
+        rec = dict(record)
+        rec["seq"] = self.seq + 1
+        rec["prev"] = self.prev
+        body = canonical(rec)
+        rec["hash"] = digest(body, self.key)
+        line = body[:-1] + f',"hash":"{rec["hash"]}"}}\n'.encode()
+        # Files are read in name (day) order: if the clock steps back, stay in the latest file.
+        day = max(self._last_day, rec["ts"][:10])
+        try:
+            fd = self._open(day)
+        except OSError as e:
+            raise AuditError(f"cannot open audit log: {e.strerror or e}") from None
+        self._last_day = day
+        start = self._size
+        try:
+            _write_all(fd, line)
+            if durable:
+                os.fsync(fd)
+                self._write_head(rec["seq"], rec["hash"])
+        except OSError as e:
+            self._rollback(fd, start)
+            raise AuditError(f"cannot write audit record: {e.strerror or e}") from None
+        self._size = start + len(line)
+        self.seq, self.prev = rec["seq"], rec["hash"]
+        self._dirty = not durable
+        return rec
+
+    def _rollback(self, fd: int, size: int) -> None:
+        """Cut a record that was not written whole back out (a full disk frees nothing, but
+        truncating needs no new blocks); if even that fails, the file is reopened and checked
+        before the next record."""
+        try:
+            os.ftruncate(fd, size)
+        except OSError:
+            self._close_fd()
+
+    def _write_head(self, seq: int, hash_: str) -> None:
         head = self.dir / HEAD_FILE
-        tmp = head.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"seq": self.seq, "hash": self.prev}), encoding="utf-8")
-        os.replace(tmp, head)
-        self._dirty = False
+        tmp = self.dir / f".{HEAD_FILE}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, self._file_mode)
+        try:
+            _write_all(fd, json.dumps({"seq": seq, "hash": hash_}).encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, head)  # atomic: head.json is the old or the new one, never half of one
 
     def sync(self) -> None:
         with self._lock:
+            if not self._dirty or self._fd is None:
+                return
             try:
-                self._sync_locked()
+                os.fsync(self._fd)
+                self._write_head(self.seq, self.prev)
             except OSError as e:
                 raise AuditError(f"cannot sync audit log: {e.strerror or e}") from None
+            self._dirty = False
 
     def close(self) -> None:
-        with self._lock:
-            if self._fh:
-                try:
-                    self._sync_locked()
-                finally:
-                    self._fh.close()
-                    self._fh = None
+        try:
+            self.sync()
+        finally:
+            with self._lock:
+                self._close_fd()
+
+
+def _now() -> str:
+    from guard.audit.record import now_iso
+    return now_iso()

@@ -92,11 +92,14 @@ def cmd_show(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    count, broken = verify(args.audit_dir, load_key(args.key_file))
+    gaps: list[str] = []
+    count, broken = verify(args.audit_dir, load_key(args.key_file), gaps)
+    for gap in gaps:  # recorded by the guard itself when the trail's files vanished while it ran
+        print(f"GAP {gap}")
     if broken:
         print(f"BROKEN after {count} intact record(s): {broken}")
         return 1
-    print(f"OK {count} record(s), chain intact")
+    print(f"OK {count} record(s), chain intact" + (f", {len(gaps)} recorded gap(s)" if gaps else ""))
     return 0
 
 

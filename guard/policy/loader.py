@@ -263,7 +263,8 @@ def _compile(merged: dict, source: str) -> Policy:
         elif not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0:
             raise PolicyError(f"{source}: limits: `{k}` must be a positive number")
     s = merged["settings"]
-    known = {"doc_head_lines", "mention_cues", "vocabulary", "audit_allowed", "contact", "max_findings_per_rule"}
+    known = {"doc_head_lines", "mention_cues", "vocabulary", "audit_allowed", "contact", "max_findings_per_rule",
+             "audit_file_names"}
     if set(s) - known:
         raise PolicyError(f"{source}: settings: unknown field(s): {', '.join(sorted(set(s) - known))}")
     cues = s.get("mention_cues") or {}
@@ -278,6 +279,7 @@ def _compile(merged: dict, source: str) -> Policy:
         audit_allowed=bool(s.get("audit_allowed", True)),
         contact=str(s.get("contact", "")),
         max_findings_per_rule=int(s.get("max_findings_per_rule", 5)),
+        audit_file_names=_choice_setting(s, "audit_file_names", ("masked", "full"), source),
     )
     canon = {k: (sorted(v) if isinstance(v, set) else v) for k, v in merged.items()}
     digest = hashlib.sha256(json.dumps(canon, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
@@ -285,6 +287,13 @@ def _compile(merged: dict, source: str) -> Policy:
         id=str(merged["id"]), description=str(merged.get("description", "")), sha256=digest,
         source=source, rules=tuple(rules), limits=Limits(**lim_raw), settings=settings,
     )
+
+
+def _choice_setting(s: dict, key: str, allowed: tuple[str, ...], source: str) -> str:
+    val = s.get(key, allowed[0])
+    if val not in allowed:
+        raise PolicyError(f"{source}: settings.{key}: {val!r} is not one of {', '.join(allowed)}")
+    return val
 
 
 def load_policy(path: str | Path | None = None) -> Policy:

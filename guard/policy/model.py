@@ -80,6 +80,7 @@ class Settings:
     audit_allowed: bool = True
     contact: str = ""
     max_findings_per_rule: int = 5
+    audit_file_names: str = "masked"  # masked: marking and extension shown, title masked; full
 
 
 @dataclass(frozen=True)

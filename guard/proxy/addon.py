@@ -62,6 +62,8 @@ class GuardAddon:
         loader.add_option("guard_policy", str, "", "AI guard policy YAML (default: policies/default.yaml).")
         loader.add_option("guard_audit_dir", str, "var/audit", "Directory of the AI guard's hash-chained audit log.")
         loader.add_option("guard_audit_key", str, "", "File holding an HMAC key for the audit chain (optional).")
+        loader.add_option("guard_audit_group", str, "",
+                          "Group that may read the audit trail (dir 0750, files 0640); empty: owner only (0700/0600).")
         loader.add_option("guard_catalog", str, "", "AI endpoint catalog YAML (default: policies/catalog.yaml).")
         loader.add_option("guard_intercept", str, "catalog",
                           "catalog: intercept TLS only for catalog hosts (sets allow_hosts); "
@@ -101,9 +103,10 @@ class GuardAddon:
                 self.pool.warm()  # a reload while running; at start-up, running() warms it
         if opts.guard_intercept not in ("catalog", "operator"):
             raise OptionsError(f"Cannot parse guard_intercept: {opts.guard_intercept!r} (catalog or operator)")
-        if self.audit is None or updated & {"guard_audit_dir", "guard_audit_key"}:
+        if self.audit is None or updated & {"guard_audit_dir", "guard_audit_key", "guard_audit_group"}:
             try:
-                writer = AuditWriter(opts.guard_audit_dir, load_key(opts.guard_audit_key or None))
+                writer = AuditWriter(opts.guard_audit_dir, load_key(opts.guard_audit_key or None),
+                                     opts.guard_audit_group or None)
             except GuardError as e:
                 raise OptionsError(f"Cannot open AI guard audit log: {e}") from None
             if self.audit is not None:
