@@ -29,6 +29,9 @@ from guard.policy.model import Limits
 __all__ = ["Context", "Extraction", "extract", "extract_into", "sniff"]
 
 
+_PARSED_FORMATS = frozenset({"zip", "pdf", "ole", "rtf", "tar", "gzip", "bzip2"})
+
+
 def _zip_flavour(ctx: Context, zf) -> str:
     names = set(zf.namelist())
     if "[Content_Types].xml" in names or any(n.startswith(("word/", "xl/", "ppt/")) for n in names):
@@ -71,6 +74,8 @@ def extract_into(ctx: Context, data: bytes, name: str | None, location: str, dep
             raise LimitExceeded(f"{len(data)} bytes (limit {ctx.limits.max_bytes})")
         ctx.check_time()
         kind = sniff(data)
+        if kind in _PARSED_FORMATS:
+            ctx.slow()  # on the proxy's event loop: any file format goes to a worker (bounded inline work)
         if kind == "zip":
             zf = open_zip(ctx, data)
             kind = _zip_flavour(ctx, zf)

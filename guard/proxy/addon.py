@@ -36,6 +36,9 @@ from guard.types import Verdict
 log = logging.getLogger("guard")
 INLINE_MAX = 64 * 1024  # bodies above this are inspected off the event loop
 META = "ai_guard"
+MAX_PENDING = 20_000     # outstanding acknowledgement links and acknowledged requests (oldest evicted)
+BODY_SLACK = 1 << 20     # body_size_limit above the policy's max_bytes: Content-Length over max_bytes
+                         # is answered by the guard (403, audited); a chunked body is cut by mitmproxy
 
 
 @dataclass
@@ -69,6 +72,8 @@ class GuardAddon:
                           "catalog: intercept TLS only for catalog hosts (sets allow_hosts); "
                           "operator: leave allow_hosts/ignore_hosts as configured.")
         loader.add_option("guard_ack_ttl", int, 600, "Seconds an acknowledged warning lets the identical request pass.")
+        loader.add_option("guard_body_timeout", int, 60,
+                          "Seconds an AI request's body may take to arrive; a body still trickling in then is cut off.")
         loader.add_option("guard_workers", int, -1,
                           "Processes that inspect uploads (bodies over 64 KB): -1 one per CPU, "
                           "0 none (inspect in threads of the proxy process).")
@@ -114,6 +119,13 @@ class GuardAddon:
             self.audit = writer
         if opts.guard_intercept == "catalog" and not opts.allow_hosts and not opts.ignore_hosts:
             opts.update(allow_hosts=self.catalog.allow_hosts())
+        if "body_size_limit" in opts and not opts.body_size_limit:
+            # Bodies are buffered to be inspected: mitmproxy cuts one that grows past this while
+            # it streams in (chunked, no Content-Length), so memory stays bounded.
+            limit = max(e.policy.limits.max_bytes for e in self.engines.values()) + BODY_SLACK
+            opts.update(body_size_limit=str(limit))
+        if opts.guard_body_timeout <= 0:
+            raise OptionsError(f"Cannot parse guard_body_timeout: {opts.guard_body_timeout} (seconds, above 0)")
 
     def running(self):
         if self._syncer is None:
@@ -176,6 +188,11 @@ class GuardAddon:
             return None
         flow.metadata[META] = Target(svc, host, req.port, via_origin)
         req.stream = False  # an AI request is always inspected whole, never streamed past us
+        if not req.timestamp_end:  # the body is still to come: it gets a deadline
+            try:
+                asyncio.get_running_loop().call_later(ctx.options.guard_body_timeout, _body_deadline, flow)
+            except RuntimeError:  # no event loop (unit tests calling the hook directly)
+                pass
         engine = self.engines[svc.category]
         limit = engine.policy.limits.max_bytes
         length = req.headers.get("content-length", "")
@@ -338,7 +355,7 @@ class GuardAddon:
             return
         ack_url = None
         if verdict.action == "warn":
-            if len(self.pending) > 1024:
+            if len(self.pending) >= MAX_PENDING:
                 self._expire()
             token = secrets.token_urlsafe(16)
             self.pending[token] = (fp, event_id, time.monotonic() + ctx.options.guard_ack_ttl)
@@ -360,7 +377,8 @@ class GuardAddon:
                                                {"Content-Type": "text/plain; charset=utf-8"})
             return
         fp, event_id, _ = entry
-        self._expire()
+        if len(self.acked) >= MAX_PENDING:
+            self._expire()
         self.acked[fp] = time.monotonic() + ctx.options.guard_ack_ttl
         reason = (parse_qs(parts.query).get("reason") or [""])[0]
         auth = flow.metadata.get("proxyauth")
@@ -378,9 +396,35 @@ class GuardAddon:
             {"Content-Type": "text/plain; charset=utf-8", "X-AI-Guard-Event": event_id})
 
     def _expire(self):
+        """Drop expired entries; past MAX_PENDING the oldest go too (a flood of warned requests
+        cannot grow memory without bound: its oldest links just stop working)."""
         now = time.monotonic()
         self.acked = {k: v for k, v in self.acked.items() if v > now}
         self.pending = {k: v for k, v in self.pending.items() if v[2] > now}
+        for d in (self.acked, self.pending):
+            while len(d) >= MAX_PENDING:
+                del d[next(iter(d))]  # dicts keep insertion order: the first is the oldest
+
+    # -- requests that never became whole --------------------------------------------------
+    def error(self, flow: http.HTTPFlow):
+        """A body cut off (over body_size_limit while streaming in, or past its deadline): the
+        request never reached the AI service; the trail says so."""
+        target: Target | None = flow.metadata.get(META)
+        if target is None or flow.metadata.get(META + "_event") or flow.response is not None:
+            return
+        msg = flow.metadata.get(META + "_cut") or (flow.error.msg if flow.error else "")
+        if "body_size_limit" not in msg and "body took longer" not in msg:
+            return
+        engine = self.engines[target.service.category]
+        verdict = _fail("uninspectable.limit", msg[:160])
+        event_id = new_event_id()
+        flow.metadata[META + "_event"] = event_id
+        rec = audit_record.build(event_id, self._info(flow, target, b"", []), verdict, engine.policy,
+                                 "request body cut off before it was complete")
+        try:
+            self.audit.write(rec, False)
+        except AuditError as e:
+            log.error("audit write failed: %s", e)
 
     # -- responses stream untouched ---------------------------------------------
     def responseheaders(self, flow: http.HTTPFlow):
@@ -435,6 +479,21 @@ class GuardAddon:
                                          json.dumps(notice, ensure_ascii=False).encode(), True)
             except CommandError as e:
                 log.warning("could not notify websocket client: %s", e)
+
+
+def _body_deadline(flow: http.HTTPFlow) -> None:
+    """Cut off a request whose body is still arriving (a slow trickle holds buffers and a slot).
+    mitmproxy cannot kill a flow in transit (its issue 4711): the client connection is closed."""
+    if not flow.live or flow.request.timestamp_end or flow.response is not None or flow.error is not None:
+        return
+    flow.metadata[META + "_cut"] = f"request body took longer than {ctx.options.guard_body_timeout}s to arrive"
+    try:
+        handler = ctx.master.addons.get("proxyserver").connections[flow.client_conn.id]
+        task = handler.transports[handler.client].handler
+        task.cancel(flow.metadata[META + "_cut"])
+    except (AttributeError, KeyError, TypeError):
+        if flow.killable:
+            flow.kill()
 
 
 def _last_resort(flow: http.HTTPFlow) -> None:

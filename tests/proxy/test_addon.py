@@ -250,3 +250,32 @@ def test_a_bug_while_classifying_blocks(addon, monkeypatch):
     f = flow(body=chat("请帮我润色这段话"))
     a.requestheaders(f)
     assert f.response.status_code == 403
+
+
+async def test_warn_flood_keeps_acknowledgement_state_bounded(addon, monkeypatch):
+    import guard.proxy.addon as mod
+
+    a, _ = addon
+    monkeypatch.setattr(mod, "MAX_PENDING", 8)
+    links = []
+    for i in range(30):  # each warned request leaves an acknowledgement link behind
+        f = flow(body=chat(f"内部资料 注意保存\n第{i}份周报"))
+        a.requestheaders(f)
+        await call(a.request, f)
+        assert f.response.headers["X-AI-Guard-Action"] == "warn"
+        links.append(f.response.headers["X-AI-Guard-Ack"])
+    assert len(a.pending) <= 8
+    newest = links[-1].rsplit("/", 1)[-1]
+    assert newest in a.pending and links[0].rsplit("/", 1)[-1] not in a.pending  # the oldest went first
+
+
+def test_body_size_limit_follows_the_policy(tmp_path):
+    from mitmproxy.addons.proxyserver import Proxyserver
+    from mitmproxy.utils import human
+
+    a = GuardAddon()
+    with taddons.context(Proxyserver(), a) as tctx:
+        tctx.configure(a, guard_audit_dir=str(tmp_path / "audit"))
+        assert human.parse_size(tctx.options.body_size_limit) == a._policy().limits.max_bytes + (1 << 20)
+        with pytest.raises(OptionsError, match="guard_body_timeout"):
+            tctx.configure(a, guard_body_timeout=0)
