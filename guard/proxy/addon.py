@@ -70,6 +70,8 @@ class GuardAddon:
         loader.add_option("guard_catalog", str, "", "AI endpoint catalog YAML (default: policies/catalog.yaml).")
         loader.add_option("guard_intercept", str, "catalog",
                           "catalog: intercept TLS only for catalog hosts (sets allow_hosts); "
+                          "all: intercept every TLS connection (but ignore_hosts), so a request whose SNI is "
+                          "a CDN name and whose Host is an AI service (domain fronting) is seen and inspected; "
                           "operator: leave allow_hosts/ignore_hosts as configured.")
         loader.add_option("guard_ack_ttl", int, 600, "Seconds an acknowledged warning lets the identical request pass.")
         loader.add_option("guard_body_timeout", int, 60,
@@ -106,8 +108,8 @@ class GuardAddon:
             self._pool_key = key
             if self.pool is not None and self._syncer is not None:
                 self.pool.warm()  # a reload while running; at start-up, running() warms it
-        if opts.guard_intercept not in ("catalog", "operator"):
-            raise OptionsError(f"Cannot parse guard_intercept: {opts.guard_intercept!r} (catalog or operator)")
+        if opts.guard_intercept not in ("catalog", "all", "operator"):
+            raise OptionsError(f"Cannot parse guard_intercept: {opts.guard_intercept!r} (catalog, all or operator)")
         if self.audit is None or updated & {"guard_audit_dir", "guard_audit_key", "guard_audit_group"}:
             try:
                 writer = AuditWriter(opts.guard_audit_dir, load_key(opts.guard_audit_key or None),

@@ -216,3 +216,22 @@ def test_clean_counterparts_pass(routes_proxy, upstream, name, send):
     with routes_proxy.client() as c:
         status, body = send(routes_proxy, c)
     assert status == 200, body[:300]
+
+
+def test_domain_fronting_in_intercept_all_mode(tmp_path, upstream):
+    """SNI and CONNECT target a CDN name, the inner Host is an AI service: with
+    guard_intercept=all the tunnel is opened and the request inspected by its Host."""
+    p = Proxy(tmp_path, upstream, extra_args=("--set", "guard_intercept=all"))
+    try:
+        before = len(upstream.received)
+        status, body = raw_https(p, "cdn.example.net:443", "cdn.example.net",
+                                 http_request("api.openai.com", "/v1/chat/completions", chat(MARKED)))
+        assert status == 403 and len(upstream.received) == before
+        status, _ = raw_https(p, "cdn.example.net:443", "cdn.example.net",
+                              http_request("api.openai.com", "/v1/chat/completions", chat("你好")))
+        assert status == 200
+        status, _ = raw_https(p, "cdn.example.net:443", "cdn.example.net",  # not AI at all: passes as sent
+                              http_request("cdn.example.net", "/assets/notes", chat(MARKED)))
+        assert status == 200 and MARK.encode() in upstream.received[-1]["body"]
+    finally:
+        p.stop()
