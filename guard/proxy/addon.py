@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -18,24 +19,28 @@ from urllib.parse import parse_qs, urlsplit
 from mitmproxy import ctx, http
 from mitmproxy.exceptions import CommandError, OptionsError
 
+from guard.adapters.encoding import decode_content
 from guard.adapters.redact import redact_json
 from guard.audit import record as audit_record
 from guard.audit.chain import load_key
 from guard.audit.writer import AuditWriter, new_event_id
 from guard.catalog import ACK_HOST, Catalog, Service, load_catalog
 from guard.engine import Engine
-from guard.errors import AuditError, Deferred, GuardError
+from guard.errors import AuditError, Deferred, ExtractionError, GuardError
 from guard.extract import Context, extract_into
 from guard.extract.jsonwalk import scan_string
 from guard.policy import load_policy
 from guard.proxy.inspect import (HEADERS, PLAIN_HEADER_PREFIXES, PLAIN_HEADERS, InspectionPool, Request,
                                  fail as _fail, inspect)
+from guard.proxy.uploads import OVERLAP, Step, UploadSessions, fragment_text, recognize
 from guard.respond import is_navigation, render
-from guard.types import Verdict
+from guard.types import Part, Verdict
 
 log = logging.getLogger("guard")
 INLINE_MAX = 64 * 1024  # bodies above this are inspected off the event loop
 META = "ai_guard"
+UPLOAD_HEADERS = ("content-range", "x-goog-upload-command", "x-goog-upload-offset")
+_UPLOAD_QUERY = re.compile(r"[?&](uploadId|partNumber|comp|upload_id)=", re.I)
 MAX_PENDING = 20_000     # outstanding acknowledgement links and acknowledged requests (oldest evicted)
 BODY_SLACK = 1 << 20     # body_size_limit above the policy's max_bytes: Content-Length over max_bytes
                          # is answered by the guard (403, audited); a chunked body is cut by mitmproxy
@@ -58,6 +63,7 @@ class GuardAddon:
         self.pending: dict[str, tuple[str, str, float]] = {}  # ack token -> (fingerprint, event id, expiry)
         self._syncer: asyncio.Task | None = None
         self.pool: InspectionPool | None = None
+        self.uploads: UploadSessions | None = None
         self._pool_key = None
 
     # -- options ---------------------------------------------------------------
@@ -94,6 +100,9 @@ class GuardAddon:
             except GuardError as e:
                 raise OptionsError(f"Cannot load AI guard policy: {e}") from None
             self.catalog, self.engines = catalog, engines
+            if self.uploads is not None:
+                self.uploads.close()
+            self.uploads = UploadSessions(max(e.policy.limits.max_bytes for e in engines.values()))
             self._policies = {"internet": opts.guard_policy or None,
                               **{name: (cat or {}).get("policy") or opts.guard_policy or None
                                  for name, cat in catalog.categories.items()}}
@@ -147,6 +156,8 @@ class GuardAddon:
     def done(self):
         if self._syncer:
             self._syncer.cancel()
+        if self.uploads is not None:
+            self.uploads.close()
         if self.pool is not None:
             self.pool.close()
         if self.audit:
@@ -262,15 +273,23 @@ class GuardAddon:
         # One pass over the raw header fields (Headers.get costs ~2 us a lookup).
         wanted = {}
         other = []
+        upload_hints = {}
         for k, v in req.headers.fields:
             name = k.decode("latin-1").lower()
             if name in HEADERS:
                 if name not in wanted:
                     wanted[name] = v.decode("utf-8", "surrogateescape")
-            elif name not in PLAIN_HEADERS and not name.startswith(PLAIN_HEADER_PREFIXES):
+            elif name in UPLOAD_HEADERS:
+                upload_hints[name] = v.decode("latin-1")
+            if name not in HEADERS and name not in PLAIN_HEADERS and not name.startswith(PLAIN_HEADER_PREFIXES):
                 other.append((name, v.decode("utf-8", "replace")))  # X-Prompt, X-File-Name...: content too
         what = Request(body, wanted, req.path,
                        tuple(req.query.items(multi=True)) if "?" in req.path else (), encoding, tuple(other))
+        if upload_hints or "/uploads/" in req.path or "?" in req.path and _UPLOAD_QUERY.search(req.path):
+            step = recognize(req.method, target.host, req.path, {k.lower(): v for k, v in what.query},
+                             {**wanted, **upload_hints}, body)
+            if step is not None:
+                return self._upload(flow, target, engine, what, step, started)
         if len(body) > INLINE_MAX:
             return self._request_off_loop(flow, target, engine, what, started)
         try:
@@ -278,6 +297,36 @@ class GuardAddon:
         except Deferred:  # a small image or PDF: OCR and PDF readers run in a worker
             return self._request_off_loop(flow, target, engine, what, started)
         return self._act(flow, target, engine, verdict, body, parts, files)
+
+    def _upload(self, flow, target: Target, engine: Engine, what: Request, step: Step, started: float):
+        """A request that is part of a multi-request upload: a part is read as a fragment (text
+        only, with the end of the part before it); the request that completes the upload is
+        decided on the whole file."""
+        who = f"{_client(flow)}|{(flow.metadata.get('proxyauth') or ('',))[0]}"
+        limits = engine.policy.limits
+        try:
+            data = step.data
+            if data and what.encoding:
+                data = decode_content(data, what.encoding, limits)
+            if not step.final:
+                session = self.uploads.add(who, Step(step.key, step.order, False, data))
+                text = fragment_text(session.tail + (data or b""))
+                session.tail = ((session.tail + (data or b""))[-OVERLAP * 4:])
+                parts = [Part(text, "upload part")] if text else []
+                verdict = engine.scan_parts(parts, [], started)
+                if verdict.action == "block":
+                    self.uploads.discard(who, step)
+                return self._act(flow, target, engine, verdict, what.body, parts, [])
+            whole = self.uploads.assemble(who, Step(step.key, step.order, True, data))
+        except ExtractionError as e:
+            self.uploads.discard(who, step)
+            return self._act(flow, target, engine, _fail(f"uninspectable.{e.reason}", e.detail), what.body, [], [])
+        if not whole:
+            # Its parts never passed through the guard (or expired): the file was not inspected.
+            verdict = _fail("uninspectable.unsupported", "upload completed without its parts passing through the guard")
+            return self._act(flow, target, engine, verdict, what.body, [], [])
+        assembled = Request(whole, {"content-type": "application/octet-stream"}, what.path)
+        return self._request_off_loop(flow, target, engine, assembled, started)
 
     async def _request_off_loop(self, flow, target: Target, engine: Engine, what: Request, started: float):
         budget = engine.policy.limits.max_seconds + 5
