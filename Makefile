@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench bench-proxy clean
+.PHONY: install run test bench bench-proxy bench-attacks clean
 
 install: $(STAMP)
 
@@ -26,6 +26,9 @@ bench: install
 
 bench-proxy: install
 	$(BIN)/python bench/bench_proxy.py
+
+bench-attacks: install
+	$(BIN)/python bench/bench_attacks.py
 
 clean:
 	rm -rf $(VENV) var

@@ -32,9 +32,9 @@ from guard.extract.jsonwalk import scan_string
 from guard.policy import load_policy
 from guard.proxy.inspect import (HEADERS, PLAIN_HEADER_PREFIXES, PLAIN_HEADERS, InspectionPool, Request,
                                  fail as _fail, inspect)
-from guard.proxy.uploads import OVERLAP, Step, UploadSessions, fragment_text, recognize
+from guard.proxy.uploads import OVERLAP, Step, UploadSessions, recognize
 from guard.respond import is_navigation, render
-from guard.types import Part, Verdict
+from guard.types import Verdict
 
 log = logging.getLogger("guard")
 INLINE_MAX = 64 * 1024  # bodies above this are inspected off the event loop
@@ -310,13 +310,13 @@ class GuardAddon:
                 data = decode_content(data, what.encoding, limits)
             if not step.final:
                 session = self.uploads.add(who, Step(step.key, step.order, False, data))
-                text = fragment_text(session.tail + (data or b""))
-                session.tail = ((session.tail + (data or b""))[-OVERLAP * 4:])
-                parts = [Part(text, "upload part")] if text else []
-                verdict = engine.scan_parts(parts, [], started)
-                if verdict.action == "block":
-                    self.uploads.discard(who, step)
-                return self._act(flow, target, engine, verdict, what.body, parts, [])
+                fragment = session.tail + (data or b"")
+                session.tail = fragment[-OVERLAP * 4:]
+                part = Request(fragment, {}, what.path, fragment=True)
+                if len(fragment) > INLINE_MAX:
+                    return self._request_off_loop(flow, target, engine, part, started)
+                verdict, parts, files = inspect(engine, part, started, allow_slow=False)
+                return self._act(flow, target, engine, verdict, what.body, parts, files)
             whole = self.uploads.assemble(who, Step(step.key, step.order, True, data))
         except ExtractionError as e:
             self.uploads.discard(who, step)

@@ -18,6 +18,7 @@ from urllib.parse import unquote
 
 from guard.adapters import scan_body
 from guard.adapters.encoding import decode_content
+from guard.adapters.fragment import fragment_text
 from guard.engine import Engine
 from guard.errors import Deferred, ExtractionError, GuardError
 from guard.extract import Context
@@ -54,6 +55,7 @@ class Request:
     query: tuple[tuple[str, str], ...] = ()
     encoding: str = ""        # the Content-Encoding header
     other_headers: tuple[tuple[str, str], ...] = ()  # headers that may carry content (X-Prompt...)
+    fragment: bool = False    # a part of an upload in parts: read as text or not at all, never as a file
 
 
 def fail(rule: str, detail: str, location: str = "request") -> Verdict:
@@ -84,7 +86,12 @@ def inspect(engine: Engine, req: Request, started: float,
                 return fail(f"uninspectable.{'limit' if e.reason == 'limit' else e.reason}",
                             f"Content-Encoding: {e.detail}"), [], []
             c.charge(len(body))
-        scan_body(c, body, req.headers.get("content-type", ""), req.headers, req.path)
+        if req.fragment:
+            text = fragment_text(body)
+            if text:
+                c.add(text, "upload part", "body")
+        else:
+            scan_body(c, body, req.headers.get("content-type", ""), req.headers, req.path)
         return engine.decide(c, started), c.out.parts, c.out.files
     except Deferred:
         raise

@@ -4,7 +4,7 @@ A file sent in parts (OpenAI Uploads API, Gemini resumable uploads, S3/OSS/COS m
 Azure block uploads to AI apps' storage, Content-Range chunking) is decided on the whole file
 when the request that completes it arrives; a part alone is only a fragment: read as text when
 it is text (with the end of the part before it, so a marking split at a boundary is whole),
-never parsed as a file. Parts are spooled per upload session in memory, past 1 MB in an
+never parsed as a file. Parts are spooled per upload session in memory, past 64 KB in an
 unlinked private temporary file, and expire unused.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from guard.errors import ExtractionError, LimitExceeded
 
-SPOOL_IN_MEMORY = 1 << 20
+SPOOL_IN_MEMORY = 64 << 10  # per upload; 1,000 sessions then hold at most 64 MB in memory
 OVERLAP = 512          # characters of the previous text part read again with the next one
 _OPENAI_PART = re.compile(r"^/v1/uploads/([A-Za-z0-9_-]+)/(parts|complete)$")
 _RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.I)
@@ -158,13 +158,3 @@ class UploadSessions:
         with self._lock:
             for key in list(self._sessions):
                 self._drop(key)
-
-
-def fragment_text(data: bytes) -> str | None:
-    """A part's bytes as text when they are text (a fragment of a binary file is not read)."""
-    if not data:
-        return None
-    text = data.decode("utf-8", errors="replace")
-    sample = text[:4096]
-    bad = sample.count("\ufffd") + sum(1 for c in sample if c < " " and c not in "\t\n\r\f")
-    return text if bad * 50 <= len(sample) else None
