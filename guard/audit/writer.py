@@ -16,6 +16,7 @@ import errno
 import grp
 import itertools
 import json
+import logging
 import os
 import threading
 import time
@@ -25,6 +26,7 @@ from guard.audit.chain import GENESIS, HEAD_FILE, canonical, digest, log_files
 from guard.errors import AuditError
 
 
+log = logging.getLogger("guard")
 _PREFIX = os.urandom(3).hex()  # per process: ids from several proxy processes never collide
 _counter = itertools.count(1)
 
@@ -159,6 +161,7 @@ class AuditWriter:
         """Start a new segment after the trail vanished: its first record says so and chains
         to the last record this writer wrote. Raises AuditError while that cannot be done."""
         self._close_fd()
+        log.error("audit trail vanished (%s): blocking AI traffic until a new segment is written", why)
         try:
             self._make_dir()
         except OSError as e:
@@ -174,6 +177,7 @@ class AuditWriter:
                "gap": {"reason": why, "last_seq": self.seq, "last_hash": self.prev}}
         self._append(gap, durable=True)
         self.gaps += 1
+        log.warning("audit trail continues in a new segment after sequence %d (gap %d recorded)", self.seq - 1, self.gaps)
 
     # -- records ----------------------------------------------------------------------------
     def write(self, record: dict, durable: bool) -> dict:

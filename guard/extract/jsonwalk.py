@@ -23,6 +23,22 @@ from guard.extract.sniff import printable
 _B64_RE = re.compile(r"[A-Za-z0-9+/=_\-\r\n]+")
 _DATA_URL_RE = re.compile(r"data:([\w.+/-]*)(?:;[\w=.-]+)*;base64,", re.I)
 FILENAME_KEYS = frozenset({"filename", "file_name", "fileName", "name_of_file"})
+# Field names of the AI APIs and web apps themselves: protocol, not content. Any other key (a
+# tool schema's property name, a metadata key) is scanned.
+PROTOCOL_KEYS = frozenset("""
+model messages role content type text stream temperature top_p top_k max_tokens max_completion_tokens n stop
+system user assistant tool tools tool_choice tool_calls tool_call_id function functions name arguments description
+parameters properties required items enum input instructions metadata id object created choices index message delta
+finish_reason logprobs usage prompt_tokens completion_tokens total_tokens response_format json_schema schema strict
+seed presence_penalty frequency_penalty logit_bias stream_options include_usage image_url url detail file file_id
+file_data filename input_text input_image input_file output_text source media_type data contents parts inlineData
+inline_data mimeType mime_type generationConfig generation_config safetySettings systemInstruction system_instruction
+category threshold candidateCount maxOutputTokens topP topK stopSequences responseMimeType thinking budget_tokens
+reasoning effort conversation_id parent_message_id message_id action author create_time timezone_offset_min
+history_and_training_disabled conversation_mode force_paragen websocket_request_id chat_session_id parent_id
+prompt ref_file_ids thinking_enabled search_enabled use_search kimiplus_id refs previous_response_id store
+modalities audio voice format cache_control ephemeral citations service_tier parallel_tool_calls user_id session_id
+""".split())
 MIN_B64 = 64
 
 
@@ -177,7 +193,7 @@ def walk_json(ctx: Context, obj, prefix: str = "", depth: int = 0) -> None:
         if isinstance(node, tuple):  # an object: (key, value) pairs, duplicates kept
             fname_here = next((v for k, v in node if k in FILENAME_KEYS and isinstance(v, str)), fname)
             for k, v in reversed(node):
-                if k:
+                if k and k not in PROTOCOL_KEYS:
                     anchors.append((pos, f" {_path(path, k)}"))
                     keys.append(k)
                     pos += len(k) + 1

@@ -62,8 +62,10 @@ class GuardAddon:
         self.acked: dict[str, float] = {}        # request fingerprint -> expiry
         self.pending: dict[str, tuple[str, str, float]] = {}  # ack token -> (fingerprint, event id, expiry)
         self._syncer: asyncio.Task | None = None
+        self._sweeper: asyncio.Task | None = None
         self.pool: InspectionPool | None = None
         self.uploads: UploadSessions | None = None
+        self._awaiting: dict[str, tuple[http.HTTPFlow, float]] = {}  # flows whose body is still arriving
         self._pool_key = None
 
     # -- options ---------------------------------------------------------------
@@ -141,6 +143,7 @@ class GuardAddon:
     def running(self):
         if self._syncer is None:
             self._syncer = asyncio.get_running_loop().create_task(self._group_commit())
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep_bodies())
             if self.pool is not None:
                 self.pool.warm()
 
@@ -153,9 +156,24 @@ class GuardAddon:
             except AuditError as e:
                 log.error("audit sync failed: %s", e)
 
+    async def _sweep_bodies(self):
+        # One sweep a second, not a timer per request: the common small body is complete long
+        # before its deadline and costs a dict insert and delete.
+        while True:
+            await asyncio.sleep(1)
+            now = time.monotonic()
+            for fid, (flow, deadline) in list(self._awaiting.items()):
+                if flow.request.timestamp_end or not flow.live:
+                    self._awaiting.pop(fid, None)
+                elif now > deadline:
+                    self._awaiting.pop(fid, None)
+                    _body_deadline(flow)
+
     def done(self):
         if self._syncer:
             self._syncer.cancel()
+        if self._sweeper:
+            self._sweeper.cancel()
         if self.uploads is not None:
             self.uploads.close()
         if self.pool is not None:
@@ -201,11 +219,8 @@ class GuardAddon:
             return None
         flow.metadata[META] = Target(svc, host, req.port, via_origin)
         req.stream = False  # an AI request is always inspected whole, never streamed past us
-        if not req.timestamp_end:  # the body is still to come: it gets a deadline
-            try:
-                asyncio.get_running_loop().call_later(ctx.options.guard_body_timeout, _body_deadline, flow)
-            except RuntimeError:  # no event loop (unit tests calling the hook directly)
-                pass
+        if not req.timestamp_end:  # the body is still to come: it gets a deadline (swept by _sweep_bodies)
+            self._awaiting[flow.id] = (flow, time.monotonic() + ctx.options.guard_body_timeout)
         engine = self.engines[svc.category]
         limit = engine.policy.limits.max_bytes
         length = req.headers.get("content-length", "")
@@ -256,6 +271,7 @@ class GuardAddon:
             return None
 
     def _request(self, flow: http.HTTPFlow):
+        self._awaiting.pop(flow.id, None)
         if flow.response or flow.error or not flow.live:
             return None
         if flow.metadata.get(META + "_ack"):
@@ -460,6 +476,7 @@ class GuardAddon:
     def error(self, flow: http.HTTPFlow):
         """A body cut off (over body_size_limit while streaming in, or past its deadline): the
         request never reached the AI service; the trail says so."""
+        self._awaiting.pop(flow.id, None)
         target: Target | None = flow.metadata.get(META)
         if target is None or flow.metadata.get(META + "_event") or flow.response is not None:
             return
