@@ -253,6 +253,23 @@ def main() -> int:
         print(f"  {len(data) / 1e6:4.1f} MB {name:4s} decided : {t * 1000:8.0f} ms, peak {rss:4.0f} MB -> {verdict.action}"
               f"  ({verdict.parts} parts, {verdict.chars / 1e6:.1f} M chars; {', '.join(verdict.rules)})")
     print("  (peak = max RSS of a fresh `guard scan` process deciding that file alone)")
+
+    # The longest PDF the default limits accept (max_pages 2,000), dense text: pdftotext child
+    # processes in parallel, and PDFium alone (what runs where poppler is not installed).
+    from guard.extract import pdf as pdf_mod
+    pages = engine.policy.limits.max_pages
+    longest = _pdf(pages, False)
+    for label, reader in (("pdftotext", pdf_mod.PDFTOTEXT), ("PDFium alone", None)):
+        if label == "pdftotext" and not reader:
+            print("  (pdftotext not installed: poppler-utils)")
+            continue
+        saved, pdf_mod.PDFTOTEXT = pdf_mod.PDFTOTEXT, reader
+        try:
+            t = best_of(lambda: engine.scan_bytes(longest, filename="long.pdf"), 1)
+        finally:
+            pdf_mod.PDFTOTEXT = saved
+        print(f"  {len(longest) / 1e6:4.1f} MB pdf, {pages} dense text pages, {label:12s}: {t * 1000:6.0f} ms"
+              f" ({t * 1000 / pages:.2f} ms/page)")
     return 0
 
 

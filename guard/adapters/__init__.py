@@ -16,7 +16,7 @@ from guard.adapters.form import scan_form
 from guard.adapters.frames import scan_frames
 from guard.adapters.multipart import scan_multipart
 from guard.extract import Context, extract_into
-from guard.extract.jsonwalk import parse_body, walk_json
+from guard.extract.jsonwalk import parse_body, walk_values
 
 __all__ = ["scan_body"]
 
@@ -41,11 +41,7 @@ def scan_json_body(ctx: Context, body: bytes, location: str = "") -> bool:
     parsed = parse_body(body)
     if parsed is None:
         return False
-    values, rest = parsed
-    for n, obj in enumerate(values):
-        walk_json(ctx, obj, location if len(values) == 1 else f"{location}[line {n + 1}]".strip())
-    if rest.strip():
-        ctx.add(rest, f"{location} (after the JSON)".strip(), "body")
+    walk_values(ctx, *parsed, location)
     return True
 
 

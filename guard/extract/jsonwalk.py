@@ -105,17 +105,22 @@ def socketio_payloads(text: str) -> list[str] | None:
     return out or None
 
 
+def walk_values(ctx: Context, values: list, rest: str, location: str, depth: int = 0) -> None:
+    """Walk JSON values read one after another (JSON Lines, concatenated bodies), and the text
+    after them as text."""
+    for n, obj in enumerate(values):
+        walk_json(ctx, obj, location if len(values) == 1 else f"{location}[line {n + 1}]".strip(), depth)
+    if rest.strip():
+        ctx.add(rest, f"{location} (after the JSON)".strip(), "body")
+
+
 def walk_socketio(ctx: Context, text: str, location: str, depth: int = 0) -> bool:
     payloads = socketio_payloads(text) if text[:1].isdigit() else None
     if not payloads:
         return False
     for n, payload in enumerate(payloads):
         values, rest = parse_values(payload)
-        loc = location if len(payloads) == 1 else f"{location}[packet {n + 1}]"
-        for obj in values:
-            walk_json(ctx, obj, loc, depth + 1)
-        if rest.strip():
-            ctx.add(rest, f"{loc} (after the JSON)", "body")
+        walk_values(ctx, values, rest, location if len(payloads) == 1 else f"{location}[packet {n + 1}]", depth + 1)
     return True
 
 
@@ -172,8 +177,7 @@ def scan_string(ctx: Context, s: str, location: str, filename: str | None = None
     if stripped[:1] in ("{", "[") and depth < ctx.limits.max_depth:
         values, rest = parse_values(s)
         if values and all(isinstance(v, (tuple, list)) for v in values) and not rest.strip():
-            for n, inner in enumerate(values):
-                walk_json(ctx, inner, location if len(values) == 1 else f"{location}[line {n + 1}]", depth + 1)
+            walk_values(ctx, values, rest, location, depth + 1)
             return
     ctx.add(s, location, "body")
 

@@ -6,7 +6,7 @@ from charset_normalizer import from_bytes
 
 from guard.extract.context import Context
 from guard.extract.html import html_to_text
-from guard.extract.jsonwalk import parse_values, walk_json, walk_socketio
+from guard.extract.jsonwalk import parse_values, walk_socketio, walk_values
 from guard.extract.plausible import plausibility as _plausibility
 from guard.extract.sniff import printable
 
@@ -74,9 +74,6 @@ def extract_text(ctx: Context, data: bytes, location: str) -> None:
         # quoted mentions; text after the last value is still text.
         values, rest = parse_values(text)
         if values and all(isinstance(v, (tuple, list)) for v in values):
-            for n, obj in enumerate(values):
-                walk_json(ctx, obj, location if len(values) == 1 else f"{location}[line {n + 1}]")
-            if rest.strip():
-                ctx.add(rest, f"{location} (after the JSON)", "body")
+            walk_values(ctx, values, rest, location)
             return
     ctx.add(text, location, "body")

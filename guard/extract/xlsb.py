@@ -29,28 +29,27 @@ def _col(n: int) -> str:
     return s
 
 
+def _varint(data: bytes, pos: int, most: int) -> tuple[int, int]:
+    """A little-endian base-128 number of at most `most` bytes: (value, position after it)."""
+    value = shift = 0
+    for _ in range(most):
+        if pos >= len(data):
+            break
+        b = data[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            break
+    return value, pos
+
+
 def _records(data: bytes):
-    """(type, payload) of each BIFF12 record: type and size are little-endian base-128 varints."""
-    pos, n = 0, len(data)
-    while pos < n:
-        rtype = shift = 0
-        for _ in range(2):
-            b = data[pos]
-            pos += 1
-            rtype |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                break
-        size = shift = 0
-        for _ in range(4):
-            if pos >= n:
-                return
-            b = data[pos]
-            pos += 1
-            size |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                break
+    """(type, payload) of each BIFF12 record: a type of up to 2 and a size of up to 4 varint bytes."""
+    pos = 0
+    while pos < len(data):
+        rtype, pos = _varint(data, pos, 2)
+        size, pos = _varint(data, pos, 4)
         yield rtype, data[pos:pos + size]
         pos += size
 
