@@ -100,6 +100,15 @@ ROUTES = [
                                                http_request("API.OPENAI.COM", "/v1/chat/completions", chat(MARKED)))),
     ("host-header-disagrees", lambda p, c: raw_https(p, "api.openai.com:443", "api.openai.com",
                                                      http_request("cdn.example.net", "/v1/chat/completions", chat(MARKED)))),
+    # 7. Catalog holes: regional endpoints, Bedrock, an AI app's own storage without Origin/Referer
+    ("vertex-regional", _post("https://europe-west4-aiplatform.googleapis.com/v1/projects/p/locations/europe-west4/"
+                              "publishers/google/models/gemini-2.0-flash:generateContent",
+                              json.dumps({"contents": [{"parts": [{"text": MARKED}]}]}, ensure_ascii=False).encode(), JSON)),
+    ("bedrock-runtime", _post("https://bedrock-runtime.us-east-1.amazonaws.com/model/anthropic.claude-3/invoke",
+                              json.dumps({"messages": [{"role": "user", "content": MARKED}]}, ensure_ascii=False).encode(), JSON)),
+    ("chatgpt-storage-no-origin", lambda p, c: (lambda r: (r.status_code, r.content))(c.put(
+        "https://files.oaiusercontent.com/file-abc?se=2026&sig=x", content=MARKED.encode(),
+        headers={"content-type": "text/plain", "x-ms-blob-type": "BlockBlob"}))),
     # 6. Other carriers
     ("url-path-segment", lambda p, c: (lambda r: (r.status_code, r.content))(
         c.post(f"https://api.openai.com/v1/notes/{quote(MARKED)}", json={"x": 1}))),

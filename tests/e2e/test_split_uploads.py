@@ -78,10 +78,17 @@ def test_marking_split_across_text_parts(proxy, upstream, send):
 def test_document_in_parts_is_decided_whole(proxy, upstream, send):
     marked = make_docx(["季度工作安排"] * 20, header="核心商密▲3年")
     clean = make_docx(["季度工作安排"] * 20)
+    def blocks() -> int:  # block records are durable before the 403 leaves
+        return sum(1 for f in proxy.audit.glob("*.jsonl") for line in f.read_text(encoding="utf-8").splitlines()
+                   if '"action":"block"' in line and "commercial-secret.marking" in line)
+
+    before = blocks()
     with proxy.client() as c:
         statuses = send(c, split(marked, 3), f"m{send.__name__}")
         assert statuses[:-1] == [200] * (len(statuses) - 1)  # fragments of a file are not files
         assert statuses[-1] == 403                           # the whole file is
+    assert blocks() == before + 1  # and the decision is in the trail
+    with proxy.client() as c:
         statuses = send(c, split(clean, 3), f"c{send.__name__}")
         assert statuses == [200] * len(statuses)
 
