@@ -38,11 +38,12 @@ def hits_action(rule: Rule, hits) -> str | None:
 
 
 def _drop_nested(findings: list[Finding]) -> list[Finding]:
-    """A span inside a stronger-or-equal finding's span adds nothing (机密★ inside 机密★5年)."""
+    """A span inside a stronger-or-equal finding's span adds nothing (机密★ inside 机密★5年).
+    The same span found by two rules keeps both names (a Stripe key is also a secret assignment)."""
     kept: list[Finding] = []
     for f in sorted(findings, key=lambda f: (f.span[0] - f.span[1], -ACTION_RANK[f.action])):
         if any(k.part_index == f.part_index and k.span[0] <= f.span[0] and f.span[1] <= k.span[1]
-               and ACTION_RANK[k.action] >= ACTION_RANK[f.action] for k in kept):
+               and k.span != f.span and ACTION_RANK[k.action] >= ACTION_RANK[f.action] for k in kept):
             continue
         kept.append(f)
     return kept

@@ -55,7 +55,9 @@ def _readable(data: bytes) -> str | None:
             continue
         if not t.isascii() and _plausibility(t) < 0.9:
             continue  # random bytes often decode as GB18030: only take text that reads as Chinese
-        if not t.isascii() or sum(c.isalpha() or c == " " for c in t) >= 0.8 * len(t):
+        # Random bytes almost never decode to printable ASCII; words, PEM blocks and
+        # configuration lines are mostly letters, digits and spaces.
+        if not t.isascii() or sum(c.isalnum() or c in " \n" for c in t) >= 0.6 * len(t):
             return t
     return None
 
