@@ -17,6 +17,14 @@ def register(sub) -> None:
                                     "misbehaves or is missing, 2 when the policy is invalid.")
     c.add_argument("path", nargs="?", help="policy YAML")
     c.set_defaults(func=check)
+    g = psub.add_parser("import-gitleaks", help="turn a gitleaks configuration into a policy file",
+                        description="Convert a gitleaks TOML configuration (rules with id, regex, keywords, "
+                                    "entropy, secretGroup, allowlists) into a policy YAML of ours, written to "
+                                    "--out or stdout. Rules whose regex RE2 cannot run are listed on stderr "
+                                    "with the reason. Extend the result from your policy (`extends:`).")
+    g.add_argument("toml", help="gitleaks.toml")
+    g.add_argument("--out", help="policy YAML to write (default: stdout)")
+    g.set_defaults(func=import_gitleaks)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
 
 
@@ -41,6 +49,29 @@ def check_examples(policy) -> list[str]:
                     word = "should match" if expect else "should not match"
                     failures.append(f"rule {rule.id}: example {ex.text!r} ({ex.part}) {word}")
     return failures
+
+
+def import_gitleaks(args) -> int:
+    import sys
+    from pathlib import Path
+
+    from guard.errors import PolicyError
+    from guard.policy.gitleaks import convert, dump
+
+    try:
+        text = Path(args.toml).read_text(encoding="utf-8")
+    except OSError as e:
+        raise PolicyError(f"{args.toml}: cannot read: {e.strerror}") from None
+    conv = convert(text, args.toml)
+    out = dump(conv, args.toml)
+    if args.out:
+        Path(args.out).write_text(out, encoding="utf-8")
+    else:
+        sys.stdout.write(out)
+    for s in conv.skipped:
+        print(f"skipped {s}", file=sys.stderr)
+    print(f"converted {len(conv.policy['rules'])} rule(s), skipped {len(conv.skipped)}", file=sys.stderr)
+    return 0
 
 
 def check(args) -> int:

@@ -93,6 +93,10 @@ def extract_into(ctx: Context, data: bytes, name: str | None, location: str, dep
             extract_into(ctx, _decompress(ctx, data, kind), None, f"{location}/{kind}", depth + 1)
         elif kind == "image":
             extract_image(ctx, data, location)
+        elif kind == "pkcs12":
+            # A key store (private key and certificates), password-protected: never inspectable,
+            # never to be sent.
+            ctx.problem("encrypted", location, "PKCS#12 key store (private keys)")
         elif kind in ("archive-unsupported", "zstd"):
             ctx.problem("unsupported", location, "archive format that cannot be inspected")
         elif looks_like_mail(data):

@@ -34,9 +34,20 @@ def sniff(data: bytes) -> str:
         return "pdf"
     if data[257:262] == b"ustar":
         return "tar"
+    if _is_pkcs12(data):
+        return "pkcs12"
     if data[:5] == b"BZh91" or data[:5] == b"BZh11" or (data[:3] == b"BZh" and data[3:4].isdigit() and data[4:10] == b"1AY&SY"):
         return "bzip2"
     return "text"
+
+
+def _is_pkcs12(data: bytes) -> bool:
+    """PFX (PKCS#12): SEQUENCE { INTEGER 3, SEQUENCE contentInfo ... } in DER."""
+    if len(data) < 16 or data[0] != 0x30:
+        return False
+    n = data[1]
+    pos = 2 + (n & 0x7F if n & 0x80 else 0)
+    return data[pos:pos + 3] == b"\x02\x01\x03" and data[pos + 3:pos + 4] == b"\x30"
 
 
 def printable(text: str) -> bool:
