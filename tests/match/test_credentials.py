@@ -90,3 +90,76 @@ FLOOR = [
 def test_false_positive_floor(engine, text):
     v = engine.scan_text(text)
     assert v.action == "allow", v.findings
+
+
+# Every family of issue 15, whichever rule names it: two or more well-formed values and a near miss.
+_P12 = None
+
+
+def _pkcs12() -> bytes:
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
+    return pkcs12.serialize_key_and_certificates(b"id", ec.generate_private_key(ec.SECP256R1()), None, None,
+                                                  BestAvailableEncryption(b"pw"))
+
+
+BY_FAMILY = {
+    "aws": (["aws_access_key_id=AKIAZ3MQ7RX2PLKW4D7N", "aws_secret_access_key = 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"],
+            "AKIA 开头的是什么"),
+    "gcp-service-account": ([json.dumps({"type": "service_account", "project_id": "p", "private_key_id": "1a2b",
+                                         "private_key": "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0B\n-----END PRIVATE KEY-----\n"}),
+                             "GOOGLE_API_KEY=AIzaSyD3kL9mQ2pR7sT4vW8xZ1aB5cE6fG0hJ2k"],
+                            '{"type": "service_account", "client_email": "svc@p.iam.gserviceaccount.com"}'),
+    "azure": (["DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4MTIzNA==;",
+               "https://a.blob.core.windows.net/c/f?sv=2023-11-03&se=2026-12-31&sr=b&sp=r&sig=Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFi%3D"],
+              "AccountName=acct;AccountKey=<your-key>"),
+    "aliyun-tencent": (["ALIBABA_CLOUD_ACCESS_KEY_ID=LTAI5tQ8xYz2AbCdEfGhIjKl", "SecretId: AKIDz8krbsJ5yKBZQpn74WFkmLPx3Rq9Wd2T"],
+                       "LTAI 前缀是阿里云的"),
+    "huawei-baidu-volc-jd-kingsoft": (["HUAWEICLOUD_SDK_AK=QW7ZRT4KLP2MNX8VB3CD", "BAIDU_AK=ALTAKq8Wm3Zr5Tn7Vb2Xc9Ls4",
+                                       "ak=AKLTYjA2ZGM5NWE4ODk0NGEyYmIyMzQ0ZjVkNzY1ZDQyNmE", "JDC_7F4A9C2E1B8D6F3A5C9E2B7D4F1A"],
+                                      "HUAWEICLOUD_SDK_AK=${HW_AK}"),
+    "code-hosting": (["git remote set-url origin https://ci:ghp_aB3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hJ6@github.com/o/r.git",
+                      "GITLAB_TOKEN=glpat-x9Qm2RvT7wLp4ZsN8cJk", "GITEE_TOKEN=3f9c2a7e1b8d4f6a0c5e9b2d7a4f1e8c"],
+                     "ghp_ 是 GitHub 令牌前缀"),
+    "registries": (["//registry.npmjs.org/:_authToken=npm_Ab12Cd34Ef56Gh78Ij90Kl12Mn34Op56Qr78",
+                    "password = pypi-AgEIcHlwaS5vcmcCJDg3YjQ2ZjE5LTVkMmItNGE5ZS1iNzA0LWE4ZjYwOTBjNzQ1YQ",
+                    "<server><password>Mvn$9kQz2Lp7</password></server>"],
+                   "npm_config_registry=https://registry.npmmirror.com"),
+    "chat-office": (["https://oapi.dingtalk.com/robot/send?access_token=8f3a2b9c7d1e4f6a0b5c8d2e9f1a3b7c6d4e0f2a9b8c7d1e3f5a6b2c4d8e0f1a",
+                     "WX_APP_SECRET=3f9c2a7e1b8d4f6a0c5e9b2d7a4f1e8c",
+                     "https://discord.com/api/webhooks/112233445566778899/AbCdEfGhIjKlMnOpQrStUvWxYz0123456789_-AbCdEfGhIjKlMnOpQrStUv"],
+                    "钉钉机器人文档 https://oapi.dingtalk.com/robot/send?access_token=XXXXXX"),
+    "payment-messaging": (["sk_live_51NzQ8bLf2Hp7KmR4tV9wY3xE6q", "alipay_private_key=MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC3mJ8xq2Lz",
+                           "mch_key: 8Kd92LmQz7Rt4Vw1Yb6Nc3Pf5Hj0Gs2U", "SK2a9f8e7d6c5b4a3928171605f4e3d2c1"],
+                          "alipay_public_key=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA3mJ8xq2Lz"),
+    "ai-providers": (["OPENAI_API_KEY=sk-proj-Ab3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hJ6kM9n",
+                      "ANTHROPIC_API_KEY=sk-ant-api03-Ab3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hJ6kM9nP2q",
+                      "DEEPSEEK_API_KEY=sk-3f9c2a7e1b8d4f6a0c5e9b2d7a4f1e8c", "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"],
+                     "OPENAI_API_KEY=sk-..."),
+    "databases": (["jdbc:mysql://app:Qw8#Lm2Zp7Rt@10.0.0.5:3306/erp", "spring.datasource.password=Dq7#Lp2Xm9Wz",
+                   "mongodb+srv://svc:Mg0Pass2027x@cluster0.abcde.mongodb.net/db"],
+                  "jdbc:mysql://localhost:3306/erp?user=app"),
+    "private-keys": (["-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA",
+                      "PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\nPrivate-Lines: 1"],
+                     "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A"),
+    "generic": (["DB_PASSWORD=Tr0ub4dor&3x", "redis:\n  password: \"Zq8#mLp2Xw9\"", "[smtp]\npassword = Sm7#pQ2wLx9",
+                 "生产库 root 的密码是 Wn7#qLp29z", "运维口令：Ab12!xYz99"],
+                "DB_PASSWORD=${DB_PASSWORD}"),
+}
+
+
+@pytest.mark.parametrize("family, text", [(f, t) for f, (pos, _) in BY_FAMILY.items() for t in pos])
+def test_family_caught(engine, family, text):
+    v = engine.scan_text(text)
+    assert v.action == "block" and any(r.startswith("credential.") for r in v.rules), (family, v.rules)
+
+
+@pytest.mark.parametrize("family, text", [(f, miss) for f, (_, miss) in BY_FAMILY.items()])
+def test_family_near_miss(engine, family, text):
+    v = engine.scan_text(text)
+    assert not any(r.startswith("credential.") for r in v.rules), (family, v.rules)
+
+
+def test_pkcs12_file_blocks(engine):
+    v = engine.scan_bytes(_pkcs12(), filename="证书.p12")
+    assert v.action == "block" and "uninspectable.encrypted" in v.rules
