@@ -41,10 +41,13 @@ FIELDS = [
     ("title: 年度计划\n密级: 机密\n", "block", "state-secret.field"),
     ("> **密级：** 绝密\n> 会议纪要", "block", "state-secret.field"),
     ("设备\t型号\n密级\t机密\n", "block", "state-secret.field"),  # two spreadsheet cells
+    ("保密等级：机密\n报告", "block", "state-secret.field"),
+    ("保密级别：秘密\n纪要", "block", "state-secret.field"),
 ]
 FIELDS_NEGATIVE = [
     "国家秘密的密级分为绝密、机密、秘密三级。",
     "“密级：机密”这种写法对吗？",
+    "保密等级分为绝密、机密、秘密三级。",
 ]
 
 # 3. The wider vocabulary; each names its own family's rule.
@@ -58,6 +61,7 @@ VOCABULARY = [
     ("内部使用\n通讯录", "warn", "internal.marking"),
     ("（内部）\n值班安排", "warn", "internal.marking"),
     ("密级：内部\n巡检记录", "warn", "internal.field"),
+    ("本资料仅供内部参阅\n周报", "warn", "internal.marking"),
 ]
 VOCABULARY_NEGATIVE = [
     "商密 等级划分标准是什么",
@@ -72,6 +76,7 @@ ENGLISH = [
     ("Classification: Secret\nSubject: merger", "block", "state-secret.en-field"),
     ("Security classification: Confidential\nq3", "warn", "internal.en-field"),
     ("CONFIDENTIAL\nPricing", "warn", "internal.confidential-en"),
+    ("RESTRICTED\nProject notes", "warn", "internal.confidential-en"),
 ]
 ENGLISH_NEGATIVE = [
     "The secret to a good pitch is preparation.",
