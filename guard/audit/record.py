@@ -79,6 +79,21 @@ def build_ack(event_id: str, acknowledges: str, reason: str, client: str, user: 
             "body_sha256": "", "policy": {"id": policy.id, "sha256": policy.sha256}}
 
 
+_DOC_EXT = ("docx|docm|doc|xlsx|xlsm|xlsb|xls|pptx|pptm|ppt|pdf|ofd|odt|ods|odp|rtf|wps|et|dps|txt|md|csv|json|jsonl|"
+            "xml|html?|eml|zip|rar|7z|tar|gz|tgz|bz2|png|jpe?g|gif|bmp|tiff?|webp")
+# A file name inside a location: after file:, a slash or the start, ending in a document extension.
+_FILE_SEGMENT = re.compile(rf"(?<=file:)[^/#]+?\.(?:{_DOC_EXT})(?=$|[/#!]| )|(?<=/)[^/#]+?\.(?:{_DOC_EXT})(?=$|[/#!]| )"
+                           rf"|^[^/#:]+?\.(?:{_DOC_EXT})(?=$|[/#!]| )", re.I)
+
+
+def mask_location(location: str, file_names: str = "masked") -> str:
+    """A finding's location with the file names in it (archive members, uploads) masked like
+    file names: file:a.zip/【机密】项目报告.docx/header1 -> file:a.zip/【机密】****.docx/header1."""
+    if file_names == "full" or "." not in location:
+        return clean(location)
+    return clean(_FILE_SEGMENT.sub(lambda m: mask_filename(m.group()), location))
+
+
 def build(event_id: str, info: RequestInfo, verdict: Verdict, policy: Policy, note: str = "") -> dict:
     file_names = policy.settings.audit_file_names
     rules: dict[str, dict] = defaultdict(lambda: {"count": 0, "locations": [], "excerpts": []})
@@ -87,7 +102,7 @@ def build(event_id: str, info: RequestInfo, verdict: Verdict, policy: Policy, no
         r.update(action=f.action, severity=f.severity)
         r["count"] = max(r["count"], f.count)
         if len(r["locations"]) < 5:
-            r["locations"].append(f.location)
+            r["locations"].append(mask_location(f.location, file_names))
             r["excerpts"].append(f.excerpt)
     rec = {
         "event_id": event_id,
