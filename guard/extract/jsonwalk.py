@@ -62,6 +62,23 @@ def parse_values(text: str) -> tuple[list, str]:
     return values, text[pos:]
 
 
+_STRING = re.compile(r'"((?:[^"\\\n]|\\.){1,100000})"')
+
+
+def json_like_strings(text: str) -> list[str] | None:
+    """The string literals of text that looks like JSON but does not parse (cut off, a stray
+    comma): read one by one, as a tolerant reader would, so JSON's own quotes never make a
+    marking inside them look like a quoted mention. None when there are none."""
+    out = []
+    for m in _STRING.finditer(text):
+        raw = m.group(1)
+        try:
+            out.append(json.loads(f'"{raw}"'))
+        except ValueError:
+            out.append(raw)
+    return out or None
+
+
 def parse_body(data: bytes) -> tuple[list, str] | None:
     """A JSON body read leniently: (values, unparsed rest), or None when no value parses.
     JSON is UTF-8 (RFC 8259): invalid bytes are replaced, never read in another code page."""

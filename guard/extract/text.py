@@ -6,7 +6,7 @@ from charset_normalizer import from_bytes
 
 from guard.extract.context import Context
 from guard.extract.html import html_to_text
-from guard.extract.jsonwalk import parse_values, walk_socketio, walk_values
+from guard.extract.jsonwalk import json_like_strings, parse_values, walk_socketio, walk_values
 from guard.extract.plausible import plausibility as _plausibility
 from guard.extract.sniff import printable
 
@@ -75,5 +75,9 @@ def extract_text(ctx: Context, data: bytes, location: str) -> None:
         values, rest = parse_values(text)
         if values and all(isinstance(v, (tuple, list)) for v in values):
             walk_values(ctx, values, rest, location)
+            return
+        strings = json_like_strings(text)
+        if strings:  # JSON that does not parse: its strings, each on a line of its own
+            ctx.add("\n".join(strings), f"{location} (JSON-like)", "body")
             return
     ctx.add(text, location, "body")

@@ -80,6 +80,8 @@ ROUTES = [
     ("json-huge-number", _post(API, b'{"n":' + b"7" * 5000 + b',"messages":[{"content":' + json.dumps(MARKED).encode() + b"}]}", JSON)),
     ("json-invalid-utf8", _post(API, b'{"messages":[{"content":"' + MARKED.encode() + b'\xff\xfe"}]}', JSON)),
     ("json-without-content-type", _post(API, chat(MARKED), {})),
+    ("json-cut-off-as-text", _post(API, chat(MARKED)[:-3], {"content-type": "text/plain"})),
+    ("json-cut-off-no-type", _post(API, chat(MARKED)[:-2], {})),
     # 2. Form bodies
     ("form-key", _post(API, quote(MARKED).encode() + b"=", {"content-type": "application/x-www-form-urlencoded"})),
     ("form-key-and-value", _post(API, b"a=1&" + quote(MARKED).encode() + b"=x", {"content-type": "application/x-www-form-urlencoded"})),
