@@ -331,7 +331,10 @@ class GuardAddon:
                 part = Request(fragment, {}, what.path, fragment=True)
                 if len(fragment) > INLINE_MAX:
                     return self._request_off_loop(flow, target, engine, part, started)
-                verdict, parts, files = inspect(engine, part, started, allow_slow=False)
+                try:
+                    verdict, parts, files = inspect(engine, part, started, allow_slow=False)
+                except Deferred:
+                    return self._request_off_loop(flow, target, engine, part, started)
                 return self._act(flow, target, engine, verdict, what.body, parts, files)
             whole = self.uploads.assemble(who, Step(step.key, step.order, True, data))
         except ExtractionError as e:

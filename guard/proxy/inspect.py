@@ -87,9 +87,20 @@ def inspect(engine: Engine, req: Request, started: float,
                             f"Content-Encoding: {e.detail}"), [], []
             c.charge(len(body))
         if req.fragment:
-            text = fragment_text(body)
-            if text:
-                c.add(text, "upload part", "body")
+            # A part of an upload in parts. Read as what it is when it is whole (JSON, a complete
+            # file: a body cannot hide behind upload parameters); a piece of a file that does not
+            # parse is read for its text only, and the whole file is decided at completion.
+            sub = Context(engine.policy.limits, allow_slow)
+            scan_body(sub, body, "", {}, req.path)
+            if any(p.reason in ("corrupt", "unsupported") for p in sub.out.problems):
+                text = fragment_text(body)
+                if text:
+                    c.add(text, "upload part", "body")
+            else:
+                c.out.parts.extend(sub.out.parts)
+                c.out.problems.extend(sub.out.problems)
+                c.out.files.extend(sub.out.files)
+                c.pictures.extend(sub.pictures)
         else:
             scan_body(c, body, req.headers.get("content-type", ""), req.headers, req.path)
         return engine.decide(c, started), c.out.parts, c.out.files

@@ -114,3 +114,19 @@ def test_parts_past_the_size_limit_block(tmp_path, upstream):
         p.stop()
     recs = [json.loads(line) for f in p.audit.glob("*.jsonl") for line in f.read_text(encoding="utf-8").splitlines()]
     assert any(r["action"] == "block" and r["rules"][0]["id"] == "uninspectable.limit" for r in recs)
+
+
+@pytest.mark.parametrize("url", [
+    "https://api.openai.com/v1/chat/completions?partNumber=1&uploadId=x",
+    "https://api.openai.com/v1/chat/completions?comp=block&blockid=b1",
+])
+def test_a_request_cannot_hide_behind_upload_parameters(proxy, upstream, url):
+    """A whole prompt or a whole file sent as an 'upload part' is read as what it is."""
+    from writers import make_docx
+    before = len(upstream.received)
+    with proxy.client() as c:
+        r = c.put(url, json={"messages": [{"role": "user", "content": MARK + "\n关于某项目的报告"}]})
+        assert r.status_code == 403, r.text
+        r = c.put(url, content=make_docx(["正文"], header=MARK), headers={"content-type": "application/octet-stream"})
+        assert r.status_code == 403, r.text
+    assert len(upstream.received) == before
