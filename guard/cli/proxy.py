@@ -15,11 +15,13 @@ def register(sub) -> None:
 
 
 def build_args(args) -> list[str]:
-    # connection_strategy=lazy: the AI service is contacted only for a request that was allowed
-    # (a blocked one never opens a connection upstream; offline, blocks still answer 403).
-    # Arguments after `--` come later and may override it.
     out = ["-q", "--listen-host", args.listen_host, "--listen-port", str(args.listen_port),
-           "--set", f"guard_audit_dir={args.audit_dir}", "--set", "connection_strategy=lazy"]
+           "--set", f"guard_audit_dir={args.audit_dir}"]
+    # connection_strategy=lazy: the AI service is contacted only for a request that was allowed
+    # (a blocked one never opens a connection upstream; offline, blocks still answer 403), unless
+    # the operator sets it after `--` (mitmproxy takes one value per option).
+    if not any(a.startswith("connection_strategy=") for a in args.mitm_args):
+        out += ["--set", "connection_strategy=lazy"]
     if args.policy:
         out += ["--set", f"guard_policy={args.policy}"]
     return out + list(args.mitm_args)
