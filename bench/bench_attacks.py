@@ -13,8 +13,6 @@ import base64
 import gzip
 import json
 import multiprocessing as mp
-import os
-import socket
 import statistics
 import sys
 import tempfile
