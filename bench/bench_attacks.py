@@ -12,7 +12,6 @@ import argparse
 import base64
 import gzip
 import json
-import multiprocessing as mp
 import statistics
 import sys
 import tempfile
@@ -21,7 +20,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_proxy import HOST, connect, http_request, load, prompt_4k, read_response, start_proxy, upstream_main  # noqa: E402
+from bench_proxy import (HOST, connect, http_request, load, prompt_4k, read_response, start_proxy,  # noqa: E402
+                         start_upstream)
 
 
 def rss_mb(pid: int, field: str = "VmRSS") -> float:
@@ -156,10 +156,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=8)
     ap.add_argument("--attacks", default=",".join(ATTACKS))
     args = ap.parse_args()
-    q = mp.Queue()
-    up = mp.Process(target=upstream_main, args=(q,), daemon=True)
-    up.start()
-    up_port = q.get(timeout=10)
+    up, up_port = start_upstream()
     tmp = Path(tempfile.mkdtemp())
     cafile = str(tmp / "conf" / "mitmproxy-ca-cert.pem")
     request = http_request("/v1/chat/completions", prompt_4k(), "application/json")

@@ -58,6 +58,14 @@ def upstream_main(port_q):
     asyncio.run(main())
 
 
+def start_upstream():
+    """(process, port) of the loopback upstream every variant is mapped to."""
+    q = mp.Queue()
+    up = mp.Process(target=upstream_main, args=(q,), daemon=True)
+    up.start()
+    return up, q.get(timeout=10)
+
+
 def wait_port(port, timeout=30):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -188,10 +196,7 @@ def main() -> int:
                     help="which of prompt,upload,upload-text,busy to run")
     args = ap.parse_args()
 
-    q = mp.Queue()
-    up = mp.Process(target=upstream_main, args=(q,), daemon=True)
-    up.start()
-    up_port = q.get(timeout=10)
+    up, up_port = start_upstream()
     tmp = Path(tempfile.mkdtemp())
     confdir = tmp / "conf"
     variants = args.variants.split(",")

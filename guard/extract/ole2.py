@@ -15,6 +15,7 @@ import olefile
 import xlrd
 
 from guard.errors import ExtractionError
+from guard.extract.cells import add_rows
 from guard.extract.context import Context
 
 _FIELD = re.compile(r"\x13[^\x13\x14\x15]*\x14|\x13[^\x13\x14\x15]*\x15")  # field code part of a field
@@ -94,17 +95,8 @@ def _excel(ctx: Context, data: bytes, location: str) -> None:
         for sname in book.sheet_names():
             ctx.check_time()
             sheet = book.sheet_by_name(sname)
-            out, anchors, pos = [], [], 0
-            for r in range(sheet.nrows):
-                cells = [(c, v) for c, v in enumerate(sheet.row_values(r)) if v not in ("", None)]
-                for c, v in cells:
-                    s = str(v)
-                    anchors.append((pos, f"{xlrd.formula.colname(c)}{r + 1}"))
-                    out.append(s + "\t")
-                    pos += len(s) + 1
-                if cells:
-                    out[-1] = out[-1][:-1] + "\n"
-            ctx.add("".join(out), f"{location}/{sname}!", "body", anchors)
+            add_rows(ctx, ((r, sheet.row_values(r)) for r in range(sheet.nrows)), f"{location}/{sname}!",
+                     lambda r, c: f"{xlrd.formula.colname(c)}{r + 1}")
             book.unload_sheet(sname)
     finally:
         book.release_resources()

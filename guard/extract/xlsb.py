@@ -13,6 +13,7 @@ import zipfile
 import python_calamine
 
 from guard.errors import ExtractionError
+from guard.extract.cells import add_rows
 from guard.extract.context import Context
 from guard.extract.zipsafe import read_member
 
@@ -94,16 +95,8 @@ def extract_xlsb(ctx: Context, zf: zipfile.ZipFile, names: dict, location: str) 
             ctx.check_time()
             sheet = wb.get_sheet_by_name(sheet_name)
             r0, c0 = sheet.start or (0, 0)
-            out, anchors, pos = [], [], 0
-            for r, row in enumerate(sheet.to_python(skip_empty_area=True)):
-                cells = [(c, str(v)) for c, v in enumerate(row) if v not in ("", None)]
-                for c, value in cells:
-                    anchors.append((pos, f"{_col(c0 + c)}{r0 + r + 1}"))
-                    out.append(value + "\t")
-                    pos += len(value) + 1
-                if cells:
-                    out[-1] = out[-1][:-1] + "\n"
-            ctx.add("".join(out), f"{location}/{sheet_name}!", "body", anchors)
+            add_rows(ctx, enumerate(sheet.to_python(skip_empty_area=True)), f"{location}/{sheet_name}!",
+                     lambda r, c: f"{_col(c0 + c)}{r0 + r + 1}")
     except python_calamine.PasswordError:
         raise ExtractionError("encrypted", "password-protected xlsb workbook") from None
     except (python_calamine.CalamineError, OSError, ValueError) as e:
