@@ -1,9 +1,12 @@
 """Findings + policy -> verdict. Pure: no I/O, no clock."""
 from __future__ import annotations
 
+import dataclasses
+
+from guard.identity import NOBODY, Who
 from guard.match.engine import Hit
 from guard.policy.model import Policy, Rule
-from guard.types import ACTION_RANK, Finding, Part, Problem
+from guard.types import ACTION_RANK, Finding, Part, Problem, Verdict
 
 EXCERPT_MAX = 60
 
@@ -83,3 +86,37 @@ def decide(policy: Policy, rules: tuple[Rule, ...], hits: dict[int, list[Hit]],
         if ACTION_RANK[f.action] > ACTION_RANK[action]:
             action = f.action
     return action, tuple(findings)
+
+
+def finalize(policy: Policy, verdict: Verdict, who: Who = NOBODY) -> Verdict:
+    """Apply what depends on the sender and on roll-out: a rule scoped to some senders applies
+    only to them; an exemption lets its scope pass (still recorded, `exempt`); a monitor-mode
+    rule (or policy) records what it `would` have done and lets the request pass."""
+    if policy.plain or not verdict.findings:
+        return verdict
+    kept: list[Finding] = []
+    exempt_by: str | None = None
+    for f in verdict.findings:
+        rule = policy.find_rule(f.rule)
+        if rule is not None and rule.scope is not None and not rule.scope.matches(who):
+            continue
+        # The audit failing and the catalog's access rules (which have their own per-group
+        # overrides) are not the policy's to exempt.
+        ex = None if f.rule == "audit.unavailable" or f.rule.startswith("access.") else next(
+            (e for e in policy.exemptions if e.covers(f.rule) and e.scope.matches(who)), None)
+        if ex is not None:
+            kept.append(dataclasses.replace(f, mode="exempt"))
+            if ACTION_RANK[f.action] > 0:
+                exempt_by = exempt_by or ex.scope.describe()
+        elif policy.mode == "monitor" or (rule is not None and rule.mode == "monitor"):
+            kept.append(dataclasses.replace(f, mode="monitor"))
+        else:
+            kept.append(f)
+    action = max((f.action for f in kept if f.mode == "enforce"), key=ACTION_RANK.__getitem__, default="allow")
+    would = max((f.action for f in kept if f.mode == "monitor"), key=ACTION_RANK.__getitem__, default="allow")
+    strongest_exempt = max((f.action for f in kept if f.mode == "exempt"), key=ACTION_RANK.__getitem__,
+                           default="allow")
+    return dataclasses.replace(
+        verdict, action=action, findings=tuple(kept),
+        would=would if ACTION_RANK[would] > ACTION_RANK[action] else None,
+        exempt=exempt_by if ACTION_RANK[strongest_exempt] > ACTION_RANK[action] else None)

@@ -56,6 +56,7 @@ class Finding:
     # Span in the part's original text, for redaction; never serialized.
     part_index: int = field(default=-1, compare=False)
     span: tuple[int, int] | None = field(default=None, compare=False)
+    mode: str = "enforce"  # monitor | exempt: recorded, but does not decide the request
 
     def to_dict(self) -> dict:
         return {
@@ -66,6 +67,7 @@ class Finding:
             "excerpt": self.excerpt,
             "description": self.description,
             "count": self.count,
+            **({"mode": self.mode} if self.mode != "enforce" else {}),
         }
 
 
@@ -76,10 +78,17 @@ class Verdict:
     parts: int = 0
     chars: int = 0
     elapsed_ms: float = 0.0
+    would: str | None = None   # what monitor-mode rules would have done, when more than `action`
+    exempt: str | None = None  # the exemption scope that let the request pass
 
     @property
     def rules(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(f.rule for f in self.findings))
 
     def to_dict(self) -> dict:
-        return {"action": self.action, "findings": [f.to_dict() for f in self.findings]}
+        out = {"action": self.action, "findings": [f.to_dict() for f in self.findings]}
+        if self.would:
+            out["would"] = self.would
+        if self.exempt:
+            out["exempt"] = self.exempt
+        return out

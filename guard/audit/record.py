@@ -59,12 +59,15 @@ class RequestInfo:
     path: str
     client: str = ""
     user: str | None = None
+    department: str | None = None
     user_agent: str = ""
     provider: str = ""
     category: str = ""
     body_sha256: str = ""
     body_size: int = 0
     kind: str = "http"  # http | websocket
+    activity: str = ""  # prompt | upload | other
+    shape: str = ""     # for a host outside the catalog: the API shape that made it AI traffic
     files: list[dict] = field(default_factory=list)
 
 
@@ -100,6 +103,8 @@ def build(event_id: str, info: RequestInfo, verdict: Verdict, policy: Policy, no
     for f in verdict.findings:
         r = rules[f.rule]
         r.update(action=f.action, severity=f.severity)
+        if f.mode != "enforce":
+            r["mode"] = f.mode
         r["count"] = max(r["count"], f.count)
         if len(r["locations"]) < 5:
             r["locations"].append(mask_location(f.location, file_names))
@@ -112,11 +117,13 @@ def build(event_id: str, info: RequestInfo, verdict: Verdict, policy: Policy, no
         "provider": info.provider,
         "category": info.category,
         "kind": info.kind,
+        **({"activity": info.activity} if info.activity else {}),
         "host": clean(info.host),
         "method": clean(info.method),
         "path": mask_path(info.path),
         "client": info.client,
         "user": clean(info.user),
+        "department": clean(info.department),
         "user_agent": clean(info.user_agent[:200]),
         "body_sha256": info.body_sha256,
         "body_size": info.body_size,
@@ -125,6 +132,12 @@ def build(event_id: str, info: RequestInfo, verdict: Verdict, policy: Policy, no
         "policy": {"id": policy.id, "sha256": policy.sha256},
         "decision_ms": verdict.elapsed_ms,
     }
+    if verdict.would:
+        rec["would"] = verdict.would
+    if verdict.exempt:
+        rec["exempt"] = verdict.exempt
+    if info.shape:
+        rec["shape"] = info.shape
     if note:
         rec["note"] = note
     return rec

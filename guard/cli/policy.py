@@ -1,10 +1,8 @@
 """`guard policy check`: validate a policy and run every rule's examples."""
 from __future__ import annotations
 
-from guard.decide import hits_action
-from guard.match.engine import Matcher
 from guard.policy import load_policy
-from guard.types import Part
+from guard.policy.examples import check_examples
 
 
 def register(sub) -> None:
@@ -26,29 +24,6 @@ def register(sub) -> None:
     g.add_argument("--out", help="policy YAML to write (default: stdout)")
     g.set_defaults(func=import_gitleaks)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
-
-
-def check_examples(policy) -> list[str]:
-    """Messages for every example that does not behave as written."""
-    matcher = Matcher(policy)
-    failures = []
-    for rule in policy.rules:
-        # A rule shows what it catches and what it lets pass (gitleaks' rule tests); rules that
-        # only extraction problems trigger (uninspectable.*) have no text to show.
-        if rule.on_problem:
-            continue
-        for key, examples in (("match", rule.examples_match), ("no_match", rule.examples_no_match)):
-            if not examples:
-                failures.append(f"rule {rule.id}: has no `examples.{key}`: add one that shows the rule's edge")
-    for i, rule in enumerate(matcher.rules):
-        for expect, examples in ((True, rule.examples_match), (False, rule.examples_no_match)):
-            for ex in examples:
-                hits = matcher.scan([Part(ex.text, "example", ex.part)]).get(i, [])
-                fired = hits_action(rule, hits) is not None
-                if fired != expect:
-                    word = "should match" if expect else "should not match"
-                    failures.append(f"rule {rule.id}: example {ex.text!r} ({ex.part}) {word}")
-    return failures
 
 
 def import_gitleaks(args) -> int:

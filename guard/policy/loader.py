@@ -14,8 +14,10 @@ import re2
 import yaml
 
 from guard.errors import PolicyError
+from guard.identity import parse_scope
 from guard.normalize import fold
 from guard.policy.model import (
+    Exemption,
     MASK_VALUES, PROBLEM_REASONS, WHERE_VALUES, Example, Limits, Policy, Rule, Settings,
 )
 from guard.types import ACTIONS, SEVERITIES
@@ -27,8 +29,11 @@ _RULE_FIELDS = {
     "id", "description", "severity", "action", "keywords", "keywords_from", "regex", "group",
     "validator", "where", "parts", "skip_mentions", "word_boundary", "min_count", "escalate",
     "mask", "allowlist", "on_problem", "examples", "enabled", "case_insensitive", "word_end", "not_after",
+    "mode", "scope",
 }
-_TOP_FIELDS = {"id", "description", "version", "extends", "disable", "settings", "limits", "lists", "rules"}
+_TOP_FIELDS = {"id", "description", "version", "extends", "disable", "settings", "limits", "lists", "rules",
+               "mode", "exemptions"}
+MODES = ("enforce", "monitor")
 
 
 def _read_yaml(path: Path) -> dict:
@@ -61,7 +66,8 @@ def _parse_yaml(text: str, name: str) -> dict:
 
 def _merge(path: Path | None, data: dict, seen: tuple[str, ...] = ()) -> dict:
     """Resolve `extends` depth-first: parents first, then this file on top."""
-    merged: dict[str, Any] = {"rules": {}, "settings": {}, "limits": {}, "lists": {}, "disable": set()}
+    merged: dict[str, Any] = {"rules": {}, "settings": {}, "limits": {}, "lists": {}, "disable": set(),
+                              "files": [str(path)] if path else [], "exemptions": []}
     base_dir = path.parent if path else POLICY_DIR
     extends = data.get("extends") or []
     if isinstance(extends, str):
@@ -76,6 +82,10 @@ def _merge(path: Path | None, data: dict, seen: tuple[str, ...] = ()) -> dict:
         for key in ("settings", "limits", "lists"):
             merged[key].update(sub[key])
         merged["disable"] |= sub["disable"]
+        merged["files"] += sub["files"]
+        merged["exemptions"] += sub["exemptions"]
+        if "mode" in sub:
+            merged["mode"] = sub["mode"]
     name = str(path) if path else "<policy>"
     for key in ("settings", "limits"):
         val = data.get(key) or {}
@@ -87,6 +97,14 @@ def _merge(path: Path | None, data: dict, seen: tuple[str, ...] = ()) -> dict:
         raise PolicyError(f"{name}: `lists` must be a mapping of name -> terms or {{file: PATH}}")
     for lname, spec in lists.items():
         merged["lists"][lname] = _load_list(base_dir, name, lname, spec)
+        if isinstance(spec, dict) and "file" in spec:
+            merged["files"].append(str((base_dir / str(spec["file"])).resolve()))
+    if "mode" in data:
+        merged["mode"] = data["mode"]
+    exemptions = data.get("exemptions") or []
+    if not isinstance(exemptions, list):
+        raise PolicyError(f"{name}: `exemptions` must be a list of {{scope: ..., rules: [...]}}")
+    merged["exemptions"] += [dict(e, _file=name) if isinstance(e, dict) else e for e in exemptions]
     rules = data.get("rules") or []
     if not isinstance(rules, list):
         raise PolicyError(f"{name}: `rules` must be a list")
@@ -220,6 +238,8 @@ def _compile_rule(raw: dict, lists: dict[str, list[str]]) -> Rule:
                 raise PolicyError(f"{at}: field `examples.{key}`: items are strings or {{text, part}}")
         return tuple(out)
 
+    mode = choice("mode", MODES, "enforce")
+    scope = parse_scope(raw["scope"], f"{at}: field `scope`") if raw.get("scope") is not None else None
     description = raw.get("description", "")
     if not isinstance(description, str):
         raise PolicyError(f"{at}: field `description`: must be a string")
@@ -237,6 +257,7 @@ def _compile_rule(raw: dict, lists: dict[str, list[str]]) -> Rule:
         min_count=min_count, escalate_count=esc_count, escalate_action=esc_action, mask=mask,
         allow_regexes=allow_res, stopwords=stop, on_problem=on_problem,
         examples_match=examples("match"), examples_no_match=examples("no_match"),
+        mode=mode, scope=scope,
     )
 
 
@@ -281,11 +302,22 @@ def _compile(merged: dict, source: str) -> Policy:
         max_findings_per_rule=int(s.get("max_findings_per_rule", 5)),
         audit_file_names=_choice_setting(s, "audit_file_names", ("masked", "full"), source),
     )
-    canon = {k: (sorted(v) if isinstance(v, set) else v) for k, v in merged.items()}
+    mode = merged.get("mode", "enforce")
+    if mode not in MODES:
+        raise PolicyError(f"{source}: `mode`: {mode!r} is not one of {', '.join(MODES)}")
+    exemptions = []
+    for i, e in enumerate(merged["exemptions"]):
+        at = f"{e.get('_file', source) if isinstance(e, dict) else source}: exemptions[{i}]"
+        if not isinstance(e, dict) or "scope" not in e or set(e) - {"scope", "rules", "reason", "_file"}:
+            raise PolicyError(f"{at}: expected {{scope: {{users|groups|departments|networks}}, rules: [...]}}")
+        exemptions.append(Exemption(parse_scope(e["scope"], f"{at}.scope"),
+                                    _str_tuple(e.get("rules"), f"{at}.rules")))
+    canon = {k: (sorted(v) if isinstance(v, set) else v) for k, v in merged.items() if k != "files"}
     digest = hashlib.sha256(json.dumps(canon, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
     return Policy(
         id=str(merged["id"]), description=str(merged.get("description", "")), sha256=digest,
         source=source, rules=tuple(rules), limits=Limits(**lim_raw), settings=settings,
+        mode=mode, exemptions=tuple(exemptions), files=tuple(dict.fromkeys(merged["files"])),
     )
 
 

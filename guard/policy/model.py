@@ -64,6 +64,8 @@ class Rule:
     on_problem: tuple[str, ...] = ()  # for fail-closed rules: problem reasons it handles
     examples_match: tuple[Example, ...] = ()
     examples_no_match: tuple[Example, ...] = ()
+    mode: str = "enforce"        # monitor: findings record what would happen (`would`), the request passes
+    scope: Any = None            # guard.identity.Scope: the rule applies only to these senders
 
     @property
     def max_action(self) -> str:
@@ -84,6 +86,17 @@ class Settings:
 
 
 @dataclass(frozen=True)
+class Exemption:
+    """Senders (a scope) for whom the listed rules (ids or family prefixes; empty: all) do not
+    stop a request; the request is still audited, as `allow` with `exempt`."""
+    scope: Any
+    rules: tuple[str, ...] = ()
+
+    def covers(self, rule_id: str) -> bool:
+        return not self.rules or any(rule_id == r or rule_id.startswith(r + ".") for r in self.rules)
+
+
+@dataclass(frozen=True)
 class Policy:
     id: str
     description: str
@@ -92,9 +105,21 @@ class Policy:
     rules: tuple[Rule, ...]
     limits: Limits = field(default_factory=Limits)
     settings: Settings = field(default_factory=Settings)
+    mode: str = "enforce"        # monitor: every rule only records what it would do
+    exemptions: tuple[Exemption, ...] = ()
+    files: tuple[str, ...] = ()  # every file it was built from (extends, term lists): watched for reload
+
+    @property
+    def plain(self) -> bool:
+        """No monitor mode, rule scopes or exemptions: the verdict needs no per-sender pass."""
+        return self.mode == "enforce" and not self.exemptions and all(
+            r.mode == "enforce" and r.scope is None for r in self.rules)
 
     def rule(self, rule_id: str) -> Rule:
         for r in self.rules:
             if r.id == rule_id:
                 return r
         raise KeyError(rule_id)
+
+    def find_rule(self, rule_id: str) -> Rule | None:
+        return next((r for r in self.rules if r.id == rule_id), None)
