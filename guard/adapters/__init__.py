@@ -15,6 +15,7 @@ from urllib.parse import unquote
 from guard.adapters.form import scan_form
 from guard.adapters.frames import scan_frames
 from guard.adapters.multipart import scan_multipart
+from guard.adapters.protobuf import scan_protobuf
 from guard.extract import Context, extract_into
 from guard.extract.jsonwalk import parse_body, walk_values
 
@@ -33,6 +34,10 @@ def _filename(headers, path: str) -> str | None:
             return unquote(headers[key])
     last = unquote(path.split("?", 1)[0].rsplit("/", 1)[-1])
     return last if "." in last else None
+
+
+PROTOBUF_TYPES = frozenset({"application/proto", "application/protobuf", "application/x-protobuf",
+                            "application/vnd.google.protobuf", "application/x-google-protobuf"})
 
 
 def scan_json_body(ctx: Context, body: bytes, location: str = "") -> bool:
@@ -59,6 +64,11 @@ def scan_body(ctx: Context, body: bytes, content_type: str, headers, path: str) 
     if ctype.startswith(("application/grpc", "application/connect")):
         scan_frames(ctx, body, ctype)
         return "frames"
+    if ctype in PROTOBUF_TYPES:
+        # Unary Connect and plain protobuf POSTs: one message, no frame header.
+        if not scan_protobuf(ctx, body, "proto"):
+            extract_into(ctx, body, _filename(headers, path), "upload", 0)
+        return "protobuf"
     head = body.lstrip(b" \t\r\n\xef\xbb\xbf")[:1]
     declared = "json" in ctype
     if declared or (head in (b"{", b"[") and not ctype.startswith(("image/", "application/octet"))):

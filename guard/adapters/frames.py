@@ -7,6 +7,7 @@ import struct
 
 from guard.extract import Context
 from guard.extract.jsonwalk import walk_json
+from guard.adapters.protobuf import scan_protobuf
 
 # Protobuf carries strings as raw UTF-8: take the printable runs between field bytes.
 _CTRL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ufffd]+")
@@ -33,10 +34,14 @@ def scan_frames(ctx: Context, body: bytes, ctype: str) -> None:
             import gzip
 
             payload = gzip.decompress(payload)
-        try:
-            walk_json(ctx, json.loads(payload), f"frame{n}")
+        if payload.lstrip()[:1] in (b"{", b"["):
+            try:
+                walk_json(ctx, json.loads(payload), f"frame{n}")
+                continue
+            except (ValueError, UnicodeDecodeError):
+                pass
+        if scan_protobuf(ctx, payload, f"frame{n}"):
             continue
-        except (ValueError, UnicodeDecodeError):
-            pass
+        # Neither JSON nor a well-formed message: its printable runs are read as text.
         text = "\n".join(s for s in _CTRL.split(payload.decode("utf-8", errors="replace")) if len(s.strip()) > 1)
         ctx.add(text, f"frame{n}", "body")
