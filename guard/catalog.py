@@ -1,19 +1,45 @@
-"""Endpoint catalog: is this destination an internet AI service, and which one?"""
+"""Endpoint catalog: is this destination an internet AI service, which one, what is the request
+doing there (activity), and may this sender do it (access)?"""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import yaml
 
 from guard.errors import PolicyError
+from guard.identity import Who
 from guard.policy.loader import POLICY_DIR
 
 DEFAULT_CATALOG = POLICY_DIR / "catalog.yaml"
 ACK_HOST = "ai-guard.invalid"  # served by the proxy itself (.invalid never resolves)
 SHAPES = ("openai", "anthropic", "gemini")
+ACTIVITIES = ("prompt", "upload", "other")
+ACCESS = ("allow", "warn", "block")
+# Paths that upload a file on most services (the catalog adds each service's own).
+_UPLOAD_PATH = re.compile(r"/(?:v\d+/)?(?:files?|uploads?|upload_file|file_upload|attachments?|documents?|"
+                          r"convert_document|pre-sign-url|presign\w*)(?:$|[/?:_.-])", re.I)
+_UPLOAD_TYPES = ("multipart/form-data", "application/octet-stream", "application/pdf", "image/", "audio/",
+                 "video/", "application/vnd.", "application/msword", "application/zip")
+
+
+@dataclass(frozen=True)
+class Access:
+    """allow | warn | block per activity, with group overrides; None where the level above decides."""
+    activities: tuple[tuple[str, str], ...] = ()
+    groups: tuple[tuple[str, "Access"], ...] = ()
+
+    def decide(self, activity: str, who: Who | None) -> str | None:
+        if who is not None and who.groups:
+            for group, sub in self.groups:
+                if group in who.groups:
+                    got = sub.decide(activity, None)
+                    if got:
+                        return got
+        d = dict(self.activities)
+        return d.get(activity) or d.get("all")
 
 
 @dataclass(frozen=True)
@@ -23,16 +49,36 @@ class Service:
     shape: str = "openai"
     web: bool = False
     category: str = "internet"
+    access: Access | None = None
+    uploads: tuple[str, ...] = ()                 # this service's own upload paths (prefixes)
+    headers: tuple[tuple[str, str], ...] = ()     # injected into its allowed requests (tenant restriction)
 
 
+UNKNOWN = Service("unknown", "AI service outside the catalog")
+
+
+@dataclass
 class Catalog:
-    def __init__(self, services: list[tuple[str, Service]], storage: list[str], categories: dict, source: str = ""):
-        self._hosts = {h.lower().strip("."): s for h, s in services if "*" not in h}
-        # Entries with `*` (part of one label): matched as a regex on the host and its suffixes.
-        self._patterns = [(re.compile(_glob(h.lower().strip("."))), h.lower().strip("."), s) for h, s in services if "*" in h]
-        self._storage = tuple(h.lower().strip(".") for h in storage)
-        self.categories = categories
-        self.source = source
+    services: list[tuple[str, str, Service]]     # (host entry, path prefix, service)
+    storage: tuple[str, ...] = ()
+    categories: dict = field(default_factory=lambda: {"internet": {}})
+    source: str = ""
+    default_access: Access = field(default_factory=Access)
+    unknown_access: Access | None = None
+    discover: bool = True                        # OpenAI/Anthropic/Gemini-shaped bodies to other hosts are AI
+
+    def __post_init__(self):
+        self._hosts: dict[str, list[tuple[str, Service]]] = {}
+        self._patterns = []
+        for host, prefix, svc in self.services:
+            h = host.lower().strip(".")
+            if "*" in h:
+                self._patterns.append((re.compile(_glob(h)), h, prefix, svc))
+            else:
+                self._hosts.setdefault(h, []).append((prefix, svc))
+        for entries in self._hosts.values():
+            entries.sort(key=lambda e: -len(e[0]))  # the longest path prefix first
+        self.storage = tuple(h.lower().strip(".") for h in self.storage)
 
     @staticmethod
     def _suffixes(host: str):
@@ -40,39 +86,94 @@ class Catalog:
         for i in range(len(parts) - 1):
             yield ".".join(parts[i:])
 
-    def service(self, host: str) -> Service | None:
+    def service(self, host: str, path: str = "/") -> Service | None:
+        path = path or "/"
         for suffix in self._suffixes(host):
-            if suffix in self._hosts:
-                return self._hosts[suffix]
+            for prefix, svc in self._hosts.get(suffix, ()):
+                if not prefix or path.startswith(prefix):
+                    return svc
         if self._patterns:
             name = host.lower().rstrip(".")
-            for rx, _, svc in self._patterns:
-                if rx.search(name):
+            for rx, _, prefix, svc in self._patterns:
+                if rx.search(name) and (not prefix or path.startswith(prefix)):
                     return svc
         return None
 
     def is_storage(self, host: str) -> bool:
-        return any(s in self._storage for s in self._suffixes(host))
+        return any(s in self.storage for s in self._suffixes(host))
 
     def web_app_for(self, url: str | None) -> Service | None:
         """The AI web app an Origin/Referer header points at, if any."""
         if not url:
             return None
-        host = urlsplit(url).hostname or ""
-        s = self.service(host)
+        parts = urlsplit(url)
+        s = self.service(parts.hostname or "", parts.path or "/")
         return s if s and s.web else None
+
+    @staticmethod
+    def activity(svc: Service, method: str, path: str, content_type: str = "", via_origin: bool = False) -> str:
+        """prompt | upload | other: what the request does at the service."""
+        method = method.upper()
+        if via_origin:
+            return "upload"
+        if method in ("GET", "HEAD", "OPTIONS", "DELETE"):
+            return "other"
+        p = path.split("?", 1)[0]
+        if any(p.startswith(u) for u in svc.uploads) or _UPLOAD_PATH.search(p):
+            return "upload"
+        if content_type.lower().lstrip().startswith(_UPLOAD_TYPES):
+            return "upload"
+        return "prompt"
+
+    def access(self, svc: Service, activity: str, who: Who | None) -> str:
+        levels = [svc.access] if svc.access else []
+        if svc is UNKNOWN and self.unknown_access:
+            levels.append(self.unknown_access)
+        levels.append(self.default_access)
+        for level in levels:
+            got = level.decide(activity, who)
+            if got:
+                return got
+        return "allow"
 
     def allow_hosts(self) -> list[str]:
         """mitmproxy allow_hosts patterns: intercept TLS only for these destinations."""
-        names = sorted(set(self._hosts) | set(self._storage) | {ACK_HOST})
+        names = sorted(set(self._hosts) | set(self.storage) | {ACK_HOST})
         # A fully qualified name may end in a dot (api.openai.com.): still the same host.
         return ([rf"(^|\.){re.escape(h)}\.?(:\d+)?$" for h in names]
-                + [rf"{rx.pattern[:-1]}\.?(:\d+)?$" for rx, _, _ in self._patterns])
+                + [rf"{rx.pattern[:-1]}\.?(:\d+)?$" for rx, _, _, _ in self._patterns])
+
+    def proxied_hosts(self) -> tuple[list[str], list[str]]:
+        """(host suffixes, `*` globs) a PAC file sends to the guard: every AI host (path-scoped
+        entries by their whole host), storage and the acknowledgement host."""
+        return sorted(set(self._hosts) | set(self.storage) | {ACK_HOST}), sorted({g for _, g, _, _ in self._patterns})
 
 
 def _glob(entry: str) -> str:
     """A host entry with `*` as a regex over the host and its subdomains; `*` never crosses a dot."""
     return r"(^|\.)" + r"[a-z0-9-]*".join(re.escape(p) for p in entry.split("*")) + "$"
+
+
+def parse_access(raw, where: str) -> Access:
+    """`block` | {prompt: allow, upload: block, all: warn, groups: {secoffice: {upload: allow}}}."""
+    if isinstance(raw, str):
+        raw = {"all": raw}
+    if not isinstance(raw, dict):
+        raise PolicyError(f"{where}: expected allow|warn|block or a mapping of activity -> allow|warn|block")
+    acts = []
+    groups = []
+    for k, v in raw.items():
+        if k == "groups":
+            if not isinstance(v, dict):
+                raise PolicyError(f"{where}.groups: expected group -> access")
+            groups += [(str(g), parse_access(sub, f"{where}.groups.{g}")) for g, sub in v.items()]
+        elif k in ACTIVITIES or k == "all":
+            if v not in ACCESS:
+                raise PolicyError(f"{where}.{k}: {v!r} is not one of {', '.join(ACCESS)}")
+            acts.append((k, v))
+        else:
+            raise PolicyError(f"{where}: {k!r} is not an activity ({', '.join(ACTIVITIES)}, all) or `groups`")
+    return Access(tuple(acts), tuple(groups))
 
 
 def load_catalog(path: str | Path | None = None) -> Catalog:
@@ -81,25 +182,55 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
         data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raise PolicyError(f"{p}: catalog file not found") from None
-    except (OSError, yaml.YAMLError) as e:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
         raise PolicyError(f"{p}: cannot read catalog: {str(e).splitlines()[0]}") from None
     if not isinstance(data, dict) or not isinstance(data.get("services"), list):
         raise PolicyError(f"{p}: a catalog needs a `services:` list")
+    unknown_fields = set(data) - {"categories", "services", "storage", "default", "unknown"}
+    if unknown_fields:
+        raise PolicyError(f"{p}: unknown top-level field(s): {', '.join(sorted(unknown_fields))}")
     categories = data.get("categories") or {"internet": {}}
     services = []
+    seen = set()
     for i, raw in enumerate(data["services"]):
         if not isinstance(raw, dict) or not raw.get("id") or not isinstance(raw.get("hosts"), list):
             raise PolicyError(f"{p}: services[{i}]: needs `id` and a `hosts` list")
+        at = f"{p}: service {raw['id']}"
+        bad = set(raw) - {"id", "name", "shape", "web", "category", "hosts", "access", "uploads", "headers"}
+        if bad:
+            raise PolicyError(f"{at}: unknown field(s): {', '.join(sorted(bad))}")
+        if raw["id"] in seen or raw["id"] == "unknown":
+            raise PolicyError(f"{at}: the id is used twice (or is the reserved `unknown`)")
+        seen.add(raw["id"])
         shape = raw.get("shape", "openai")
         if shape not in SHAPES:
-            raise PolicyError(f"{p}: service {raw['id']}: field `shape`: {shape!r} is not one of {', '.join(SHAPES)}")
+            raise PolicyError(f"{at}: field `shape`: {shape!r} is not one of {', '.join(SHAPES)}")
         category = raw.get("category", "internet")
         if category not in categories:
-            raise PolicyError(f"{p}: service {raw['id']}: field `category`: {category!r} is not under `categories`")
-        svc = Service(str(raw["id"]), str(raw.get("name", raw["id"])), shape, bool(raw.get("web", False)), category)
-        services.extend((str(h), svc) for h in raw["hosts"])
+            raise PolicyError(f"{at}: field `category`: {category!r} is not under `categories`")
+        headers = raw.get("headers") or {}
+        if not isinstance(headers, dict):
+            raise PolicyError(f"{at}: field `headers`: expected name -> value")
+        uploads = raw.get("uploads") or []
+        if not isinstance(uploads, list) or not all(isinstance(u, str) and u.startswith("/") for u in uploads):
+            raise PolicyError(f"{at}: field `uploads`: expected a list of paths starting with /")
+        svc = Service(str(raw["id"]), str(raw.get("name", raw["id"])), shape, bool(raw.get("web", False)), category,
+                      parse_access(raw["access"], f"{at}: field `access`") if raw.get("access") is not None else None,
+                      tuple(uploads), tuple((str(k), str(v)) for k, v in headers.items()))
+        for h in raw["hosts"]:
+            host, _, rest = str(h).partition("/")
+            if not host:
+                raise PolicyError(f"{at}: host entry {h!r} has no host")
+            services.append((host, "/" + rest if rest else "", svc))
     storage = data.get("storage") or []
     for cval in categories.values():
         if cval and cval.get("policy"):
             cval["policy"] = str((p.parent / cval["policy"]).resolve())
-    return Catalog(services, [str(s) for s in storage], categories, str(p))
+    default = data.get("default") or {}
+    unknown = data.get("unknown") or {}
+    if not isinstance(default, dict) or not isinstance(unknown, dict):
+        raise PolicyError(f"{p}: `default` and `unknown` are mappings ({{access: ...}})")
+    return Catalog(services, tuple(str(s) for s in storage), categories, str(p),
+                   parse_access(default.get("access", {}), f"{p}: default.access"),
+                   parse_access(unknown["access"], f"{p}: unknown.access") if "access" in unknown else None,
+                   bool(unknown.get("discover", True)))
