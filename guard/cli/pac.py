@@ -1,0 +1,29 @@
+"""`guard pac`: the PAC file for browsers and WPAD, generated from the catalog."""
+from __future__ import annotations
+
+import sys
+
+
+def register(sub) -> None:
+    p = sub.add_parser("pac", help="write the PAC file (from the catalog) to stdout",
+                       description="Write a proxy auto-config file: every AI host of the catalog, their upload "
+                                   "storage and the acknowledgement host go to the guard; everything else DIRECT "
+                                   "or to --fallback (an existing corporate proxy).")
+    p.add_argument("--guard", default="127.0.0.1:8080", metavar="HOST:PORT", help="the guard's address")
+    p.add_argument("--fallback", default="DIRECT", metavar="PROXY",
+                   help="where other traffic goes: DIRECT (default) or HOST:PORT of an existing proxy")
+    p.add_argument("--catalog", help="catalog YAML (default: policies/catalog.yaml)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from guard.catalog import load_catalog
+    from guard.errors import GuardError
+    from guard.pac import render
+
+    if not args.guard.strip() or any(c in args.guard for c in "\"'\\\n;"):
+        raise GuardError(f"--guard: {args.guard!r} is not HOST:PORT")
+    if any(c in args.fallback for c in "\"'\\\n"):
+        raise GuardError(f"--fallback: {args.fallback!r} is not DIRECT or HOST:PORT")
+    sys.stdout.write(render(load_catalog(args.catalog), args.guard, args.fallback))
+    return 0
