@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 
 run: install
 	mkdir -p var/audit
-	$(BIN)/guard proxy --policy policies/default.yaml --audit-dir var/audit --listen-host 127.0.0.1 --listen-port 8080
+	$(BIN)/guard proxy --policy policies/default.yaml --audit-dir var/audit --listen-host 127.0.0.1 --listen-port 8080 --metrics 127.0.0.1:9464
 
 test: install
 	$(BIN)/python -m pytest

@@ -10,6 +10,7 @@ _RULE_NAMES_ZH = {
     "state-secret": "国家秘密标志", "commercial-secret": "商业秘密标志", "work-secret": "工作秘密标志",
     "internal": "内部资料标志", "credential": "密钥或口令", "pii": "个人信息", "geo": "高精度坐标",
     "uninspectable": "无法检查的内容", "custom": "登记的敏感名称", "audit": "审计日志不可用",
+    "access": "本单位对该 AI 服务的使用限制",
 }
 
 

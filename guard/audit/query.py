@@ -42,6 +42,7 @@ def matches(rec: dict, since=None, until=None, action=None, rule=None, user=None
 
 def stats(recs) -> dict:
     by_day, by_rule, by_provider, by_user, by_action = Counter(), Counter(), Counter(), Counter(), Counter()
+    would, exempt = Counter(), Counter()
     for r in recs:
         by_day[r["ts"][:10]] += 1
         by_action[r["action"]] += 1
@@ -49,6 +50,37 @@ def stats(recs) -> dict:
         by_user[r.get("user") or r.get("client")] += 1
         for rule in r.get("rules", []):
             by_rule[rule["id"]] += 1
-    return {"by_day": dict(sorted(by_day.items())), "by_action": dict(by_action),
-            "by_rule": dict(by_rule.most_common()), "by_provider": dict(by_provider.most_common()),
-            "by_user": dict(by_user.most_common())}
+            if rule.get("mode") == "monitor":  # what a rule in monitor mode would have done
+                would[f"{rule['id']} would-{rule.get('action')}"] += 1
+        if r.get("exempt"):
+            exempt[r["exempt"]] += 1
+    out = {"by_day": dict(sorted(by_day.items())), "by_action": dict(by_action),
+           "by_rule": dict(by_rule.most_common()), "by_provider": dict(by_provider.most_common()),
+           "by_user": dict(by_user.most_common())}
+    if would:
+        out["monitor_would_by_rule"] = dict(would.most_common())
+    if exempt:
+        out["exempt_by_scope"] = dict(exempt.most_common())
+    return out
+
+
+def discover(recs) -> list[dict]:
+    """Hosts outside the catalog that received LLM-shaped requests: candidates for the catalog."""
+    hosts: dict[str, dict] = {}
+    for r in recs:
+        if r.get("provider") != "unknown":
+            continue
+        h = hosts.setdefault(r.get("host") or "", {"host": r.get("host") or "", "count": 0, "first_seen": r["ts"],
+                                                   "last_seen": r["ts"], "shapes": Counter(), "actions": Counter(),
+                                                   "senders": set()})
+        h["count"] += 1
+        h["first_seen"] = min(h["first_seen"], r["ts"])
+        h["last_seen"] = max(h["last_seen"], r["ts"])
+        h["shapes"][r.get("shape") or "?"] += 1
+        h["actions"][r.get("action")] += 1
+        h["senders"].add(r.get("user") or r.get("client"))
+    out = []
+    for h in sorted(hosts.values(), key=lambda h: (-h["count"], h["host"])):
+        out.append({**h, "shapes": dict(h["shapes"].most_common()), "actions": dict(h["actions"]),
+                    "senders": len(h["senders"])})
+    return out

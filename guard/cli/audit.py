@@ -6,7 +6,7 @@ import json
 import sys
 
 from guard.audit.chain import load_key, verify
-from guard.audit.query import FIELDS, matches, records, stats
+from guard.audit.query import FIELDS, discover, matches, records, stats
 
 
 def register(sub) -> None:
@@ -46,6 +46,15 @@ def register(sub) -> None:
     st.add_argument("--until")
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=cmd_stats)
+    dc = asub.add_parser("discover", help="AI-shaped traffic to hosts outside the catalog",
+                         description="Hosts outside the catalog that received requests shaped like LLM API calls "
+                                     "(recorded as provider `unknown`): count, first and last seen, shapes, actions "
+                                     "and number of senders. Add the real ones to the catalog.")
+    common(dc)
+    dc.add_argument("--since")
+    dc.add_argument("--until")
+    dc.add_argument("--json", action="store_true")
+    dc.set_defaults(func=cmd_discover)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
 
 
@@ -112,4 +121,18 @@ def cmd_stats(args) -> int:
         print(section.replace("_", " ") + ":")
         for k, v in counts.items():
             print(f"  {v:7d}  {k}")
+    return 0
+
+
+def cmd_discover(args) -> int:
+    found = discover(r for r in records(args.audit_dir) if matches(r, args.since, _until(args.until)))
+    if args.json:
+        print(json.dumps(found, ensure_ascii=False))
+        return 0
+    for h in found:
+        shapes = ",".join(h["shapes"])
+        actions = ",".join(f"{k}:{v}" for k, v in h["actions"].items())
+        print(f"{h['count']:7d}  {h['host']:40s} {h['first_seen'][:19]} .. {h['last_seen'][:19]}  "
+              f"shape {shapes}  {actions}  senders {h['senders']}")
+    print(f"{len(found)} host(s) outside the catalog")
     return 0

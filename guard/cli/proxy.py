@@ -10,6 +10,7 @@ def register(sub) -> None:
     p.add_argument("--audit-dir", default="var/audit", help="audit directory (default: var/audit)")
     p.add_argument("--listen-host", default="127.0.0.1")
     p.add_argument("--listen-port", type=int, default=8080)
+    p.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics at /metrics (option guard_metrics)")
     p.add_argument("mitm_args", nargs="*", metavar="-- MITM_ARGS", help="extra mitmdump arguments")
     p.set_defaults(func=run)
 
@@ -30,16 +31,15 @@ def build_args(args) -> list[str]:
 def run(args) -> int:
     from guard.policy import load_policy
 
-    import sys
 
     policy = load_policy(args.policy)  # a bad policy is one line here, before mitmproxy starts
+    if args.metrics:
+        args.mitm_args = ["--set", f"guard_metrics={args.metrics}", *args.mitm_args]
     from mitmproxy.tools import cmdline
     from mitmproxy.tools.main import run as mitm_run
 
     from guard.proxy.master import GuardMaster
 
-    print(f"guard proxy on {args.listen_host}:{args.listen_port}: policy {policy.id} "
-          f"(sha256 {policy.sha256[:12]}, {len(policy.rules)} rules), audit {args.audit_dir}", file=sys.stderr, flush=True)
-
+    del policy  # the proxy logs its start-up line (structured) once it listens
     mitm_run(GuardMaster, cmdline.mitmdump, build_args(args))
     return 0

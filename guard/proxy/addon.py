@@ -2,10 +2,14 @@
 
 Fail closed everywhere: a body that cannot be read, an extraction error, a decision
 past its time budget or an audit log that cannot be written all block the request.
+The configuration in force (policies, catalog, identity, workers) is the PolicyState
+addon's; where logs and metrics go is the Telemetry addon's. Both are this addon's
+children (mitmproxy's `addons` attribute), so one `-s addons/ai_guard.py` brings all.
 """
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import logging
@@ -19,22 +23,27 @@ from urllib.parse import parse_qs, urlsplit
 from mitmproxy import ctx, http
 from mitmproxy.exceptions import CommandError, OptionsError
 
+from guard import obs
 from guard.adapters.encoding import decode_content
 from guard.adapters.redact import redact_json
 from guard.audit import record as audit_record
 from guard.audit.chain import load_key
 from guard.audit.writer import AuditWriter, new_event_id
-from guard.catalog import ACK_HOST, Catalog, Service, load_catalog
+from guard.catalog import ACK_HOST, UNKNOWN, Service
+from guard.decide import finalize
 from guard.engine import Engine
 from guard.errors import AuditError, Deferred, ExtractionError, GuardError
 from guard.extract import Context, extract_into
 from guard.extract.jsonwalk import scan_string
-from guard.policy import load_policy
-from guard.proxy.inspect import (HEADERS, PLAIN_HEADER_PREFIXES, PLAIN_HEADERS, InspectionPool, Request,
+from guard.identity import Who
+from guard.proxy.inspect import (HEADERS, PLAIN_HEADER_PREFIXES, PLAIN_HEADERS, Request,
                                  fail as _fail, inspect)
+from guard.proxy.shadow import api_shape, error_shape
+from guard.proxy.state import PolicyState, Snapshot
+from guard.proxy.telemetry import Telemetry
 from guard.proxy.uploads import OVERLAP, Step, UploadSessions, recognize
 from guard.respond import is_navigation, render
-from guard.types import Verdict
+from guard.types import ACTION_RANK, Finding, Verdict
 
 log = logging.getLogger("guard")
 INLINE_MAX = 64 * 1024  # bodies above this are inspected off the event loop
@@ -42,85 +51,65 @@ META = "ai_guard"
 UPLOAD_HEADERS = ("content-range", "x-goog-upload-command", "x-goog-upload-offset")
 _UPLOAD_QUERY = re.compile(r"[?&](uploadId|partNumber|comp|upload_id)=", re.I)
 MAX_PENDING = 20_000     # outstanding acknowledgement links and acknowledged requests (oldest evicted)
-BODY_SLACK = 1 << 20     # body_size_limit above the policy's max_bytes: Content-Length over max_bytes
-                         # is answered by the guard (403, audited); a chunked body is cut by mitmproxy
+WHO = META + "_who"
 
 
 @dataclass
 class Target:
+    """An AI request: where it goes, who sends it, what it does there, and the configuration
+    it is decided under (taken when its headers arrived; a reload meanwhile does not change it)."""
     service: Service
     host: str
     port: int
     via_origin: bool
+    snap: Snapshot
+    who: Who
+    activity: str = "prompt"
+    access: str = "allow"
+    shape: str = ""          # outside the catalog: the LLM API shape that made it AI traffic
+
+    @property
+    def engine(self) -> Engine:
+        return self.snap.engines[self.service.category]
+
+
+def who_of(flow: http.HTTPFlow, snap: Snapshot) -> Who:
+    who = flow.metadata.get(WHO)
+    if who is None:
+        auth = flow.metadata.get("proxyauth")
+        who = snap.identity.resolve(_client(flow), auth[0] if auth else None)
+        flow.metadata[WHO] = who
+    return who
 
 
 class GuardAddon:
     def __init__(self):
-        self.catalog: Catalog | None = None
-        self.engines: dict[str, Engine] = {}
+        self.state = PolicyState()
+        self.addons = [self.state, Telemetry()]
         self.audit: AuditWriter | None = None
         self.acked: dict[str, float] = {}        # request fingerprint -> expiry
         self.pending: dict[str, tuple[str, str, float]] = {}  # ack token -> (fingerprint, event id, expiry)
         self._syncer: asyncio.Task | None = None
         self._sweeper: asyncio.Task | None = None
-        self.pool: InspectionPool | None = None
         self.uploads: UploadSessions | None = None
         self._awaiting: dict[str, tuple[http.HTTPFlow, float]] = {}  # flows whose body is still arriving
-        self._pool_key = None
+
+    @property
+    def catalog(self):
+        return self.state.current.catalog if self.state.current else None
 
     # -- options ---------------------------------------------------------------
     def load(self, loader):
-        loader.add_option("guard_policy", str, "", "AI guard policy YAML (default: policies/default.yaml).")
         loader.add_option("guard_audit_dir", str, "var/audit", "Directory of the AI guard's hash-chained audit log.")
         loader.add_option("guard_audit_key", str, "", "File holding an HMAC key for the audit chain (optional).")
         loader.add_option("guard_audit_group", str, "",
                           "Group that may read the audit trail (dir 0750, files 0640); empty: owner only (0700/0600).")
-        loader.add_option("guard_catalog", str, "", "AI endpoint catalog YAML (default: policies/catalog.yaml).")
-        loader.add_option("guard_intercept", str, "catalog",
-                          "catalog: intercept TLS only for catalog hosts (sets allow_hosts); "
-                          "all: intercept every TLS connection (but ignore_hosts), so a request whose SNI is "
-                          "a CDN name and whose Host is an AI service (domain fronting) is seen and inspected; "
-                          "operator: leave allow_hosts/ignore_hosts as configured.")
         loader.add_option("guard_ack_ttl", int, 600, "Seconds an acknowledged warning lets the identical request pass.")
         loader.add_option("guard_body_timeout", int, 60,
                           "Seconds an AI request's body may take to arrive; a body still trickling in then is cut off.")
-        loader.add_option("guard_workers", int, -1,
-                          "Processes that inspect uploads (bodies over 64 KB): -1 one per CPU, "
-                          "0 none (inspect in threads of the proxy process).")
-        loader.add_option("guard_worker_memory", int, 3072,
-                          "Address-space limit per inspection worker in MB (0: none); past it the upload is blocked.")
 
     def configure(self, updated):
         opts = ctx.options
-        if self.catalog is None or updated & {"guard_policy", "guard_catalog"}:
-            try:
-                policy = load_policy(opts.guard_policy or None)
-                catalog = load_catalog(opts.guard_catalog or None)
-                engines = {"internet": Engine(policy)}
-                for name, cat in catalog.categories.items():
-                    engines[name] = Engine(load_policy(cat["policy"])) if cat and cat.get("policy") else engines["internet"]
-            except GuardError as e:
-                raise OptionsError(f"Cannot load AI guard policy: {e}") from None
-            self.catalog, self.engines = catalog, engines
-            if self.uploads is not None:
-                self.uploads.close()
-            self.uploads = UploadSessions(max(e.policy.limits.max_bytes for e in engines.values()))
-            self._policies = {"internet": opts.guard_policy or None,
-                              **{name: (cat or {}).get("policy") or opts.guard_policy or None
-                                 for name, cat in catalog.categories.items()}}
-        if opts.guard_workers < -1 or opts.guard_worker_memory < 0:
-            raise OptionsError("guard_workers must be -1, 0 or more, guard_worker_memory 0 or more")
-        workers = (os.cpu_count() or 1) if opts.guard_workers == -1 else opts.guard_workers
-        key = (tuple(sorted(self._policies.items(), key=lambda kv: kv[0])), workers, opts.guard_worker_memory)
-        if key != self._pool_key:
-            if self.pool is not None:
-                self.pool.close()
-            self.pool = InspectionPool(self._policies, workers, opts.guard_worker_memory) if workers else None
-            self._pool_key = key
-            if self.pool is not None and self._syncer is not None:
-                self.pool.warm()  # a reload while running; at start-up, running() warms it
-        if opts.guard_intercept not in ("catalog", "all", "operator"):
-            raise OptionsError(f"Cannot parse guard_intercept: {opts.guard_intercept!r} (catalog, all or operator)")
         if self.audit is None or updated & {"guard_audit_dir", "guard_audit_key", "guard_audit_group"}:
             try:
                 writer = AuditWriter(opts.guard_audit_dir, load_key(opts.guard_audit_key or None),
@@ -130,13 +119,9 @@ class GuardAddon:
             if self.audit is not None:
                 self.audit.close()
             self.audit = writer
-        if opts.guard_intercept == "catalog" and not opts.allow_hosts and not opts.ignore_hosts:
-            opts.update(allow_hosts=self.catalog.allow_hosts())
-        if "body_size_limit" in opts and not opts.body_size_limit:
-            # Bodies are buffered to be inspected: mitmproxy cuts one that grows past this while
-            # it streams in (chunked, no Content-Length), so memory stays bounded.
-            limit = max(e.policy.limits.max_bytes for e in self.engines.values()) + BODY_SLACK
-            opts.update(body_size_limit=str(limit))
+        if self.uploads is None:
+            # Sized by the largest max_bytes a policy may set; a reload keeps the sessions.
+            self.uploads = UploadSessions(1 << 30)
         if opts.guard_body_timeout <= 0:
             raise OptionsError(f"Cannot parse guard_body_timeout: {opts.guard_body_timeout} (seconds, above 0)")
 
@@ -144,8 +129,6 @@ class GuardAddon:
         if self._syncer is None:
             self._syncer = asyncio.get_running_loop().create_task(self._group_commit())
             self._sweeper = asyncio.get_running_loop().create_task(self._sweep_bodies())
-            if self.pool is not None:
-                self.pool.warm()
 
     async def _group_commit(self):
         # Allowed requests are written at once and fsynced here, a batch at a time.
@@ -154,7 +137,8 @@ class GuardAddon:
             try:
                 await asyncio.to_thread(self.audit.sync)
             except AuditError as e:
-                log.error("audit sync failed: %s", e)
+                obs.AUDIT_FAILURES.inc()
+                obs.event("audit_failed", level="error", error=str(e), during="sync")
 
     async def _sweep_bodies(self):
         # One sweep a second, not a timer per request: the common small body is complete long
@@ -176,13 +160,11 @@ class GuardAddon:
             self._sweeper.cancel()
         if self.uploads is not None:
             self.uploads.close()
-        if self.pool is not None:
-            self.pool.close()
         if self.audit:
             self.audit.close()
 
     def _policy(self):
-        return self.engines["internet"].policy
+        return self.state.current.policy
 
     # -- classify --------------------------------------------------------------
     def requestheaders(self, flow: http.HTTPFlow):
@@ -197,6 +179,8 @@ class GuardAddon:
         if flow.response or flow.error or not flow.live:
             return None
         req = flow.request
+        snap = self.state.current
+        catalog = snap.catalog
         # The destination the client asked for, by every name it gave: the URL/CONNECT target,
         # the Host header (or :authority) and the TLS SNI. map_remote and friends rewrite later,
         # in `request`. Any AI name makes it an AI request (a provider's IP with SNI
@@ -206,28 +190,37 @@ class GuardAddon:
             flow.metadata[META + "_ack"] = True
             return None
         host, svc = names[0], None
+        path = req.path
         for name in names:
-            svc = self.catalog.service(name)
+            svc = catalog.service(name, path)
             if svc is not None:
                 host = name
                 break
         via_origin = False
-        if svc is None and self.catalog.is_storage(host):
-            svc = self.catalog.web_app_for(req.headers.get("origin") or req.headers.get("referer"))
+        if svc is None and catalog.is_storage(host):
+            svc = catalog.web_app_for(req.headers.get("origin") or req.headers.get("referer"))
             via_origin = svc is not None
         if svc is None:
+            if catalog.discover and req.method in ("POST", "PUT", "PATCH"):
+                # The body decides (shadow AI); the destination is noted now, before map_remote.
+                flow.metadata[META + "_maybe"] = (host, req.port, snap)
             return None
-        flow.metadata[META] = Target(svc, host, req.port, via_origin)
+        who = who_of(flow, snap)
+        activity = catalog.activity(svc, req.method, path, req.headers.get("content-type", ""), via_origin)
+        target = Target(svc, host, req.port, via_origin, snap, who, activity, catalog.access(svc, activity, who))
+        flow.metadata[META] = target
         req.stream = False  # an AI request is always inspected whole, never streamed past us
+        if target.access == "block":
+            # Refused as a whole: the body is never read (nor buffered).
+            return self._act(flow, target, _access_verdict(target, "block"), b"", [], [])
         if not req.timestamp_end:  # the body is still to come: it gets a deadline (swept by _sweep_bodies)
             self._awaiting[flow.id] = (flow, time.monotonic() + ctx.options.guard_body_timeout)
-        engine = self.engines[svc.category]
-        limit = engine.policy.limits.max_bytes
+        limit = target.engine.policy.limits.max_bytes
         length = req.headers.get("content-length", "")
         if length.isdigit() and int(length) > limit:
             # Answer now: mitmproxy then never buffers the oversized body.
             verdict = _fail("uninspectable.limit", f"body of {length} bytes exceeds {limit}")
-            return self._act(flow, flow.metadata[META], engine, verdict, b"", [], [])
+            return self._act(flow, target, verdict, b"", [], [])
         return None
 
     # -- inspect and act ---------------------------------------------------------
@@ -264,8 +257,8 @@ class GuardAddon:
             flow.response = http.Response.make(500, "AI guard internal error\n")
             return None
         try:
-            return self._act(flow, target, self.engines[target.service.category],
-                             _fail("uninspectable.corrupt", "internal error while inspecting"), b"", [], [])
+            return self._act(flow, target, _fail("uninspectable.corrupt", "internal error while inspecting"),
+                             b"", [], [])
         except Exception:
             _last_resort(flow)
             return None
@@ -278,8 +271,15 @@ class GuardAddon:
             return self._serve_ack(flow)
         target: Target | None = flow.metadata.get(META)
         if target is None:
-            return None
-        engine = self.engines[target.service.category]
+            maybe = flow.metadata.get(META + "_maybe")
+            if maybe is None:
+                return None
+            target = self._shadow(flow, *maybe)
+            if target is None:
+                return None
+            if target.access == "block":
+                return self._act(flow, target, _access_verdict(target, "block"), b"", [], [])
+        engine = target.engine
         started = time.perf_counter()
         req = flow.request
         # As sent: Content-Encoding is undone by inspect() within the policy's limits (every
@@ -307,21 +307,43 @@ class GuardAddon:
             step = recognize(req.method, target.host, req.path, {k.lower(): v for k, v in what.query},
                              {**wanted, **upload_hints}, body)
             if step is not None:
-                return self._upload(flow, target, engine, what, step, started)
+                return self._upload(flow, target, what, step, started)
         if len(body) > INLINE_MAX:
-            return self._request_off_loop(flow, target, engine, what, started)
+            return self._request_off_loop(flow, target, what, started)
         try:
             verdict, parts, files = inspect(engine, what, started, allow_slow=False)
         except Deferred:  # a small image or PDF: OCR and PDF readers run in a worker
-            return self._request_off_loop(flow, target, engine, what, started)
-        return self._act(flow, target, engine, verdict, body, parts, files)
+            return self._request_off_loop(flow, target, what, started)
+        return self._act(flow, target, verdict, body, parts, files)
 
-    def _upload(self, flow, target: Target, engine: Engine, what: Request, step: Step, started: float):
+    def _shadow(self, flow: http.HTTPFlow, host: str, port: int, snap: Snapshot) -> Target | None:
+        """A host outside the catalog: AI traffic when the body has an LLM call's shape."""
+        req = flow.request
+        body = req.raw_content or b""
+        encoding = req.headers.get("content-encoding", "")
+        if encoding and body:
+            try:
+                body = decode_content(body, encoding, snap.policy.limits, INLINE_MAX * 4)
+            except (ExtractionError, Deferred):
+                return None  # not something a chat client sends: left alone
+        shape = api_shape(body)
+        if shape is None:
+            return None
+        svc = UNKNOWN if error_shape(shape) == "openai" else Service("unknown", UNKNOWN.name, error_shape(shape))
+        who = who_of(flow, snap)
+        target = Target(svc, host, port, False, snap, who, "prompt",
+                        snap.catalog.access(UNKNOWN, "prompt", who), shape)
+        flow.metadata[META] = target
+        return target
+
+    def _upload(self, flow, target: Target, what: Request, step: Step, started: float):
         """A request that is part of a multi-request upload: a part is read as a fragment (text
         only, with the end of the part before it); the request that completes the upload is
         decided on the whole file."""
         who = f"{_client(flow)}|{(flow.metadata.get('proxyauth') or ('',))[0]}"
+        engine = target.engine
         limits = engine.policy.limits
+        self.uploads.max_bytes = limits.max_bytes
         try:
             data = step.data
             if data and what.encoding:
@@ -332,59 +354,67 @@ class GuardAddon:
                 session.tail = fragment[-OVERLAP * 4:]
                 part = Request(fragment, {}, what.path, fragment=True)
                 if len(fragment) > INLINE_MAX:
-                    return self._request_off_loop(flow, target, engine, part, started)
+                    return self._request_off_loop(flow, target, part, started)
                 try:
                     verdict, parts, files = inspect(engine, part, started, allow_slow=False)
                 except Deferred:
-                    return self._request_off_loop(flow, target, engine, part, started)
-                return self._act(flow, target, engine, verdict, what.body, parts, files)
+                    return self._request_off_loop(flow, target, part, started)
+                return self._act(flow, target, verdict, what.body, parts, files)
             whole = self.uploads.assemble(who, Step(step.key, step.order, True, data))
         except ExtractionError as e:
             self.uploads.discard(who, step)
-            return self._act(flow, target, engine, _fail(f"uninspectable.{e.reason}", e.detail), what.body, [], [])
+            return self._act(flow, target, _fail(f"uninspectable.{e.reason}", e.detail), what.body, [], [])
         if not whole:
             # Its parts never passed through the guard (or expired): the file was not inspected.
             verdict = _fail("uninspectable.unsupported", "upload completed without its parts passing through the guard")
-            return self._act(flow, target, engine, verdict, what.body, [], [])
+            return self._act(flow, target, verdict, what.body, [], [])
         assembled = Request(whole, {"content-type": "application/octet-stream"}, what.path)
-        return self._request_off_loop(flow, target, engine, assembled, started)
+        return self._request_off_loop(flow, target, assembled, started)
 
-    async def _request_off_loop(self, flow, target: Target, engine: Engine, what: Request, started: float):
+    async def _request_off_loop(self, flow, target: Target, what: Request, started: float):
+        engine = target.engine
         budget = engine.policy.limits.max_seconds + 5
         digest = None
-        if self.pool is not None:
-            verdict, parts, files, digest = await self.pool.inspect(target.service.category, what, started, budget)
+        pool = target.snap.pool
+        if pool is not None:
+            verdict, parts, files, digest = await pool.inspect(target.service.category, what, started, budget)
         else:
             try:
                 verdict, parts, files = await asyncio.wait_for(
                     asyncio.to_thread(inspect, engine, what, started), timeout=budget)
             except TimeoutError:
                 verdict, parts, files = _fail("uninspectable.limit", "decision took longer than the time budget"), [], []
-        pending = self._act(flow, target, engine, verdict, what.body, parts, files, digest)
+        pending = self._act(flow, target, verdict, what.body, parts, files, digest)
         if pending is not None:
             await pending
 
     def _info(self, flow: http.HTTPFlow, target: Target, body: bytes, files, kind="http",
               body_sha256: str | None = None) -> audit_record.RequestInfo:
         req = flow.request
-        auth = flow.metadata.get("proxyauth")
+        who = target.who
         return audit_record.RequestInfo(
             host=target.host if target.port in (80, 443) else f"{target.host}:{target.port}",
-            method=req.method, path=req.path, client=_client(flow),
-            user=auth[0] if auth else None, user_agent=req.headers.get("user-agent", ""),
+            method=req.method, path=req.path, client=who.client or _client(flow),
+            user=who.user, department=who.department, user_agent=req.headers.get("user-agent", ""),
             provider=target.service.id + ("(upload)" if target.via_origin else ""),
             category=target.service.category, body_sha256=body_sha256 or hashlib.sha256(body).hexdigest(),
             body_size=len(body), kind=kind, files=[f for f in files if f.get("name") or f["type"] != "text"],
+            activity=target.activity if kind == "http" else "prompt", shape=target.shape,
         )
 
     def _fingerprint(self, flow: http.HTTPFlow, target: Target, body_sha256: str) -> str:
         return hashlib.sha256("\0".join((_client(flow), flow.request.method, target.host, flow.request.path,
                                          body_sha256)).encode()).hexdigest()
 
-    def _act(self, flow, target: Target, engine: Engine, verdict: Verdict, body: bytes, parts, files,
+    def _act(self, flow, target: Target, verdict: Verdict, body: bytes, parts, files,
              body_sha256: str | None = None):
         """Record the decision; returns an awaitable when the record must be durable first."""
-        policy = engine.policy
+        policy = target.engine.policy
+        verdict = finalize(policy, verdict, target.who)  # rule scopes, exemptions, monitor mode
+        if target.access == "warn" and ACTION_RANK[verdict.action] < ACTION_RANK["warn"]:
+            access = _access_verdict(target, "warn")
+            verdict = Verdict("warn", access.findings + verdict.findings, verdict.parts, verdict.chars,
+                              verdict.elapsed_ms, verdict.would, verdict.exempt)
         note = ""
         fp = None
         new = None
@@ -392,38 +422,55 @@ class GuardAddon:
         if verdict.action == "warn":
             fp = self._fingerprint(flow, target, body_sha256)
             if self.acked.get(fp, 0) > time.monotonic():
-                verdict = Verdict("allow", verdict.findings, verdict.parts, verdict.chars, verdict.elapsed_ms)
+                verdict = dataclasses.replace(verdict, action="allow")
                 note = "warning acknowledged by the user"
         if verdict.action == "redact":
             new = redact_json(body, parts, verdict.findings)
             if new is None:
-                verdict = Verdict("block", verdict.findings, verdict.parts, verdict.chars, verdict.elapsed_ms)
+                verdict = dataclasses.replace(verdict, action="block")
                 note = "redaction impossible in place: blocked"
         event_id = new_event_id()
         flow.metadata[META + "_event"] = event_id
         flow.metadata[META + "_action"] = verdict.action
+        info = self._info(flow, target, body, files, body_sha256=body_sha256)
         if verdict.action not in ("block", "warn", "redact"):
             if policy.settings.audit_allowed or verdict.findings:
-                rec = audit_record.build(event_id, self._info(flow, target, body, files, body_sha256=body_sha256), verdict, policy, note)
+                rec = audit_record.build(event_id, info, verdict, policy, note)
                 try:
-                    self.audit.write(rec, False)  # group-committed
-                except AuditError as e:
-                    log.error("audit write failed, blocking: %s", e)
-                    self._respond(flow, target, policy, _fail("audit.unavailable", "the audit log cannot be written"),
-                                  event_id, None)
+                    self._write(rec, False)  # group-committed
+                except AuditError:
+                    verdict = _fail("audit.unavailable", "the audit log cannot be written")
+                    self._respond(flow, target, policy, verdict, event_id, None)
+                    _observe(event_id, info, verdict, policy)
+                    return None
+            _inject_headers(flow, target)
+            _observe(event_id, info, verdict, policy)
             return None
-        rec = audit_record.build(event_id, self._info(flow, target, body, files, body_sha256=body_sha256), verdict, policy, note)
-        return self._durable(flow, target, policy, verdict, event_id, rec, fp, new)
+        rec = audit_record.build(event_id, info, verdict, policy, note)
+        return self._durable(flow, target, policy, verdict, event_id, rec, fp, new, info)
 
-    async def _durable(self, flow, target: Target, policy, verdict: Verdict, event_id: str, rec: dict, fp, new):
+    def _write(self, rec: dict, durable: bool) -> None:
+        started = time.perf_counter()
         try:
-            await asyncio.to_thread(self.audit.write, rec, True)  # durable before the response leaves
+            self.audit.write(rec, durable)
         except AuditError as e:
-            log.error("audit write failed, blocking: %s", e)
+            obs.AUDIT_FAILURES.inc()
+            obs.event("audit_failed", level="error", error=str(e), event_id=rec.get("event_id"))
+            raise
+        finally:
+            obs.AUDIT_SECONDS.observe(time.perf_counter() - started)
+
+    async def _durable(self, flow, target: Target, policy, verdict: Verdict, event_id: str, rec: dict, fp, new,
+                       info: audit_record.RequestInfo):
+        try:
+            await asyncio.to_thread(self._write, rec, True)  # durable before the response leaves
+        except AuditError:
             verdict = _fail("audit.unavailable", "the audit log cannot be written")
             flow.metadata[META + "_action"] = "block"
+        _observe(event_id, info, verdict, policy)
         if verdict.action == "redact":
             flow.request.content = new
+            _inject_headers(flow, target)
             return
         ack_url = None
         if verdict.action == "warn":
@@ -457,7 +504,7 @@ class GuardAddon:
         rec = audit_record.build_ack(new_event_id(), event_id, reason, _client(flow), auth[0] if auth else None,
                                      self._policy())
         try:
-            await asyncio.to_thread(self.audit.write, rec, True)
+            await asyncio.to_thread(self._write, rec, True)
         except AuditError:
             self.acked.pop(fp, None)
             flow.response = http.Response.make(503, "audit log unavailable\n")
@@ -488,16 +535,17 @@ class GuardAddon:
         msg = flow.metadata.get(META + "_cut") or (flow.error.msg if flow.error else "")
         if "body_size_limit" not in msg and "body took longer" not in msg:
             return
-        engine = self.engines[target.service.category]
+        policy = target.engine.policy
         verdict = _fail("uninspectable.limit", msg[:160])
         event_id = new_event_id()
         flow.metadata[META + "_event"] = event_id
-        rec = audit_record.build(event_id, self._info(flow, target, b"", []), verdict, engine.policy,
-                                 "request body cut off before it was complete")
+        info = self._info(flow, target, b"", [])
+        rec = audit_record.build(event_id, info, verdict, policy, "request body cut off before it was complete")
         try:
-            self.audit.write(rec, False)
-        except AuditError as e:
-            log.error("audit write failed: %s", e)
+            self._write(rec, False)
+        except AuditError:
+            pass  # the request is gone either way; the failure is logged and counted
+        _observe(event_id, info, verdict, policy)
 
     # -- responses stream untouched ---------------------------------------------
     def responseheaders(self, flow: http.HTTPFlow):
@@ -519,30 +567,36 @@ class GuardAddon:
         message = flow.websocket.messages[-1]
         if not message.from_client:
             return
-        engine = self.engines[target.service.category]
+        engine = target.engine
         started = time.perf_counter()
-        try:
-            if len(message.content) > INLINE_MAX:
-                raise Deferred()
-            verdict = _ws_verdict(engine, message, started, allow_slow=False)
-        except Deferred:  # large, or an image/PDF to read: off the event loop
+        if target.snap.catalog.access(target.service, "prompt", target.who) == "block":
+            verdict = _access_verdict(dataclasses.replace(target, activity="prompt"), "block")
+        else:
             try:
-                verdict = await asyncio.wait_for(asyncio.to_thread(_ws_verdict, engine, message, started, True),
-                                                 timeout=engine.policy.limits.max_seconds + 5)
-            except TimeoutError:
-                verdict = _fail("uninspectable.limit", "decision took longer than the time budget")
+                if len(message.content) > INLINE_MAX:
+                    raise Deferred()
+                verdict = _ws_verdict(engine, message, started, allow_slow=False)
+            except Deferred:  # large, or an image/PDF to read: off the event loop
+                try:
+                    verdict = await asyncio.wait_for(asyncio.to_thread(_ws_verdict, engine, message, started, True),
+                                                     timeout=engine.policy.limits.max_seconds + 5)
+                except TimeoutError:
+                    verdict = _fail("uninspectable.limit", "decision took longer than the time budget")
+            verdict = finalize(engine.policy, verdict, target.who)
         if verdict.action == "warn":
-            verdict = Verdict("block", verdict.findings)  # no acknowledgement round-trip inside a socket
+            # No acknowledgement round-trip inside a socket.
+            verdict = dataclasses.replace(verdict, action="block")
         event_id = new_event_id()
-        rec = audit_record.build(event_id, self._info(flow, target, message.content, [], "websocket"),
-                                 verdict, engine.policy)
+        info = self._info(flow, target, message.content, [], "websocket")
+        rec = audit_record.build(event_id, info, verdict, engine.policy)
         try:
             if verdict.action == "block":
-                await asyncio.to_thread(self.audit.write, rec, True)
+                await asyncio.to_thread(self._write, rec, True)
             elif engine.policy.settings.audit_allowed or verdict.findings:
-                self.audit.write(rec, False)
+                self._write(rec, False)
         except AuditError:
             verdict = _fail("audit.unavailable", "the audit log cannot be written")
+        _observe(event_id, info, verdict, engine.policy)
         if verdict.action == "block":
             message.drop()
             notice = {"type": "error", "error": {"type": "ai_guard_blocked", "event": event_id,
@@ -552,6 +606,33 @@ class GuardAddon:
                                          json.dumps(notice, ensure_ascii=False).encode(), True)
             except CommandError as e:
                 log.warning("could not notify websocket client: %s", e)
+
+
+def _access_verdict(target: Target, level: str) -> Verdict:
+    """The catalog's access rule for this service and activity, as a finding."""
+    svc = target.service
+    what = {"prompt": "提示词 / prompts", "upload": "文件上传 / file uploads", "other": "访问 / access"}[target.activity]
+    return Verdict(level, (Finding(f"access.{target.activity}", level, "medium", "request", f"{svc.name}: {what}",
+                                   f"本单位对 {svc.name} 的{what.split(' / ')[0]}设为 {level}"),))
+
+
+def _inject_headers(flow: http.HTTPFlow, target: Target) -> None:
+    # Tenant restriction: the provider lets only the organisation's own tenant through.
+    for name, value in target.service.headers:
+        flow.request.headers[name] = value
+
+
+def _observe(event_id: str, info: audit_record.RequestInfo, verdict: Verdict, policy) -> None:
+    """The decision's log line and metrics: metadata only."""
+    for f in verdict.findings:
+        if f.rule.startswith("uninspectable.") or f.rule == "audit.unavailable":
+            obs.UNINSPECTABLE.labels(f.rule.split(".", 1)[1]).inc()
+        elif f.mode == "monitor":
+            obs.WOULD.labels(f.rule, f.action).inc()
+    obs.decision(event_id=event_id, action=verdict.action, rules=verdict.rules, provider=info.provider,
+                 host=info.host, client=info.client, user=info.user, department=info.department,
+                 decision_ms=verdict.elapsed_ms, body_size=info.body_size, policy=policy.sha256[:12],
+                 kind=info.kind, activity=info.activity, would=verdict.would, exempt=verdict.exempt)
 
 
 def _body_deadline(flow: http.HTTPFlow) -> None:

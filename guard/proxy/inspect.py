@@ -185,7 +185,11 @@ class InspectionPool:
     def _replace(self, pool: cf.ProcessPoolExecutor, kill: bool) -> None:
         if pool is not self._pool:
             return  # another request already replaced it
-        log.warning("replacing the inspection worker pool (%s)", "timeout" if kill else "worker died")
+        from guard import obs
+
+        reason = "timeout" if kill else "worker_died"
+        obs.WORKER_RESTARTS.labels(reason).inc()
+        obs.event("workers_restarted", level="warning", reason=reason, workers=self.workers)
         self._pool = self._new()
         if kill:
             # A worker stuck in a parser never returns: end the processes, not just the queue.
@@ -195,5 +199,6 @@ class InspectionPool:
                 proc.kill()
         pool.shutdown(wait=False)
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+    def close(self, cancel: bool = True) -> None:
+        """Stop the workers; with cancel=False (a policy reload) they finish what they hold first."""
+        self._pool.shutdown(wait=False, cancel_futures=cancel)

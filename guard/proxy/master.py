@@ -3,7 +3,8 @@
 mitmdump dispatches every event to ~35 built-in addons; measured here, that dispatch
 is over a third of its CPU per request. This master keeps the proxy core, TLS,
 proxy authentication, upstream auth, map_remote/modify_headers (used by operators
-and tests), and the guard.
+and tests), and the guard. No termlog: the guard's Telemetry addon renders mitmproxy's
+log records too (structlog; JSON lines unless on a terminal).
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from guard.proxy.addon import GuardAddon
 
 
 class GuardMaster(master.Master):
-    def __init__(self, options, loop=None, with_termlog: bool = True):
+    def __init__(self, options, loop=None, with_termlog: bool = False):
         super().__init__(options, event_loop=loop, with_termlog=with_termlog)
         self.addons.add(
             core.Core(),

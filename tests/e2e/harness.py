@@ -22,11 +22,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
+def wait_port(port: int, proc: subprocess.Popen, timeout: float = 30, log: Path | None = None) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if proc.poll() is not None:
-            raise RuntimeError(f"proxy exited: {proc.stdout.read() if proc.stdout else ''}")
+            raise RuntimeError(f"proxy exited: {log.read_text(errors='replace') if log else ''}")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             return
@@ -37,7 +37,8 @@ def wait_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
 
 class Proxy:
     def __init__(self, tmp: Path, upstream: Upstream, command: str = "mitmdump", policy: Path | None = None,
-                 extra_maps: tuple[str, ...] = (), extra_args: tuple[str, ...] = (), default_map: bool = True):
+                 extra_maps: tuple[str, ...] = (), extra_args: tuple[str, ...] = (), default_map: bool = True,
+                 guard_args: tuple[str, ...] = ()):
         self.port = free_port()
         self.confdir = tmp / "conf"
         self.audit = tmp / "audit"
@@ -53,12 +54,20 @@ class Proxy:
             if policy:
                 args += ["--set", f"guard_policy={policy}"]
         else:
-            args = [str(BIN / "guard"), "proxy", "--audit-dir", str(self.audit), "--listen-port", str(self.port)]
+            args = [str(BIN / "guard"), "proxy", "--audit-dir", str(self.audit), "--listen-port", str(self.port),
+                    *guard_args]
             if policy:
                 args += ["--policy", str(policy)]
             args += ["--", *mitm]
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        wait_port(self.port, self.proc)
+        # Output to files, never a pipe nobody reads: one log line per decision would fill a
+        # pipe's buffer and stall the proxy.
+        self.stdout_path, self.stderr_path = tmp / "proxy.out", tmp / "proxy.err"
+        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+            self.proc = subprocess.Popen(args, stdout=out, stderr=err)
+        wait_port(self.port, self.proc, log=self.stderr_path)
+
+    def log_lines(self) -> list[str]:
+        return self.stderr_path.read_text(encoding="utf-8", errors="replace").splitlines()
 
     def client(self, auth: str = "", **kw) -> httpx.Client:
         # The client trusts only this proxy's freshly generated CA.

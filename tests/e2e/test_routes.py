@@ -241,8 +241,10 @@ def test_domain_fronting_in_intercept_all_mode(tmp_path, upstream):
         status, _ = raw_https(p, "cdn.example.net:443", "cdn.example.net",
                               http_request("api.openai.com", "/v1/chat/completions", chat("你好")))
         assert status == 200
-        status, _ = raw_https(p, "cdn.example.net:443", "cdn.example.net",  # not AI at all: passes as sent
-                              http_request("cdn.example.net", "/assets/notes", chat(MARKED)))
+        # Not AI at all (no LLM call's shape, no AI host): passes as sent.
+        status, _ = raw_https(p, "cdn.example.net:443", "cdn.example.net",
+                              http_request("cdn.example.net", "/assets/notes",
+                                           json.dumps({"note": MARKED}, ensure_ascii=False).encode()))
         assert status == 200 and MARK.encode() in upstream.received[-1]["body"]
     finally:
         p.stop()

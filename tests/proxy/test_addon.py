@@ -143,11 +143,26 @@ async def test_undecodable_content_encoding_blocks(addon):
 
 
 async def test_non_ai_untouched(addon):
+    # A marked form post to an ordinary site is not the guard's business: only AI traffic is.
     a, _ = addon
-    f = flow("www.example.org", body=chat("绝密★长期"))
+    for body in (b"comment=%E7%BB%9D%E5%AF%86%E2%98%85%E9%95%BF%E6%9C%9F",
+                 json.dumps({"title": "绝密★长期", "text": "x"}).encode()):
+        f = flow("www.example.org", path="/post", body=body)
+        a.requestheaders(f)
+        await call(a.request, f)
+        assert f.response is None
+
+
+async def test_llm_shaped_body_to_unknown_host_is_ai(addon, tmp_path):
+    a, _ = addon
+    f = flow("relay.example.org", body=chat("绝密★长期"))
     a.requestheaders(f)
     await call(a.request, f)
-    assert f.response is None
+    assert f.response.status_code == 403
+    assert f.metadata[META].service.id == "unknown" and f.metadata[META].shape == "openai-chat"
+    a.audit.sync()
+    rec = json.loads((next((tmp_path / "audit").glob("audit-*.jsonl"))).read_text().splitlines()[-1])
+    assert rec["provider"] == "unknown" and rec["shape"] == "openai-chat" and rec["host"] == "relay.example.org"
 
 
 async def test_redact_rewrites_json(tmp_path):

@@ -1,0 +1,102 @@
+"""Observability: structured logs (structlog) and Prometheus metrics, one place for both.
+
+Code that has something to report calls the functions here (`decision`, `event`, the metric
+objects); the telemetry addon only decides where logs go and serves /metrics. Nothing here ever
+receives content: callers pass ids, counts and names.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+# -- metrics -------------------------------------------------------------------------------
+REGISTRY = CollectorRegistry(auto_describe=True)
+REQUESTS = Counter("guard_requests", "AI requests decided, by provider and action",
+                   ["provider", "action"], registry=REGISTRY)
+WOULD = Counter("guard_monitor_would", "Requests a monitor-mode rule would have stopped, by rule and action",
+                ["rule", "would"], registry=REGISTRY)
+DECISION_SECONDS = Histogram("guard_decision_seconds", "Time from a whole request to its decision",
+                             buckets=(.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30),
+                             registry=REGISTRY)
+INSPECTED_BYTES = Counter("guard_inspected_bytes", "Request bytes inspected (as sent)", registry=REGISTRY)
+UNINSPECTABLE = Counter("guard_uninspectable", "Content that could not be inspected, by reason",
+                        ["reason"], registry=REGISTRY)
+AUDIT_SECONDS = Histogram("guard_audit_write_seconds", "Audit record write time (durable writes include fsync)",
+                          buckets=(.0001, .0005, .001, .0025, .005, .01, .025, .05, .1, .5, 1), registry=REGISTRY)
+AUDIT_FAILURES = Counter("guard_audit_failures", "Audit writes that failed (the request was blocked)",
+                         registry=REGISTRY)
+RELOADS = Counter("guard_policy_reloads", "Policy/catalog/identity reloads by result", ["result"], registry=REGISTRY)
+POLICY = Info("guard_policy", "The policy in force", registry=REGISTRY)
+WORKER_RESTARTS = Counter("guard_worker_restarts", "Inspection worker pools replaced, by reason",
+                          ["reason"], registry=REGISTRY)
+PENDING = Gauge("guard_inspections_in_flight", "Requests being inspected off the event loop", registry=REGISTRY)
+
+# -- logs ----------------------------------------------------------------------------------
+_SHARED = [structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso", utc=True)]
+
+
+def _dumps(obj, **kw) -> str:
+    return json.dumps(obj, ensure_ascii=False, default=str, separators=(",", ":"))
+
+
+def _renderer(fmt: str, stream) -> structlog.types.Processor:
+    if fmt == "auto":
+        fmt = "console" if getattr(stream, "isatty", lambda: False)() else "json"
+    if fmt == "console":
+        return structlog.dev.ConsoleRenderer(colors=stream.isatty())
+    return structlog.processors.JSONRenderer(serializer=_dumps)
+
+
+_log = structlog.wrap_logger(structlog.PrintLogger(sys.stderr), processors=[*_SHARED, _renderer("json", sys.stderr)],
+                             wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
+_handler: logging.Handler | None = None
+
+
+def configure(fmt: str = "auto", stream=None, own_stdlib: bool = True) -> None:
+    """Logs to `stream` (stderr) as JSON lines or console lines. With own_stdlib, records of the
+    standard `logging` module (mitmproxy's own, the guard's warnings) go through the same
+    renderer; under mitmdump its termlog prints those instead."""
+    global _log, _handler
+    stream = stream or sys.stderr
+    renderer = _renderer(fmt, stream)
+    _log = structlog.wrap_logger(structlog.PrintLogger(stream), processors=[*_SHARED, renderer],
+                                 wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
+    if not own_stdlib:
+        return
+    root = logging.getLogger()
+    if _handler is not None:
+        root.removeHandler(_handler)
+    _handler = logging.StreamHandler(stream)
+    _handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, *_SHARED],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer]))
+    root.addHandler(_handler)
+    root.setLevel(logging.INFO)
+    # One line per connection would drown the one line per decision.
+    for name in ("mitmproxy.proxy.server", "mitmproxy.proxy.layers", "mitmproxy.addons.dumper"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def event(name: str, level: str = "info", **fields) -> None:
+    getattr(_log, level)(name, **fields)
+
+
+def decision(*, event_id: str, action: str, rules, provider: str, host: str, client: str, user: str | None,
+             department: str | None, decision_ms: float, body_size: int, policy: str, kind: str = "http",
+             activity: str = "", would: str | None = None, exempt: str | None = None) -> None:
+    """The one canonical line per decided request (metadata only) and its metrics."""
+    REQUESTS.labels(provider, action).inc()
+    DECISION_SECONDS.observe(decision_ms / 1000)
+    INSPECTED_BYTES.inc(body_size)
+    extra = {}
+    if would:
+        extra["would"] = would
+    if exempt:
+        extra["exempt"] = exempt
+    _log.info("decision", event_id=event_id, action=action, rules=list(rules), provider=provider, host=host,
+              client=client, user=user, department=department, decision_ms=decision_ms, body_size=body_size,
+              policy=policy, kind=kind, activity=activity, **extra)
