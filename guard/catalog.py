@@ -143,6 +143,10 @@ class Catalog:
         return ([rf"(^|\.){re.escape(h)}\.?(:\d+)?$" for h in names]
                 + [rf"{rx.pattern[:-1]}\.?(:\d+)?$" for rx, _, _, _ in self._patterns])
 
+    def ai_hosts(self) -> list[str]:
+        """The AI services' own host names (no wildcards, no shared storage)."""
+        return sorted(self._hosts)
+
     def proxied_hosts(self) -> tuple[list[str], list[str]]:
         """(host suffixes, `*` globs) a PAC file sends to the guard: every AI host (path-scoped
         entries by their whole host), storage and the acknowledgement host."""

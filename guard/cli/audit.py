@@ -46,6 +46,14 @@ def register(sub) -> None:
     st.add_argument("--until")
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=cmd_stats)
+    kg = asub.add_parser("keygen", help="create the audit chain's HMAC key file (0600)",
+                         description="Write 32 random bytes (hex) to FILE, created readable and writable by its "
+                                     "owner only; refuses to overwrite an existing key (that would orphan the "
+                                     "trail written under it).")
+    kg.add_argument("file")
+    kg.add_argument("--owner", help="make this user (the service user) the file's owner (needs root)")
+    kg.set_defaults(func=cmd_keygen)
+
     dc = asub.add_parser("discover", help="AI-shaped traffic to hosts outside the catalog",
                          description="Hosts outside the catalog that received requests shaped like LLM API calls "
                                      "(recorded as provider `unknown`): count, first and last seen, shapes, actions "
@@ -135,4 +143,32 @@ def cmd_discover(args) -> int:
         print(f"{h['count']:7d}  {h['host']:40s} {h['first_seen'][:19]} .. {h['last_seen'][:19]}  "
               f"shape {shapes}  {actions}  senders {h['senders']}")
     print(f"{len(found)} host(s) outside the catalog")
+    return 0
+
+
+def cmd_keygen(args) -> int:
+    import os
+    import secrets
+    import shutil
+
+    from guard.errors import AuditError
+
+    try:
+        fd = os.open(args.file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise AuditError(f"{args.file}: exists; a new key would orphan the trail written under it") from None
+    except OSError as e:
+        raise AuditError(f"{args.file}: cannot create: {e.strerror}") from None
+    try:
+        os.fchmod(fd, 0o600)  # whatever the umask
+        os.write(fd, (secrets.token_hex(32) + "\n").encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if args.owner:
+        try:
+            shutil.chown(args.file, user=args.owner)
+        except (LookupError, OSError) as e:
+            raise AuditError(f"{args.file}: cannot give it to {args.owner}: {e}") from None
+    print(f"wrote {args.file} (0600); give auditors a copy for `guard audit verify --key-file`")
     return 0

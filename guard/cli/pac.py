@@ -13,6 +13,8 @@ def register(sub) -> None:
     p.add_argument("--fallback", default="DIRECT", metavar="PROXY",
                    help="where other traffic goes: DIRECT (default) or HOST:PORT of an existing proxy")
     p.add_argument("--catalog", help="catalog YAML (default: policies/catalog.yaml)")
+    p.add_argument("--hosts", action="store_true",
+                   help="instead: the catalog's AI host names, one per line (for firewall address sets)")
     p.set_defaults(func=run)
 
 
@@ -25,5 +27,10 @@ def run(args) -> int:
         raise GuardError(f"--guard: {args.guard!r} is not HOST:PORT")
     if any(c in args.fallback for c in "\"'\\\n"):
         raise GuardError(f"--fallback: {args.fallback!r} is not DIRECT or HOST:PORT")
-    sys.stdout.write(render(load_catalog(args.catalog), args.guard, args.fallback))
+    catalog = load_catalog(args.catalog)
+    if args.hosts:
+        for host in catalog.ai_hosts():
+            print(host)
+        return 0
+    sys.stdout.write(render(catalog, args.guard, args.fallback))
     return 0

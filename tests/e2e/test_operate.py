@@ -102,6 +102,8 @@ def test_metrics_and_one_json_decision_line_per_request(tmp_path, upstream):
         for content in ("关于某油田储量的报告", "本周工作安排", "今天天气很好", "机密★5年"):
             assert content not in log_text  # never content, never excerpts
         assert any(json.loads(line).get("event") == "started" for line in p.log_lines() if line.startswith("{"))
+        # The CA private key mitmproxy created is the service user's alone.
+        assert (p.confdir / "mitmproxy-ca.pem").stat().st_mode & 0o077 == 0
     finally:
         p.stop()
 
@@ -160,6 +162,12 @@ def test_policy_edit_under_load_reloads_without_failing_a_request(tmp_path, upst
         assert wait_for(lambda: any(t > edited and s == 403 for t, s in results), timeout=6)
         first_block = min(t for t, s in results if t > edited and s == 403)
         assert first_block - edited < 5
+        # Uploads are decided in worker processes: they switched to the new policy too.
+        big = ("普通的会议纪要。" * 12000 + "\n附：蓝鲸计划进度表\n").encode()
+        with p.client() as c:
+            up = c.post("https://api.openai.com/v1/files", data={"purpose": "assistants"},
+                        files={"file": ("minutes.txt", big, "text/plain")})
+        assert len(big) > 64 * 1024 and up.status_code == 403 and "custom.office-term" in up.text
         time.sleep(0.5)
         settled = time.monotonic()
         # An invalid edit (a regex RE2 rejects), then an edit whose example fails: both rejected.
