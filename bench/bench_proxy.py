@@ -91,12 +91,16 @@ def start_proxy(kind, up_port, confdir, audit):
         args = [sys.executable, str(ROOT / "bench" / "lean_master.py"), "-q", "--listen-host", "127.0.0.1",
                 "--listen-port", str(port), *common]
     elif kind == "guard":
-        args = [str(BIN / "guard"), "proxy", "--listen-port", str(port), "--audit-dir", str(audit), "--", *common]
+        # As deployed: a JSON decision line per request on stderr (to a file here, the journal
+        # there) and Prometheus metrics on.
+        args = [str(BIN / "guard"), "proxy", "--listen-port", str(port), "--audit-dir", str(audit),
+                "--metrics", f"127.0.0.1:{free_port()}", "--", *common]
     else:
         args = [str(BIN / "mitmdump"), "-q", "--listen-host", "127.0.0.1", "--listen-port", str(port), *common]
         if kind == "addon":
             args += ["-s", str(ROOT / "addons" / "ai_guard.py"), "--set", f"guard_audit_dir={audit}"]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with open(Path(audit).parent / f"{kind}-{port}.log", "wb") as log:
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log)
     wait_port(port)
     return proc, port
 

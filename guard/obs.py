@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
@@ -36,7 +37,14 @@ WORKER_RESTARTS = Counter("guard_worker_restarts", "Inspection worker pools repl
 PENDING = Gauge("guard_inspections_in_flight", "Requests being inspected off the event loop", registry=REGISTRY)
 
 # -- logs ----------------------------------------------------------------------------------
-_SHARED = [structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso", utc=True)]
+def _timestamp(_logger, _name, event: dict) -> dict:
+    # ISO 8601 UTC with milliseconds, at a tenth of TimeStamper's cost: one line per request.
+    now = time.time()
+    event["timestamp"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+    return event
+
+
+_SHARED = [structlog.processors.add_log_level, _timestamp]
 
 
 def _dumps(obj, **kw) -> str:
@@ -51,8 +59,13 @@ def _renderer(fmt: str, stream) -> structlog.types.Processor:
     return structlog.processors.JSONRenderer(serializer=_dumps)
 
 
-_log = structlog.wrap_logger(structlog.PrintLogger(sys.stderr), processors=[*_SHARED, _renderer("json", sys.stderr)],
-                             wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
+def _logger(stream, renderer):
+    # bind(): the concrete logger, not the lazy proxy that rebuilds it on every call.
+    return structlog.wrap_logger(structlog.WriteLogger(stream), processors=[*_SHARED, renderer],
+                                 wrapper_class=structlog.make_filtering_bound_logger(logging.INFO)).bind()
+
+
+_log = _logger(sys.stderr, _renderer("json", sys.stderr))
 _handler: logging.Handler | None = None
 
 
@@ -63,8 +76,7 @@ def configure(fmt: str = "auto", stream=None, own_stdlib: bool = True) -> None:
     global _log, _handler
     stream = stream or sys.stderr
     renderer = _renderer(fmt, stream)
-    _log = structlog.wrap_logger(structlog.PrintLogger(stream), processors=[*_SHARED, renderer],
-                                 wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
+    _log = _logger(stream, renderer)
     if not own_stdlib:
         return
     root = logging.getLogger()

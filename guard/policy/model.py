@@ -1,6 +1,7 @@
 """Compiled, immutable policy objects. Built once by the loader; never mutated."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,7 +110,7 @@ class Policy:
     exemptions: tuple[Exemption, ...] = ()
     files: tuple[str, ...] = ()  # every file it was built from (extends, term lists): watched for reload
 
-    @property
+    @functools.cached_property
     def plain(self) -> bool:
         """No monitor mode, rule scopes or exemptions: the verdict needs no per-sender pass."""
         return self.mode == "enforce" and not self.exemptions and all(
