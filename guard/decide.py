@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import unicodedata
 
 from guard.identity import NOBODY, Who
 from guard.match.engine import Hit
@@ -22,6 +24,18 @@ def mask(value: str, how: str) -> str:
     if how == "prefix":
         return f"{v[:4]}…({len(v)} chars)"
     return f"[{len(v)} chars]"
+
+
+NEIGHBOURHOOD = 24  # characters either side of a flagged span that identify it across retries
+
+
+def span_digest(text: str, start: int, end: int) -> str:
+    """What was flagged, as a hash of the matched text and its neighbourhood, normalized (NFKC,
+    case, whitespace): the same passage in a retried prompt (new message ids, timestamps around
+    it) has the same digest; another passage has another."""
+    window = text[max(0, start - NEIGHBOURHOOD):end + NEIGHBOURHOOD]
+    norm = " ".join(unicodedata.normalize("NFKC", window).lower().split())
+    return hashlib.sha256(norm.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def rule_action(rule: Rule, count: int, confirmed: int | None = None) -> str | None:
@@ -68,6 +82,7 @@ def decide(policy: Policy, rules: tuple[Rule, ...], hits: dict[int, list[Hit]],
                 rule=rule.id, action=action, severity=rule.severity, location=part.locate(h.start),
                 excerpt=mask(part.text[h.start:h.end], rule.mask), description=rule.description,
                 count=count, part_index=h.part, span=(h.start, h.end),
+                digest=span_digest(part.text, h.start, h.end),
             ))
     findings = _drop_nested(findings)
     for p in problems:
@@ -79,6 +94,7 @@ def decide(policy: Policy, rules: tuple[Rule, ...], hits: dict[int, list[Hit]],
             severity=rule.severity if rule else "high",
             location=p.location, excerpt=p.detail[:120],
             description=rule.description if rule else "content could not be inspected",
+            digest=span_digest(p.location, 0, len(p.location)),
         ))
     findings.sort(key=lambda f: (-ACTION_RANK[f.action], f.rule))
     action = "allow"

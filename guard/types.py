@@ -57,6 +57,7 @@ class Finding:
     part_index: int = field(default=-1, compare=False)
     span: tuple[int, int] | None = field(default=None, compare=False)
     mode: str = "enforce"  # monitor | exempt: recorded, but does not decide the request
+    digest: str = field(default="", compare=False)  # the flagged passage (decide.span_digest); never serialized
 
     def to_dict(self) -> dict:
         return {

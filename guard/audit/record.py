@@ -75,11 +75,14 @@ def now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def build_ack(event_id: str, acknowledges: str, reason: str, client: str, user: str | None, policy: Policy) -> dict:
-    """A user's acknowledgement of a warning (with their stated reason)."""
-    return {"event_id": event_id, "ts": now_iso(), "action": "ack", "acknowledges": acknowledges,
-            "reason": reason[:200], "rules": [], "host": "", "path": "/ack", "client": client, "user": user,
-            "body_sha256": "", "policy": {"id": policy.id, "sha256": policy.sha256}}
+def build_ack(event_id: str, acknowledges: str, reason: str, client: str, user: str | None, policy,
+              action: str = "ack", department: str | None = None) -> dict:
+    """A user's acknowledgement of a warning, or its submission for approval (`pending_approval`),
+    with their stated reason. `policy`: a Policy or {"id", "sha256"}."""
+    ref = policy if isinstance(policy, dict) else {"id": policy.id, "sha256": policy.sha256}
+    return {"event_id": event_id, "ts": now_iso(), "action": action, "acknowledges": acknowledges,
+            "reason": clean(reason[:200]), "rules": [], "host": "", "path": "/ack", "client": client,
+            "user": clean(user), "department": clean(department), "body_sha256": "", "policy": ref}
 
 
 _DOC_EXT = ("docx|docm|doc|xlsx|xlsm|xlsb|xls|pptx|pptm|ppt|pdf|ofd|odt|ods|odp|rtf|wps|et|dps|txt|md|csv|json|jsonl|"

@@ -29,7 +29,7 @@ _RULE_FIELDS = {
     "id", "description", "severity", "action", "keywords", "keywords_from", "regex", "group",
     "validator", "where", "parts", "skip_mentions", "word_boundary", "min_count", "escalate",
     "mask", "allowlist", "on_problem", "examples", "enabled", "case_insensitive", "word_end", "not_after",
-    "mode", "scope",
+    "mode", "scope", "ack",
 }
 _TOP_FIELDS = {"id", "description", "version", "extends", "disable", "settings", "limits", "lists", "rules",
                "mode", "exemptions"}
@@ -239,6 +239,7 @@ def _compile_rule(raw: dict, lists: dict[str, list[str]]) -> Rule:
         return tuple(out)
 
     mode = choice("mode", MODES, "enforce")
+    ack = choice("ack", ("self", "approval"), "self")
     scope = parse_scope(raw["scope"], f"{at}: field `scope`") if raw.get("scope") is not None else None
     description = raw.get("description", "")
     if not isinstance(description, str):
@@ -257,7 +258,7 @@ def _compile_rule(raw: dict, lists: dict[str, list[str]]) -> Rule:
         min_count=min_count, escalate_count=esc_count, escalate_action=esc_action, mask=mask,
         allow_regexes=allow_res, stopwords=stop, on_problem=on_problem,
         examples_match=examples("match"), examples_no_match=examples("no_match"),
-        mode=mode, scope=scope,
+        mode=mode, scope=scope, ack=ack,
     )
 
 
@@ -285,7 +286,7 @@ def _compile(merged: dict, source: str) -> Policy:
             raise PolicyError(f"{source}: limits: `{k}` must be a positive number")
     s = merged["settings"]
     known = {"doc_head_lines", "mention_cues", "vocabulary", "audit_allowed", "contact", "max_findings_per_rule",
-             "audit_file_names"}
+             "audit_file_names", "why", "ack_reasons"}
     if set(s) - known:
         raise PolicyError(f"{source}: settings: unknown field(s): {', '.join(sorted(set(s) - known))}")
     cues = s.get("mention_cues") or {}
@@ -301,6 +302,8 @@ def _compile(merged: dict, source: str) -> Policy:
         contact=str(s.get("contact", "")),
         max_findings_per_rule=int(s.get("max_findings_per_rule", 5)),
         audit_file_names=_choice_setting(s, "audit_file_names", ("masked", "full"), source),
+        why=str(s.get("why", "")).strip(),
+        ack_reasons=_str_tuple(s.get("ack_reasons"), f"{source}: settings.ack_reasons"),
     )
     mode = merged.get("mode", "enforce")
     if mode not in MODES:

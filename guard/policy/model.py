@@ -67,6 +67,7 @@ class Rule:
     examples_no_match: tuple[Example, ...] = ()
     mode: str = "enforce"        # monitor: findings record what would happen (`would`), the request passes
     scope: Any = None            # guard.identity.Scope: the rule applies only to these senders
+    ack: str = "self"            # a warning: acknowledged by the user (self) or approved by an officer (approval)
 
     @property
     def max_action(self) -> str:
@@ -84,6 +85,8 @@ class Settings:
     contact: str = ""
     max_findings_per_rule: int = 5
     audit_file_names: str = "masked"  # masked: marking and extension shown, title masked; full
+    why: str = ""                     # the coaching page's "why this matters", in the office's words
+    ack_reasons: tuple[str, ...] = ()  # preset reasons a user picks when acknowledging a warning
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,8 @@ import json
 import logging
 import os
 import re
-import secrets
 import time
 from dataclasses import dataclass
-from urllib.parse import parse_qs, urlsplit
 
 from mitmproxy import ctx, http
 from mitmproxy.exceptions import CommandError, OptionsError
@@ -36,6 +34,8 @@ from guard.errors import AuditError, Deferred, ExtractionError, GuardError
 from guard.extract import Context, extract_into
 from guard.extract.jsonwalk import scan_string
 from guard.identity import Who
+from guard.proxy.ack import AckEndpoint, Acknowledgements, Warning, flagged, read_decision
+from guard.coaching import Found
 from guard.proxy.inspect import (HEADERS, PLAIN_HEADER_PREFIXES, PLAIN_HEADERS, Request,
                                  fail as _fail, inspect)
 from guard.proxy.shadow import api_shape, error_shape
@@ -50,7 +50,6 @@ INLINE_MAX = 64 * 1024  # bodies above this are inspected off the event loop
 META = "ai_guard"
 UPLOAD_HEADERS = ("content-range", "x-goog-upload-command", "x-goog-upload-offset")
 _UPLOAD_QUERY = re.compile(r"[?&](uploadId|partNumber|comp|upload_id)=", re.I)
-MAX_PENDING = 20_000     # outstanding acknowledgement links and acknowledged requests (oldest evicted)
 WHO = META + "_who"
 
 
@@ -85,10 +84,9 @@ def who_of(flow: http.HTTPFlow, snap: Snapshot) -> Who:
 class GuardAddon:
     def __init__(self):
         self.state = PolicyState()
-        self.addons = [self.state, Telemetry()]
+        self.acks = Acknowledgements()
+        self.addons = [self.state, Telemetry(), AckEndpoint(self)]
         self.audit: AuditWriter | None = None
-        self.acked: dict[str, float] = {}        # request fingerprint -> expiry
-        self.pending: dict[str, tuple[str, str, float]] = {}  # ack token -> (fingerprint, event id, expiry)
         self._syncer: asyncio.Task | None = None
         self._sweeper: asyncio.Task | None = None
         self.uploads: UploadSessions | None = None
@@ -268,7 +266,7 @@ class GuardAddon:
         if flow.response or flow.error or not flow.live:
             return None
         if flow.metadata.get(META + "_ack"):
-            return self._serve_ack(flow)
+            return None  # served by AckEndpoint
         target: Target | None = flow.metadata.get(META)
         if target is None:
             maybe = flow.metadata.get(META + "_maybe")
@@ -402,10 +400,6 @@ class GuardAddon:
             activity=target.activity if kind == "http" else "prompt", shape=target.shape,
         )
 
-    def _fingerprint(self, flow: http.HTTPFlow, target: Target, body_sha256: str) -> str:
-        return hashlib.sha256("\0".join((_client(flow), flow.request.method, target.host, flow.request.path,
-                                         body_sha256)).encode()).hexdigest()
-
     def _act(self, flow, target: Target, verdict: Verdict, body: bytes, parts, files,
              body_sha256: str | None = None):
         """Record the decision; returns an awaitable when the record must be durable first."""
@@ -416,14 +410,11 @@ class GuardAddon:
             verdict = Verdict("warn", access.findings + verdict.findings, verdict.parts, verdict.chars,
                               verdict.elapsed_ms, verdict.would, verdict.exempt)
         note = ""
-        fp = None
         new = None
+        approval = None
         body_sha256 = body_sha256 or hashlib.sha256(body).hexdigest()
         if verdict.action == "warn":
-            fp = self._fingerprint(flow, target, body_sha256)
-            if self.acked.get(fp, 0) > time.monotonic():
-                verdict = dataclasses.replace(verdict, action="allow")
-                note = "warning acknowledged by the user"
+            verdict, note, approval = self._acknowledged(target, policy, verdict)
         if verdict.action == "redact":
             new = redact_json(body, parts, verdict.findings)
             if new is None:
@@ -436,6 +427,8 @@ class GuardAddon:
         if verdict.action not in ("block", "warn", "redact"):
             if policy.settings.audit_allowed or verdict.findings:
                 rec = audit_record.build(event_id, info, verdict, policy, note)
+                if approval:
+                    rec["approval"] = approval
                 try:
                     self._write(rec, False)  # group-committed
                 except AuditError:
@@ -447,7 +440,7 @@ class GuardAddon:
             _observe(event_id, info, verdict, policy)
             return None
         rec = audit_record.build(event_id, info, verdict, policy, note)
-        return self._durable(flow, target, policy, verdict, event_id, rec, fp, new, info)
+        return self._durable(flow, target, policy, verdict, event_id, rec, new, info)
 
     def _write(self, rec: dict, durable: bool) -> None:
         started = time.perf_counter()
@@ -460,7 +453,7 @@ class GuardAddon:
         finally:
             obs.AUDIT_SECONDS.observe(time.perf_counter() - started)
 
-    async def _durable(self, flow, target: Target, policy, verdict: Verdict, event_id: str, rec: dict, fp, new,
+    async def _durable(self, flow, target: Target, policy, verdict: Verdict, event_id: str, rec: dict, new,
                        info: audit_record.RequestInfo):
         try:
             await asyncio.to_thread(self._write, rec, True)  # durable before the response leaves
@@ -474,12 +467,40 @@ class GuardAddon:
             return
         ack_url = None
         if verdict.action == "warn":
-            if len(self.pending) >= MAX_PENDING:
-                self._expire()
-            token = secrets.token_urlsafe(16)
-            self.pending[token] = (fp, event_id, time.monotonic() + ctx.options.guard_ack_ttl)
-            ack_url = f"http://{ACK_HOST}/ack/{token}"
+            ack_url = self._issue(target, policy, verdict, event_id)
         self._respond(flow, target, policy, verdict, event_id, ack_url)
+
+    def _acknowledged(self, target: Target, policy, verdict: Verdict):
+        """(verdict, note, approval) for a warning: allowed when its sender acknowledged these
+        flagged passages, or (rules with `ack: approval`) when an officer approved them once."""
+        keys = flagged(verdict)
+        who = target.who.user or target.who.client
+        rules = {policy.find_rule(r) for r, _ in keys}
+        if any(r is not None and r.ack == "approval" for r in rules):
+            w = self.acks.submitted_for(who, keys)
+            decision = read_decision(ctx.options.guard_audit_dir, w.event_id) if w else None
+            if decision is None:
+                return verdict, "", None
+            self.acks.awaiting.pop(w.event_id, None)  # an approval lets the request pass once
+            approval = {"event": w.event_id, "decision": decision["decision"], "by": str(decision.get("by", ""))[:80]}
+            if decision["decision"] == "approved":
+                return dataclasses.replace(verdict, action="allow"), "approved by a security officer", approval
+            return dataclasses.replace(verdict, action="block"), "approval rejected by a security officer", approval
+        if self.acks.covered(who, keys):
+            return dataclasses.replace(verdict, action="allow"), "warning acknowledged by the user", None
+        return verdict, "", None
+
+    def _issue(self, target: Target, policy, verdict: Verdict, event_id: str) -> str:
+        """The link to the coaching page for this warning."""
+        keys = flagged(verdict)
+        found = [Found(f.rule, f.description, f.excerpt,
+                       audit_record.mask_location(f.location, policy.settings.audit_file_names))
+                 for f in verdict.findings if f.mode == "enforce"]
+        approval = any((r := policy.find_rule(rule)) is not None and r.ack == "approval" for rule, _ in keys)
+        w = Warning(event_id, target.who.user or target.who.client, keys, found, approval, target.service.name,
+                    policy.settings.contact, policy.settings.why, policy.settings.ack_reasons,
+                    time.monotonic() + ctx.options.guard_ack_ttl, policy_id=policy.id, policy_sha256=policy.sha256)
+        return f"http://{ACK_HOST}/ack/{self.acks.issue(w)}"
 
     def _respond(self, flow, target: Target, policy, verdict: Verdict, event_id: str, ack_url: str | None):
         flow.metadata[META + "_action"] = verdict.action
@@ -487,42 +508,19 @@ class GuardAddon:
                                           is_navigation(flow.request.headers), ack_url)
         flow.response = http.Response.make(status, content, headers)
 
-    async def _serve_ack(self, flow: http.HTTPFlow):
-        parts = urlsplit(flow.request.path)
-        token = parts.path.rsplit("/", 1)[-1]
-        entry = self.pending.pop(token, None)
-        if entry is None or entry[2] < time.monotonic():
-            flow.response = http.Response.make(404, "确认链接无效或已过期 / unknown or expired acknowledgement link\n",
-                                               {"Content-Type": "text/plain; charset=utf-8"})
-            return
-        fp, event_id, _ = entry
-        if len(self.acked) >= MAX_PENDING:
-            self._expire()
-        self.acked[fp] = time.monotonic() + ctx.options.guard_ack_ttl
-        reason = (parse_qs(parts.query).get("reason") or [""])[0]
-        auth = flow.metadata.get("proxyauth")
-        rec = audit_record.build_ack(new_event_id(), event_id, reason, _client(flow), auth[0] if auth else None,
-                                     self._policy())
-        try:
-            await asyncio.to_thread(self._write, rec, True)
-        except AuditError:
-            self.acked.pop(fp, None)
-            flow.response = http.Response.make(503, "audit log unavailable\n")
-            return
-        flow.response = http.Response.make(
-            200, f"已确认，请在 {ctx.options.guard_ack_ttl // 60} 分钟内重试原请求。事件 {event_id}\n"
-                 f"Acknowledged: retry the same request within {ctx.options.guard_ack_ttl}s.\n",
-            {"Content-Type": "text/plain; charset=utf-8", "X-AI-Guard-Event": event_id})
+    # -- for the acknowledgement endpoint ------------------------------------------------
+    def contact(self) -> str:
+        return self._policy().settings.contact
 
-    def _expire(self):
-        """Drop expired entries; past MAX_PENDING the oldest go too (a flood of warned requests
-        cannot grow memory without bound: its oldest links just stop working)."""
-        now = time.monotonic()
-        self.acked = {k: v for k, v in self.acked.items() if v > now}
-        self.pending = {k: v for k, v in self.pending.items() if v[2] > now}
-        for d in (self.acked, self.pending):
-            while len(d) >= MAX_PENDING:
-                del d[next(iter(d))]  # dicts keep insertion order: the first is the oldest
+    def who_for_ack(self, flow: http.HTTPFlow) -> Who:
+        return who_of(flow, self.state.current)
+
+    @staticmethod
+    def policy_ref(w: Warning) -> dict:
+        return {"id": w.policy_id, "sha256": w.policy_sha256}
+
+    def write_audit(self, rec: dict, durable: bool) -> None:
+        self._write(rec, durable)
 
     # -- requests that never became whole --------------------------------------------------
     def error(self, flow: http.HTTPFlow):

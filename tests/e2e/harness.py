@@ -61,6 +61,7 @@ class Proxy:
             args += ["--", *mitm]
         # Output to files, never a pipe nobody reads: one log line per decision would fill a
         # pipe's buffer and stall the proxy.
+        tmp.mkdir(parents=True, exist_ok=True)
         self.stdout_path, self.stderr_path = tmp / "proxy.out", tmp / "proxy.err"
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(args, stdout=out, stderr=err)
@@ -82,3 +83,13 @@ class Proxy:
             self.proc.kill()
 
 
+
+
+def acknowledge(client: httpx.Client, link: str, reason: str = "") -> httpx.Response:
+    """What a person does with a warning's link: open the coaching page, pick a reason, confirm."""
+    import re
+    page = client.get(link)
+    assert page.status_code == 200, page.text[:300]
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    reasons = re.findall(r'name="reason" value="([^"]+)"', page.text)
+    return client.post(link, data={"csrf": csrf, "reason": reason or (reasons[0] if reasons else ""), "note": ""})

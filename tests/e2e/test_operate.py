@@ -13,7 +13,7 @@ from pathlib import Path
 import bcrypt
 import httpx
 import pytest
-from harness import BIN, ROOT, Proxy, free_port
+from harness import BIN, ROOT, Proxy, acknowledge, free_port
 
 DEFAULT = ROOT / "policies" / "default.yaml"
 CATALOG = ROOT / "policies" / "catalog.yaml"
@@ -372,7 +372,7 @@ def test_catalog_block_and_warn_whole_service(tmp_path, upstream):
         assert warned.status_code == 403 and warned.headers["x-ai-guard-action"] == "warn"
         ack = warned.headers["x-ai-guard-ack"]
         with p.client() as c:
-            assert c.get(ack).status_code == 200
+            assert acknowledge(c, ack).status_code == 200
             assert post(c, CLEAN, host="api.deepseek.com", path="/chat/completions").status_code == 200
         assert other.status_code == 200
         assert len(upstream.received) == n + 2

@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import pytest
 
-from harness import Proxy
+from harness import Proxy, acknowledge
 from writers import make_docx
 
 REQ = Path(__file__).resolve().parents[1] / "assets" / "requests"
@@ -213,11 +213,16 @@ def test_warn_ack_retry(proxy, upstream):
         ack = r.headers["x-ai-guard-ack"]
         assert ack in r.text
         assert c.post("https://api.moonshot.cn/v1/chat/completions", content=body, headers=headers).status_code == 403
-        a = c.get(ack + "?reason=weekly+report+is+public")
-        assert a.status_code == 200
+        page = c.get(ack)  # opening the link (or a link preview fetching it) acknowledges nothing
+        assert page.status_code == 200 and "内部资料" in page.text and 'method="post"' in page.text
+        assert c.post("https://api.moonshot.cn/v1/chat/completions", content=body, headers=headers).status_code == 403
+        forged = c.post(ack, data={"csrf": "guessed", "reason": "x"})
+        assert forged.status_code == 403
+        a = acknowledge(c, ack)
+        assert a.status_code == 200 and "已确认" in a.text
         r = c.post("https://api.moonshot.cn/v1/chat/completions", content=body, headers=headers)
         assert r.status_code == 200
-        # A different request is not covered by the acknowledgement.
+        # Another flagged passage is not covered by the acknowledgement.
         other = ask("月报")
         assert c.post("https://api.moonshot.cn/v1/chat/completions", content=other, headers=headers).status_code == 403
         assert c.get(ack).status_code == 404  # one use
@@ -259,7 +264,7 @@ def test_audit_never_holds_secret_and_verifies(proxy):
     with proxy.client() as c:
         blocked = c.post(url, content=ask(MARKED), headers=headers)
         warned = c.post(url, content=ask(f"内部资料 注意保存\n{SECRET}"), headers=headers)
-        ack = c.get(warned.headers["x-ai-guard-ack"])
+        ack = acknowledge(c, warned.headers["x-ai-guard-ack"])
         allowed = c.post(url, content=ask(f"{SECRET}的格式怎么改"), headers=headers)
     assert (blocked.status_code, warned.status_code, ack.status_code, allowed.status_code) == (403, 403, 200, 200)
     ids = {blocked.headers["x-ai-guard-event"], warned.headers["x-ai-guard-event"]}

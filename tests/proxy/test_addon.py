@@ -268,10 +268,10 @@ def test_a_bug_while_classifying_blocks(addon, monkeypatch):
 
 
 async def test_warn_flood_keeps_acknowledgement_state_bounded(addon, monkeypatch):
-    import guard.proxy.addon as mod
+    import guard.proxy.ack as mod
 
     a, _ = addon
-    monkeypatch.setattr(mod, "MAX_PENDING", 8)
+    monkeypatch.setattr(mod, "MAX_ENTRIES", 8)
     links = []
     for i in range(30):  # each warned request leaves an acknowledgement link behind
         f = flow(body=chat(f"内部资料 注意保存\n第{i}份周报"))
@@ -279,9 +279,9 @@ async def test_warn_flood_keeps_acknowledgement_state_bounded(addon, monkeypatch
         await call(a.request, f)
         assert f.response.headers["X-AI-Guard-Action"] == "warn"
         links.append(f.response.headers["X-AI-Guard-Ack"])
-    assert len(a.pending) <= 8
+    assert len(a.acks.warnings) <= 8
     newest = links[-1].rsplit("/", 1)[-1]
-    assert newest in a.pending and links[0].rsplit("/", 1)[-1] not in a.pending  # the oldest went first
+    assert newest in a.acks.warnings and links[0].rsplit("/", 1)[-1] not in a.acks.warnings  # oldest first
 
 
 def test_body_size_limit_follows_the_policy(tmp_path):
