@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -52,6 +53,15 @@ class Service:
     access: Access | None = None
     uploads: tuple[str, ...] = ()                 # this service's own upload paths (prefixes)
     headers: tuple[tuple[str, str], ...] = ()     # injected into its allowed requests (tenant restriction)
+    answers: tuple[tuple[Any, str], ...] = ()     # (path pattern, answer name): how its web client shows our message
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A blocked or warned request answered in the shape a web app renders to its user."""
+    status: int
+    content_type: str
+    body: str   # with {{message}}, {{event_id}}, {{ack_url}}; {{message:2}} escaped for JSON twice (nested)
 
 
 UNKNOWN = Service("unknown", "AI service outside the catalog")
@@ -66,6 +76,7 @@ class Catalog:
     default_access: Access = field(default_factory=Access)
     unknown_access: Access | None = None
     discover: bool = True                        # OpenAI/Anthropic/Gemini-shaped bodies to other hosts are AI
+    answers: dict = field(default_factory=dict)  # name -> Answer
 
     def __post_init__(self):
         self._hosts: dict[str, list[tuple[str, Service]]] = {}
@@ -97,6 +108,13 @@ class Catalog:
             for rx, _, prefix, svc in self._patterns:
                 if rx.search(name) and (not prefix or path.startswith(prefix)):
                     return svc
+        return None
+
+    def answer(self, svc: Service, path: str) -> Answer | None:
+        p = path.split("?", 1)[0]
+        for rx, name in svc.answers:
+            if rx.match(p):
+                return self.answers.get(name)
         return None
 
     def is_storage(self, host: str) -> bool:
@@ -190,17 +208,18 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
         raise PolicyError(f"{p}: cannot read catalog: {str(e).splitlines()[0]}") from None
     if not isinstance(data, dict) or not isinstance(data.get("services"), list):
         raise PolicyError(f"{p}: a catalog needs a `services:` list")
-    unknown_fields = set(data) - {"categories", "services", "storage", "default", "unknown"}
+    unknown_fields = set(data) - {"categories", "services", "storage", "default", "unknown", "answers"}
     if unknown_fields:
         raise PolicyError(f"{p}: unknown top-level field(s): {', '.join(sorted(unknown_fields))}")
     categories = data.get("categories") or {"internet": {}}
+    answers = _load_answers(data.get("answers") or {}, p)
     services = []
     seen = set()
     for i, raw in enumerate(data["services"]):
         if not isinstance(raw, dict) or not raw.get("id") or not isinstance(raw.get("hosts"), list):
             raise PolicyError(f"{p}: services[{i}]: needs `id` and a `hosts` list")
         at = f"{p}: service {raw['id']}"
-        bad = set(raw) - {"id", "name", "shape", "web", "category", "hosts", "access", "uploads", "headers"}
+        bad = set(raw) - {"id", "name", "shape", "web", "category", "hosts", "access", "uploads", "headers", "answers"}
         if bad:
             raise PolicyError(f"{at}: unknown field(s): {', '.join(sorted(bad))}")
         if raw["id"] in seen or raw["id"] == "unknown":
@@ -218,9 +237,16 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
         uploads = raw.get("uploads") or []
         if not isinstance(uploads, list) or not all(isinstance(u, str) and u.startswith("/") for u in uploads):
             raise PolicyError(f"{at}: field `uploads`: expected a list of paths starting with /")
+        svc_answers = raw.get("answers") or {}
+        if not isinstance(svc_answers, dict):
+            raise PolicyError(f"{at}: field `answers`: expected path -> answer name")
+        for path_glob, name in svc_answers.items():
+            if name not in answers:
+                raise PolicyError(f"{at}: field `answers`: {name!r} is not under the catalog's `answers`")
         svc = Service(str(raw["id"]), str(raw.get("name", raw["id"])), shape, bool(raw.get("web", False)), category,
                       parse_access(raw["access"], f"{at}: field `access`") if raw.get("access") is not None else None,
-                      tuple(uploads), tuple((str(k), str(v)) for k, v in headers.items()))
+                      tuple(uploads), tuple((str(k), str(v)) for k, v in headers.items()),
+                      tuple((_path_glob(str(g)), str(n)) for g, n in svc_answers.items()))
         for h in raw["hosts"]:
             host, _, rest = str(h).partition("/")
             if not host:
@@ -237,4 +263,25 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
     return Catalog(services, tuple(str(s) for s in storage), categories, str(p),
                    parse_access(default.get("access", {}), f"{p}: default.access"),
                    parse_access(unknown["access"], f"{p}: unknown.access") if "access" in unknown else None,
-                   bool(unknown.get("discover", True)))
+                   bool(unknown.get("discover", True)), answers)
+
+
+def _path_glob(pattern: str):
+    """/api/chat/*/completion/stream: `*` is one path segment; the pattern matches a path prefix."""
+    return re.compile("".join("[^/]+" if part == "*" else re.escape(part) for part in re.split(r"(\*)", pattern)))
+
+
+def _load_answers(raw, p: Path) -> dict:
+    if not isinstance(raw, dict):
+        raise PolicyError(f"{p}: `answers` must map a name to {{status, content_type, body}}")
+    out = {}
+    for name, a in raw.items():
+        if not isinstance(a, dict) or set(a) - {"status", "content_type", "body"} or not isinstance(a.get("body"), str):
+            raise PolicyError(f"{p}: answers.{name}: expected {{status, content_type, body}}")
+        status = a.get("status", 200)
+        if not isinstance(status, int) or not 200 <= status <= 599:
+            raise PolicyError(f"{p}: answers.{name}.status: an HTTP status code")
+        if "{{message" not in a["body"]:
+            raise PolicyError(f"{p}: answers.{name}.body: has no {{{{message}}}} placeholder")
+        out[str(name)] = Answer(status, str(a.get("content_type", "application/json")), a["body"])
+    return out

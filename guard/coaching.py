@@ -50,7 +50,7 @@ def page(action: str, found: list[Found], event_id: str, contact: str, why: str,
         body.append(f'<p class="notice">{e(notice)}</p>')
     body.append(f"<p>您{where}内容中检测到以下信息。涉密不上网、上网不涉密。<br>"
                 f"<span lang=\"en\">The AI-usage guard found the following in what you sent{' to ' + e(service) if service else ''}.</span></p>")
-    body.append('<table><thead><tr><th>类别 / kind</th><th>说明 / rule</th><th>内容（已遮盖）/ excerpt</th>'
+    body.append('<table><thead><tr><th>类别 / kind</th><th>说明 / rule</th><th>内容 / excerpt</th>'
                 f'<th>位置 / where</th></tr></thead><tbody>{rows}</tbody></table>')
     if why:
         body.append(f"<h2>为什么 / Why it matters</h2><p>{e(why)}</p>")

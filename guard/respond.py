@@ -1,8 +1,11 @@
 """Block and warn responses in the provider's own error shape, or an HTML page."""
 from __future__ import annotations
 
-import html
 import json
+import re
+
+from guard.audit.record import mask_location
+from guard.coaching import Found, page
 
 from guard.types import Verdict
 
@@ -49,22 +52,26 @@ def error_body(shape: str, verdict: Verdict, event_id: str, contact: str, ack_ur
     return body
 
 
-def html_page(verdict: Verdict, event_id: str, contact: str, ack_url: str | None = None) -> str:
-    zh, en = _why(verdict)
-    e = html.escape
-    title_zh = "请确认后再发送" if verdict.action == "warn" else "请求已被拦截"
-    ack = (f'<p><a href="{e(ack_url)}">我已确认内容可以发送（10 分钟内重试有效） / I confirm, let me retry</a></p>'
-           if ack_url else "")
-    return f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>AI-Guard: {e(title_zh)}</title></head>
-<body style="font-family:sans-serif;max-width:42em;margin:3em auto">
-<h1>{e(title_zh)}</h1>
-<p>您发往互联网 AI 服务的内容中检测到{e(zh)}。涉密不上网、上网不涉密。</p>
-<p>事件编号：<code>{e(event_id)}</code>。如有疑问请联系{e(contact)}。</p>
-{ack}
-<hr><h2 lang="en">{"Please confirm before sending" if verdict.action == "warn" else "Request blocked"}</h2>
-<p lang="en">The AI-usage guard found {e(en)} in what you sent to an internet AI service.
-Event <code>{e(event_id)}</code>. Contact: {e(contact)}.</p>
-</body></html>"""
+def html_page(verdict: Verdict, event_id: str, contact: str, ack_url: str | None = None, why: str = "",
+              service: str = "") -> str:
+    """A page load that was stopped: the coaching page (a warning links to its confirm form)."""
+    found = [Found(f.rule, f.description, f.excerpt, mask_location(f.location)) for f in verdict.findings
+             if f.mode == "enforce"]
+    notice = (f"确认后可以发送：{ack_url} / to send it anyway, confirm at {ack_url}" if ack_url else "")
+    return page(verdict.action, found, event_id, contact, why, service, None, notice)
+
+
+_SLOT = re.compile(r"\{\{(message|event_id|ack_url)(?::([1-3]))?\}\}")
+
+
+def fill(template: str, values: dict[str, str]) -> str:
+    """Put values into an answer template, JSON-escaped (N times for JSON nested in strings)."""
+    def one(m: re.Match) -> str:
+        v = values.get(m.group(1)) or ""
+        for _ in range(int(m.group(2) or 1)):
+            v = json.dumps(v, ensure_ascii=False)[1:-1]
+        return v
+    return _SLOT.sub(one, template)
 
 
 def is_navigation(headers) -> bool:
@@ -75,7 +82,9 @@ def is_navigation(headers) -> bool:
 
 
 def render(shape: str, verdict: Verdict, event_id: str, contact: str, navigation: bool,
-           ack_url: str | None = None) -> tuple[int, bytes, dict]:
+           ack_url: str | None = None, answer=None, why: str = "", service: str = "") -> tuple[int, bytes, dict]:
+    """(status, body, headers): an HTML page for a page load; the web app's own shape for its
+    conversation endpoints (`answer`, from the catalog); else the provider's JSON error."""
     headers = {
         "X-AI-Guard-Action": verdict.action if verdict.action in ("warn", "block") else "block",
         "X-AI-Guard-Event": event_id,
@@ -85,7 +94,12 @@ def render(shape: str, verdict: Verdict, event_id: str, contact: str, navigation
         headers["X-AI-Guard-Ack"] = ack_url
     if navigation:
         headers["Content-Type"] = "text/html; charset=utf-8"
-        return 403, html_page(verdict, event_id, contact, ack_url).encode(), headers
+        return 403, html_page(verdict, event_id, contact, ack_url, why, service).encode(), headers
+    if answer is not None:
+        headers["Content-Type"] = answer.content_type
+        text = fill(answer.body, {"message": message(verdict, event_id, contact, ack_url), "event_id": event_id,
+                                  "ack_url": ack_url or ""})
+        return answer.status, text.encode(), headers
     headers["Content-Type"] = "application/json"
     body = json.dumps(error_body(shape, verdict, event_id, contact, ack_url), ensure_ascii=False).encode()
     return 403, body, headers

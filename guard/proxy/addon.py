@@ -66,6 +66,7 @@ class Target:
     activity: str = "prompt"
     access: str = "allow"
     shape: str = ""          # outside the catalog: the LLM API shape that made it AI traffic
+    path: str = ""           # as the client sent it (before map_remote)
 
     @property
     def engine(self) -> Engine:
@@ -205,7 +206,8 @@ class GuardAddon:
             return None
         who = who_of(flow, snap)
         activity = catalog.activity(svc, req.method, path, req.headers.get("content-type", ""), via_origin)
-        target = Target(svc, host, req.port, via_origin, snap, who, activity, catalog.access(svc, activity, who))
+        target = Target(svc, host, req.port, via_origin, snap, who, activity, catalog.access(svc, activity, who),
+                        path=path)
         flow.metadata[META] = target
         req.stream = False  # an AI request is always inspected whole, never streamed past us
         if target.access == "block":
@@ -505,7 +507,9 @@ class GuardAddon:
     def _respond(self, flow, target: Target, policy, verdict: Verdict, event_id: str, ack_url: str | None):
         flow.metadata[META + "_action"] = verdict.action
         status, content, headers = render(target.service.shape, verdict, event_id, policy.settings.contact,
-                                          is_navigation(flow.request.headers), ack_url)
+                                          is_navigation(flow.request.headers), ack_url,
+                                          target.snap.catalog.answer(target.service, target.path or flow.request.path),
+                                          policy.settings.why, target.service.name)
         flow.response = http.Response.make(status, content, headers)
 
     # -- for the acknowledgement endpoint ------------------------------------------------
