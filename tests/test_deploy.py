@@ -25,7 +25,8 @@ def test_unit_is_hardened():
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
 def test_unit_verifies(tmp_path):
     # Paths pointed at this checkout, so the ExecStart binary exists; any warning fails too.
-    unit = (DEPLOY / "ai-guard.service").read_text(encoding="utf-8").replace("/opt/ai-guard", str(ROOT))
+    unit = (DEPLOY / "ai-guard.service").read_text(encoding="utf-8").replace(
+        "/opt/ai-guard/.venv/bin", str(Path(sys.executable).parent)).replace("/opt/ai-guard", str(ROOT))
     (tmp_path / "ai-guard.service").write_text(unit, encoding="utf-8")
     p = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "ai-guard.service")],
                        capture_output=True, text=True, timeout=60)

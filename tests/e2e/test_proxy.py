@@ -83,9 +83,15 @@ def test_marked_request_blocks_in_provider_shape(proxy, upstream, name, url, sha
     before = len(upstream.received)
     with proxy.client() as c:
         r = c.post(url, content=body, headers={"content-type": ctype})
-    assert r.status_code == 403
     assert r.headers["x-ai-guard-action"] == "block"
     assert r.headers["x-ai-guard-event"].startswith("evt-")
+    assert len(upstream.received) == before  # nothing left the building
+    if r.headers["content-type"].startswith("text/event-stream"):
+        # A web app's conversation endpoint: answered in the stream its client renders
+        # (tests/e2e/test_end_users.py parses each); the message and event id are in it.
+        assert r.status_code == 200 and "已拦截" in r.text and r.headers["x-ai-guard-event"] in r.text
+        return
+    assert r.status_code == 403
     err = r.json()
     if shape == "anthropic":
         assert err["type"] == "error" and "state-secret" in err["error"]["message"]
