@@ -80,7 +80,7 @@ def decide(policy: Policy, rules: tuple[Rule, ...], hits: dict[int, list[Hit]],
             part = parts[h.part]
             findings.append(Finding(
                 rule=rule.id, action=action, severity=rule.severity, location=part.locate(h.start),
-                excerpt=mask(part.text[h.start:h.end], rule.mask), description=rule.description,
+                excerpt=h.note or mask(part.text[h.start:h.end], rule.mask), description=rule.description,
                 count=count, part_index=h.part, span=(h.start, h.end),
                 digest=span_digest(part.text, h.start, h.end),
             ))

@@ -36,6 +36,7 @@ class Hit:
     end: int
     value: str      # normalized matched value (for counting distinct values)
     confirmed: bool = True  # False: the validator had no opinion (an ID number with a wrong check digit)
+    note: str = ""          # the finding's excerpt instead of the text (a registered document's id and overlap)
 
 
 class Matcher:
@@ -60,7 +61,10 @@ class Matcher:
         set_sources: dict[int, str] = {}
         kw_rules: dict[str, set[int]] = {}
         always = []
+        self.by_hash = tuple(i for i, r in enumerate(self.rules) if r.by_hash)
         for i, rule in enumerate(self.rules):
+            if rule.by_hash:
+                continue  # found by _hash_hits, not by keywords or a regex
             ascii_kw = any(k.isascii() for k in rule.keywords)
             big = len(rule.keywords) > BIG_LIST
             if rule.regex is None and (ascii_kw or big):
@@ -173,6 +177,10 @@ class Matcher:
                     found.append(Hit(pi, os_, oe, value, confirmed))
                     if len(values) >= cap:
                         break
+            for i in self.by_hash:
+                rule = self.rules[i]
+                if not rule.parts or part.kind in rule.parts:
+                    hits.setdefault(i, []).extend(_hash_hits(rule, pi, part.text))
         return {i: h for i, h in hits.items() if h}
 
     def _plan(self, matched, area: bool):
@@ -326,6 +334,18 @@ class Matcher:
                                    or structure.is_listed(text, s, e, structure.level_of(value))):
             return None
         return checked is True
+
+
+def _hash_hits(rule: Rule, pi: int, text: str) -> list[Hit]:
+    if rule.hashed is not None:
+        return [Hit(pi, s, e, text[s:e]) for s, e in rule.hashed.find(text)]
+    fp = rule.fingerprint
+    out = []
+    for s, e, doc, covered, share in fp.collection.match(text, fp.min_chars, fp.min_share):
+        out.append(Hit(pi, s, e, doc["id"], note=f"登记文档 {doc['id']}（{fp.collection.name}）重合 {covered} 字，"
+                                                  f"占 {share:.0%} / registered document {doc['id']} "
+                                                  f"({fp.collection.name}): {covered} chars, {share:.0%}"))
+    return out
 
 
 def _joined(text: str, s: int, e: int) -> bool:

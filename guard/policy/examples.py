@@ -13,8 +13,9 @@ def check_examples(policy, require: bool = True, matcher: Matcher | None = None)
     failures = []
     for rule in policy.rules:
         # A rule shows what it catches and what it lets pass (gitleaks' rule tests); rules that
-        # only extraction problems trigger (uninspectable.*) have no text to show.
-        if rule.on_problem or not require:
+        # only extraction problems trigger (uninspectable.*) have no text to show, and rules that
+        # match by hash (registered documents, hashed lists) must not show theirs.
+        if rule.on_problem or rule.by_hash or not require:
             continue
         for key, examples in (("match", rule.examples_match), ("no_match", rule.examples_no_match)):
             if not examples:

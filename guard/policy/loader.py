@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from guard.errors import PolicyError
 from guard.identity import parse_scope
 from guard.normalize import fold
 from guard.policy.model import (
-    Exemption,
+    Exemption, FingerprintSpec,
     MASK_VALUES, PROBLEM_REASONS, WHERE_VALUES, Example, Limits, Policy, Rule, Settings,
 )
 from guard.types import ACTIONS, SEVERITIES
@@ -29,7 +30,7 @@ _RULE_FIELDS = {
     "id", "description", "severity", "action", "keywords", "keywords_from", "regex", "group",
     "validator", "where", "parts", "skip_mentions", "word_boundary", "min_count", "escalate",
     "mask", "allowlist", "on_problem", "examples", "enabled", "case_insensitive", "word_end", "not_after",
-    "mode", "scope", "ack",
+    "mode", "scope", "ack", "fingerprint",
 }
 _TOP_FIELDS = {"id", "description", "version", "extends", "disable", "settings", "limits", "lists", "rules",
                "mode", "exemptions"}
@@ -99,6 +100,8 @@ def _merge(path: Path | None, data: dict, seen: tuple[str, ...] = ()) -> dict:
         merged["lists"][lname] = _load_list(base_dir, name, lname, spec)
         if isinstance(spec, dict) and "file" in spec:
             merged["files"].append(str((base_dir / str(spec["file"])).resolve()))
+        if isinstance(spec, dict) and "hashed" in spec:
+            merged["files"] += [merged["lists"][lname]["hashed"], merged["lists"][lname]["salt_file"]]
     if "mode" in data:
         merged["mode"] = data["mode"]
     exemptions = data.get("exemptions") or []
@@ -121,7 +124,17 @@ def _merge(path: Path | None, data: dict, seen: tuple[str, ...] = ()) -> dict:
     return merged
 
 
-def _load_list(base_dir: Path, name: str, lname: str, spec) -> list[str]:
+def _load_list(base_dir: Path, name: str, lname: str, spec):
+    if isinstance(spec, dict) and "hashed" in spec:
+        # Terms known only as salted hashes (`guard hash-terms`): loaded where a rule uses them.
+        if set(spec) != {"hashed", "salt_file"}:
+            raise PolicyError(f"{name}: list {lname}: a hashed list is {{hashed: FILE, salt_file: FILE}}")
+        paths = {k: str((base_dir / str(spec[k])).resolve()) for k in ("hashed", "salt_file")}
+        try:
+            digest = hashlib.sha256(Path(paths["hashed"]).read_bytes()).hexdigest()
+        except OSError as e:
+            raise PolicyError(f"{name}: list {lname}: cannot read {paths['hashed']}: {e.strerror}") from None
+        return {**paths, "sha256": digest}
     if isinstance(spec, list):
         return [str(t) for t in spec]
     if isinstance(spec, dict) and "file" in spec:
@@ -174,13 +187,25 @@ def _compile_rule(raw: dict, lists: dict[str, list[str]]) -> Rule:
 
     action = choice("action", ACTIONS, None)
     severity = choice("severity", SEVERITIES, "medium")
-    mask = choice("mask", MASK_VALUES, "none")
+    # Terms known only by hash, and registered documents, never show their text: masked.
+    by_hash = raw.get("fingerprint") is not None or any(
+        isinstance(lists.get(n), dict) for n in _str_tuple(raw.get("keywords_from"), f"{at}: field `keywords_from`"))
+    mask = choice("mask", MASK_VALUES, "full" if by_hash else "none")
     ci = bool(raw.get("case_insensitive", False))
     keywords = list(_str_tuple(raw.get("keywords"), f"{at}: field `keywords`"))
+    hashed = None
     for lname in _str_tuple(raw.get("keywords_from"), f"{at}: field `keywords_from`"):
         if lname not in lists:
             raise PolicyError(f"{at}: field `keywords_from`: no list named {lname!r}")
+        if isinstance(lists[lname], dict):
+            if hashed is not None:
+                raise PolicyError(f"{at}: field `keywords_from`: one hashed list per rule")
+            from guard.match.hashing import load_hashed_terms
+
+            hashed = load_hashed_terms(Path(lists[lname]["hashed"]), Path(lists[lname]["salt_file"]))
+            continue
         keywords.extend(lists[lname])
+    fingerprint = _fingerprint(raw.get("fingerprint"), fname, at)
     # Both spellings, as for cues: full-width punctuation stays unless the text needed folding.
     keywords = [x for k in keywords if k.strip() for x in (k, fold(k))]
     regex = None
@@ -200,8 +225,10 @@ def _compile_rule(raw: dict, lists: dict[str, list[str]]) -> Rule:
     for p in on_problem:
         if p not in PROBLEM_REASONS:
             raise PolicyError(f"{at}: field `on_problem`: {p!r} is not one of {', '.join(PROBLEM_REASONS)}")
-    if not on_problem and not keywords and regex is None:
-        raise PolicyError(f"{at}: needs `keywords`, `regex` or `on_problem`")
+    if (hashed or fingerprint) and (keywords or regex is not None or on_problem or (hashed and fingerprint)):
+        raise PolicyError(f"{at}: a hashed list or a `fingerprint` is the rule's only matcher")
+    if not on_problem and not keywords and regex is None and not hashed and not fingerprint:
+        raise PolicyError(f"{at}: needs `keywords`, `regex`, `fingerprint` or `on_problem`")
     if on_problem and (keywords or regex is not None):
         raise PolicyError(f"{at}: `on_problem` rules take no keywords or regex")
     min_count = raw.get("min_count", 1)
@@ -258,8 +285,26 @@ def _compile_rule(raw: dict, lists: dict[str, list[str]]) -> Rule:
         min_count=min_count, escalate_count=esc_count, escalate_action=esc_action, mask=mask,
         allow_regexes=allow_res, stopwords=stop, on_problem=on_problem,
         examples_match=examples("match"), examples_no_match=examples("no_match"),
-        mode=mode, scope=scope, ack=ack,
+        mode=mode, scope=scope, ack=ack, fingerprint=fingerprint, hashed=hashed,
     )
+
+
+def _fingerprint(raw, fname: str, at: str):
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not {"index", "collection"} <= set(raw) or \
+            set(raw) - {"index", "collection", "min_chars", "min_share"}:
+        raise PolicyError(f"{at}: field `fingerprint`: expected {{index: DIR, collection: NAME, min_chars, min_share}}")
+    min_chars, min_share = raw.get("min_chars", 50), raw.get("min_share", 0.25)
+    if not isinstance(min_chars, int) or min_chars < 10:
+        raise PolicyError(f"{at}: field `fingerprint.min_chars`: a whole number, 10 or more")
+    if not isinstance(min_share, (int, float)) or not 0 < min_share <= 1:
+        raise PolicyError(f"{at}: field `fingerprint.min_share`: a share above 0, at most 1")
+    from guard.match.hashing import load_collection
+
+    base = Path(fname).parent if fname and not fname.startswith("<") else POLICY_DIR
+    collection = load_collection((base / str(raw["index"])).resolve(), str(raw["collection"]))
+    return FingerprintSpec(collection, min_chars, float(min_share))
 
 
 def _cues(v, where: str) -> tuple[str, ...]:
@@ -316,6 +361,10 @@ def _compile(merged: dict, source: str) -> Policy:
         exemptions.append(Exemption(parse_scope(e["scope"], f"{at}.scope"),
                                     _str_tuple(e.get("rules"), f"{at}.rules")))
     canon = {k: (sorted(v) if isinstance(v, set) else v) for k, v in merged.items() if k != "files"}
+    # What the rules match by hash is part of the policy: its files' state goes into the hash.
+    hash_files = [f for r in rules if r.fingerprint for f in r.fingerprint.collection.files]
+    canon["_hash_state"] = [(f, os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in hash_files]
+    merged["files"] += hash_files
     digest = hashlib.sha256(json.dumps(canon, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
     return Policy(
         id=str(merged["id"]), description=str(merged.get("description", "")), sha256=digest,

@@ -68,10 +68,24 @@ class Rule:
     mode: str = "enforce"        # monitor: findings record what would happen (`would`), the request passes
     scope: Any = None            # guard.identity.Scope: the rule applies only to these senders
     ack: str = "self"            # a warning: acknowledged by the user (self) or approved by an officer (approval)
+    fingerprint: Any = None      # FingerprintSpec: shares enough of a registered document
+    hashed: Any = None           # guard.match.hashing.HashedTerms: terms known only as salted hashes
+
+    @property
+    def by_hash(self) -> bool:
+        """Matched by hashes (fingerprints, hashed lists), not by keywords or a regex."""
+        return self.fingerprint is not None or self.hashed is not None
 
     @property
     def max_action(self) -> str:
         return self.escalate_action or self.action
+
+
+@dataclass(frozen=True)
+class FingerprintSpec:
+    collection: Any              # guard.match.hashing.Collection
+    min_chars: int = 50          # characters of the prompt the document's fingerprints cover
+    min_share: float = 0.25      # of the matched stretch
 
 
 @dataclass(frozen=True)
