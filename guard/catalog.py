@@ -8,10 +8,9 @@ from typing import Any
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import yaml
-
 from guard.errors import PolicyError
 from guard.identity import Who
+from guard.yamlfile import load_mapping
 from guard.policy.loader import POLICY_DIR
 
 DEFAULT_CATALOG = POLICY_DIR / "catalog.yaml"
@@ -200,13 +199,8 @@ def parse_access(raw, where: str) -> Access:
 
 def load_catalog(path: str | Path | None = None) -> Catalog:
     p = Path(path) if path else DEFAULT_CATALOG
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise PolicyError(f"{p}: catalog file not found") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise PolicyError(f"{p}: cannot read catalog: {str(e).splitlines()[0]}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("services"), list):
+    data = load_mapping(p, "catalog file")
+    if not isinstance(data.get("services"), list):
         raise PolicyError(f"{p}: a catalog needs a `services:` list")
     unknown_fields = set(data) - {"categories", "services", "storage", "default", "unknown", "answers"}
     if unknown_fields:

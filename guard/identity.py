@@ -23,9 +23,8 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from guard.errors import PolicyError
+from guard.yamlfile import load_mapping
 
 _FIELDS = {"departments", "users", "users_file", "user_departments", "groups", "groups_file"}
 
@@ -170,12 +169,4 @@ def load_identity(path: str | Path | None) -> IdentityMap:
 
 
 def _yaml(p: Path) -> dict:
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise PolicyError(f"{p}: identity map not found") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise PolicyError(f"{p}: cannot read identity map: {str(e).splitlines()[0]}") from None
-    if not isinstance(data, dict):
-        raise PolicyError(f"{p}: expected a mapping")
-    return data
+    return load_mapping(p, "identity map")

@@ -228,13 +228,14 @@ def test_sighup_reloads_the_catalog(tmp_path, upstream):
 
 
 # -- monitor mode -----------------------------------------------------------------------------------
-def test_monitor_mode_rule_records_would_and_passes(tmp_path, upstream):
+@pytest.mark.parametrize("command", ["guard", "mitmdump"])
+def test_monitor_mode_rule_records_would_and_passes(tmp_path, upstream, command):
     pol = tmp_path / "rollout.yaml"
     pol.write_text(f"id: rollout\nextends: [{DEFAULT}]\nrules:\n  - id: custom.new-term\n"
                    "    description: 试运行的新规则\n    severity: high\n    action: block\n    mode: monitor\n"
                    "    keywords: [海龙项目]\n    examples: {match: [海龙项目周报], no_match: [普通周报]}\n",
                    encoding="utf-8")
-    p = Proxy(tmp_path, upstream, command="guard", policy=pol)
+    p = Proxy(tmp_path, upstream, command=command, policy=pol)
     try:
         with p.client() as c:
             passed = post(c, "海龙项目本周进展")
@@ -252,7 +253,8 @@ def test_monitor_mode_rule_records_would_and_passes(tmp_path, upstream):
 
 
 # -- identity, scope ----------------------------------------------------------------------------------
-def test_htpasswd_user_cidr_department_and_scoped_exemption(tmp_path, upstream):
+@pytest.mark.parametrize("command", ["guard", "mitmdump"])
+def test_htpasswd_user_cidr_department_and_scoped_exemption(tmp_path, upstream, command):
     hashed = {u: bcrypt.hashpw(pw.encode(), bcrypt.gensalt(4)).decode() for u, pw in
               (("alice", "alice-pw"), ("bob", "bob-pw"))}
     (tmp_path / "htpasswd").write_text("".join(f"{u}:{h}\n" for u, h in hashed.items()), encoding="utf-8")
@@ -263,7 +265,7 @@ def test_htpasswd_user_cidr_department_and_scoped_exemption(tmp_path, upstream):
     pol.write_text(f"id: exempt\nextends: [{DEFAULT}]\nexemptions:\n"
                    "  - scope: {groups: [secoffice]}\n    rules: [state-secret, commercial-secret]\n"
                    "    reason: 保密办测试标志识别\n", encoding="utf-8")
-    p = Proxy(tmp_path, upstream, command="guard", policy=pol,
+    p = Proxy(tmp_path, upstream, command=command, policy=pol,
               extra_args=("--proxyauth", f"@{tmp_path / 'htpasswd'}",
                           "--set", f"guard_identity={tmp_path / 'identity.yaml'}"))
     try:
@@ -318,11 +320,12 @@ def _catalog(tmp: Path, openai_extra: str, extra_services: str = "") -> Path:
     return cat
 
 
-def test_per_activity_block_group_override_and_tenant_header(tmp_path, upstream):
+@pytest.mark.parametrize("command", ["guard", "mitmdump"])
+def test_per_activity_block_group_override_and_tenant_header(tmp_path, upstream, command):
     cat = _catalog(tmp_path, ", access: {prompt: allow, upload: block, groups: {rd: {upload: allow}}}, "
                              "headers: {ChatGPT-Allowed-Workspace-Id: ws-ours}")
     (tmp_path / "identity.yaml").write_text("users:\n  127.0.0.1: zhaoliu\n", encoding="utf-8")
-    p = Proxy(tmp_path, upstream, command="guard",
+    p = Proxy(tmp_path, upstream, command=command,
               extra_args=("--set", f"guard_catalog={cat}", "--set", f"guard_identity={tmp_path / 'identity.yaml'}"))
     try:
         with p.client() as c:
@@ -341,7 +344,7 @@ def test_per_activity_block_group_override_and_tenant_header(tmp_path, upstream)
     # The same upload from a member of the group the catalog lets upload passes (and is inspected).
     (tmp_path / "identity.yaml").write_text("users:\n  127.0.0.1: zhaoliu\ngroups:\n  rd: [zhaoliu]\n",
                                             encoding="utf-8")
-    p = Proxy(tmp_path, upstream, command="guard",
+    p = Proxy(tmp_path, upstream, command=command,
               extra_args=("--set", f"guard_catalog={cat}", "--set", f"guard_identity={tmp_path / 'identity.yaml'}"))
     try:
         with p.client() as c:
@@ -354,12 +357,13 @@ def test_per_activity_block_group_override_and_tenant_header(tmp_path, upstream)
         p.stop()
 
 
-def test_catalog_block_and_warn_whole_service(tmp_path, upstream):
+@pytest.mark.parametrize("command", ["guard", "mitmdump"])
+def test_catalog_block_and_warn_whole_service(tmp_path, upstream, command):
     cat = _catalog(tmp_path, ", access: block",
                    "  - {id: trial-llm, name: Trial LLM, shape: openai, hosts: [api.deepseek.com], access: warn}\n")
     cat.write_text(cat.read_text(encoding="utf-8").replace(
         "  - {id: deepseek, name: DeepSeek API, shape: openai, hosts: [api.deepseek.com]}\n", ""), encoding="utf-8")
-    p = Proxy(tmp_path, upstream, command="guard", extra_args=("--set", f"guard_catalog={cat}"))
+    p = Proxy(tmp_path, upstream, command=command, extra_args=("--set", f"guard_catalog={cat}"))
     try:
         n = len(upstream.received)
         with p.client() as c:
