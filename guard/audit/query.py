@@ -1,6 +1,7 @@
 """Read the audit trail for auditors: filter, show, count."""
 from __future__ import annotations
 
+import heapq
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -9,10 +10,21 @@ from pathlib import Path
 from guard.audit.chain import iter_records
 from guard.errors import AuditError
 
-FIELDS = ("event_id", "ts", "action", "rules", "host", "path", "client", "user", "body_sha256", "policy")
+FIELDS = ("event_id", "ts", "action", "rules", "host", "path", "client", "user", "body_sha256", "policy", "node")
 
 
-def records(audit_dir: str | Path) -> Iterator[dict]:
+def records(audit_dirs) -> Iterator[dict]:
+    """The records of one audit directory, or of several (one chain per node) merged by time."""
+    if isinstance(audit_dirs, (str, Path)):
+        return _records(audit_dirs)
+    dirs = list(audit_dirs)
+    if len(dirs) == 1:
+        return _records(dirs[0])
+    return heapq.merge(*(_records(d) for d in dirs), key=lambda r: (r.get("ts", ""), r.get("node") or "",
+                                                                    r.get("seq", 0)))
+
+
+def _records(audit_dir: str | Path) -> Iterator[dict]:
     d = Path(audit_dir)
     if not d.is_dir():
         raise AuditError(f"{d}: no such audit directory")

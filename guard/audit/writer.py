@@ -46,11 +46,14 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 class AuditWriter:
-    def __init__(self, audit_dir: str | Path, key: bytes | None = None, group: str | None = None):
+    def __init__(self, audit_dir: str | Path, key: bytes | None = None, group: str | None = None,
+                 node: str | None = None):
         """`group`: an auditors' group that may read the trail (dir 0750, files 0640); without
-        it the trail is readable by the proxy's own user only (0700/0600)."""
+        it the trail is readable by the proxy's own user only (0700/0600). `node`: written in
+        every record (one chain per node; `guard audit` merges several)."""
         self.dir = Path(audit_dir)
         self.key = key
+        self.node = node
         self._lock = threading.Lock()
         self._fd: int | None = None
         self._day: str | None = None
@@ -190,6 +193,8 @@ class AuditWriter:
 
     def _append(self, record: dict, durable: bool) -> dict:
         rec = dict(record)
+        if self.node:
+            rec.setdefault("node", self.node)
         rec["seq"] = self.seq + 1
         rec["prev"] = self.prev
         body = canonical(rec)

@@ -16,7 +16,8 @@ def register(sub) -> None:
                                    "same flagged content pass once; the guard records the decision in the audit "
                                    "record of that retry.")
     p.add_argument("event")
-    p.add_argument("--audit-dir", default="var/audit", help="the proxy's audit directory (default: var/audit)")
+    p.add_argument("--audit-dir", default="var/audit",
+                   help="the audit directory of the proxy (node) the user was warned by (default: var/audit)")
     p.add_argument("--reject", action="store_true", help="reject instead of approve")
     p.add_argument("--by", default=None, help="officer's name (default: the login name)")
     p.add_argument("--note", default="", help="a short note kept with the decision")

@@ -14,7 +14,9 @@ def register(sub) -> None:
     asub = p.add_subparsers(dest="audit_command", metavar="SUBCOMMAND")
 
     def common(sp):
-        sp.add_argument("--audit-dir", default="var/audit", help="audit directory (default: var/audit)")
+        sp.add_argument("--audit-dir", action="append", metavar="DIR",
+                        help="audit directory (default: var/audit); repeat for several nodes: their chains "
+                             "are read together, merged by time, each verified on its own")
 
     ls = asub.add_parser("list", help="list events", description="List audit events, oldest first.")
     common(ls)
@@ -66,13 +68,17 @@ def register(sub) -> None:
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
 
 
+def _dirs(args) -> list[str]:
+    return args.audit_dir or ["var/audit"]
+
+
 def _until(v):
     # A bare date means the whole day.
     return v + "T23:59:59.999Z" if v and len(v) == 10 else v
 
 
 def cmd_list(args) -> int:
-    recs = [r for r in records(args.audit_dir)
+    recs = [r for r in records(_dirs(args))
             if matches(r, args.since, _until(args.until), args.action, args.rule, args.user, args.host)]
     if args.json:
         for r in recs:
@@ -100,28 +106,34 @@ def _cell(r: dict, f: str) -> str:
 
 
 def cmd_show(args) -> int:
-    for r in records(args.audit_dir):
+    for r in records(_dirs(args)):
         if r.get("event_id") == args.event_id:
             print(json.dumps(r, ensure_ascii=False, indent=2))
             return 0
-    print(f"guard: error: no event {args.event_id} in {args.audit_dir}", file=sys.stderr)
+    print(f"guard: error: no event {args.event_id} in {', '.join(_dirs(args))}", file=sys.stderr)
     return 1
 
 
 def cmd_verify(args) -> int:
-    gaps: list[str] = []
-    count, broken = verify(args.audit_dir, load_key(args.key_file), gaps)
-    for gap in gaps:  # recorded by the guard itself when the trail's files vanished while it ran
-        print(f"GAP {gap}")
-    if broken:
-        print(f"BROKEN after {count} intact record(s): {broken}")
-        return 1
-    print(f"OK {count} record(s), chain intact" + (f", {len(gaps)} recorded gap(s)" if gaps else ""))
-    return 0
+    key = load_key(args.key_file)
+    dirs = _dirs(args)
+    status = 0
+    for d in dirs:
+        gaps: list[str] = []
+        count, broken = verify(d, key, gaps)
+        where = f" ({d})" if len(dirs) > 1 else ""
+        for gap in gaps:  # recorded by the guard itself when the trail's files vanished while it ran
+            print(f"GAP{where} {gap}")
+        if broken:
+            print(f"BROKEN{where} after {count} intact record(s): {broken}")
+            status = 1
+            continue
+        print(f"OK{where} {count} record(s), chain intact" + (f", {len(gaps)} recorded gap(s)" if gaps else ""))
+    return status
 
 
 def cmd_stats(args) -> int:
-    s = stats(r for r in records(args.audit_dir) if matches(r, args.since, _until(args.until)))
+    s = stats(r for r in records(_dirs(args)) if matches(r, args.since, _until(args.until)))
     if args.json:
         print(json.dumps(s, ensure_ascii=False))
         return 0
@@ -133,7 +145,7 @@ def cmd_stats(args) -> int:
 
 
 def cmd_discover(args) -> int:
-    found = discover(r for r in records(args.audit_dir) if matches(r, args.since, _until(args.until)))
+    found = discover(r for r in records(_dirs(args)) if matches(r, args.since, _until(args.until)))
     if args.json:
         print(json.dumps(found, ensure_ascii=False))
         return 0

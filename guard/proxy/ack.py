@@ -14,7 +14,11 @@ user retries; an approval lets the request pass once.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import json
+import os
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -59,27 +63,119 @@ class Warning:
     policy_sha256: str = ""
 
 
+class Shared:
+    """Acknowledgements across nodes (options guard_ack_key, guard_ack_dir): the link token is
+    stateless (the warning it stands for, its expiry and an HMAC with the shared key), so any
+    node serves its page and takes its confirmation; a confirmation is a small signed file in the
+    shared directory, read by any node that warns the same sender again. Replay is bounded by
+    the expiry."""
+
+    def __init__(self, key: bytes, directory: Path):
+        self.key, self.dir = key, directory
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def _sig(self, data: bytes) -> str:
+        return base64.urlsafe_b64encode(hmac.new(self.key, data, hashlib.sha256).digest()[:18]).decode()
+
+    def encode(self, w: Warning, ttl: float) -> str:
+        payload = {"e": w.event_id, "w": w.who, "k": sorted(w.keys), "x": int(time.time() + ttl), "a": w.approval,
+                   "s": w.service, "f": [[f.rule, f.description, f.excerpt, f.location] for f in w.found[:8]],
+                   "p": [w.policy_id, w.policy_sha256]}
+        data = base64.urlsafe_b64encode(json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+                                        .encode()).decode().rstrip("=")
+        return f"s.{data}.{self._sig(data.encode())}"
+
+    def decode(self, token: str, contact: str, why: str, reasons: tuple[str, ...]) -> Warning | None:
+        try:
+            _, data, sig = token.split(".")
+            if not hmac.compare_digest(sig, self._sig(data.encode())):
+                return None
+            p = json.loads(base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)))
+        except (ValueError, TypeError):
+            return None
+        left = p["x"] - time.time()
+        if left <= 0:
+            return None
+        return Warning(p["e"], p["w"], frozenset(tuple(k) for k in p["k"]), [Found(*f) for f in p["f"]], p["a"],
+                       p["s"], contact, why, reasons, time.monotonic() + left, csrf=self.csrf(token),
+                       policy_id=p["p"][0], policy_sha256=p["p"][1])
+
+    def csrf(self, token: str) -> str:
+        """The confirm form's token, the same on every node."""
+        return self._sig(b"csrf:" + token.encode())
+
+    def _folder(self, who: str) -> Path:
+        return self.dir / hashlib.sha256(who.encode()).hexdigest()[:32]
+
+    def record(self, w: Warning, ttl: float) -> None:
+        entry = {"k": sorted(w.keys), "x": int(time.time() + ttl)}
+        body = json.dumps(entry, separators=(",", ":"))
+        folder = self._folder(w.who)
+        folder.mkdir(exist_ok=True, mode=0o700)
+        tmp = folder / f".{w.event_id}.tmp"
+        tmp.write_text(json.dumps({"entry": body, "sig": self._sig(body.encode())}), encoding="utf-8")
+        os.replace(tmp, folder / f"{w.event_id}.json")
+
+    def covered(self, who: str, keys: frozenset) -> bool:
+        folder = self._folder(who)
+        try:
+            files = list(folder.iterdir())
+        except OSError:
+            return False
+        now, acked = time.time(), set()
+        for f in files:
+            try:
+                d = json.loads(f.read_text(encoding="utf-8"))
+                if not hmac.compare_digest(d["sig"], self._sig(d["entry"].encode())):
+                    continue
+                entry = json.loads(d["entry"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if entry["x"] < now:
+                f.unlink(missing_ok=True)  # expired: tidy up
+                continue
+            acked.update(tuple(k) for k in entry["k"])
+        return bool(keys) and keys <= acked
+
+
 class Acknowledgements:
     def __init__(self):
         self.warnings: dict[str, Warning] = {}             # link token -> warning
         self.acked: dict[tuple[str, tuple[str, str]], float] = {}  # (who, key) -> expiry
         self.awaiting: dict[str, Warning] = {}             # event id -> warning submitted for approval
+        self.shared: Shared | None = None
 
     def covered(self, who: str, keys: frozenset) -> bool:
         now = time.monotonic()
-        return bool(keys) and all(self.acked.get((who, k), 0) > now for k in keys)
+        if bool(keys) and all(self.acked.get((who, k), 0) > now for k in keys):
+            return True
+        return self.shared is not None and self.shared.covered(who, keys)
 
-    def issue(self, w: Warning) -> str:
+    def issue(self, w: Warning, ttl: float) -> str:
         self._bound(self.warnings)
-        token = secrets.token_urlsafe(16)
+        if self.shared is not None:
+            token = self.shared.encode(w, ttl)
+            w.csrf = self.shared.csrf(token)
+        else:
+            token = secrets.token_urlsafe(16)
         self.warnings[token] = w
         return token
+
+    def find(self, token: str, contact: str, why: str, reasons) -> Warning | None:
+        w = self.warnings.get(token)
+        if w is None and self.shared is not None and token.startswith("s."):
+            w = self.shared.decode(token, contact, why, tuple(reasons))  # issued by another node
+            if w is not None:
+                self.warnings[token] = w
+        return w
 
     def acknowledge(self, w: Warning, ttl: float) -> None:
         self._bound(self.acked)
         until = time.monotonic() + ttl
         for k in w.keys:
             self.acked[(w.who, k)] = until
+        if self.shared is not None:
+            self.shared.record(w, ttl)
 
     def submitted_for(self, who: str, keys: frozenset) -> Warning | None:
         """The submitted warning (awaiting an officer) that covers these flagged passages."""
@@ -124,7 +220,8 @@ class AckEndpoint:
         parts = urlsplit(req.path)
         token = parts.path.rsplit("/", 1)[-1]
         store: Acknowledgements = self.guard.acks
-        w = store.warnings.get(token)
+        settings = self.guard._policy().settings
+        w = store.find(token, settings.contact, settings.why, settings.ack_reasons)
         if w is None or w.expires < time.monotonic() or not parts.path.startswith("/ack/"):
             flow.response = http.Response.make(
                 404, page("block", [], "-", self.guard.contact(), "", notice="确认链接无效或已过期 / unknown or "

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import socket
+from pathlib import Path
 import hashlib
 import json
 import logging
@@ -34,7 +36,7 @@ from guard.errors import AuditError, Deferred, ExtractionError, GuardError
 from guard.extract import Context, extract_into
 from guard.extract.jsonwalk import scan_string
 from guard.identity import Who
-from guard.proxy.ack import AckEndpoint, Acknowledgements, Warning, flagged, read_decision
+from guard.proxy.ack import AckEndpoint, Acknowledgements, Shared, Warning, flagged, read_decision
 from guard.coaching import Found
 from guard.proxy.inspect import (HEADERS, PLAIN_HEADER_PREFIXES, PLAIN_HEADERS, Request,
                                  fail as _fail, inspect)
@@ -103,16 +105,22 @@ class GuardAddon:
         loader.add_option("guard_audit_key", str, "", "File holding an HMAC key for the audit chain (optional).")
         loader.add_option("guard_audit_group", str, "",
                           "Group that may read the audit trail (dir 0750, files 0640); empty: owner only (0700/0600).")
+        loader.add_option("guard_node", str, "",
+                          "This node's name in every audit record and log line (default: the host name).")
         loader.add_option("guard_ack_ttl", int, 600, "Seconds an acknowledged warning lets the identical request pass.")
+        loader.add_option("guard_ack_key", str, "",
+                          "File with a key shared by all nodes: acknowledgement links work on any node (with guard_ack_dir).")
+        loader.add_option("guard_ack_dir", str, "",
+                          "Directory shared by all nodes where confirmed acknowledgements are kept (with guard_ack_key).")
         loader.add_option("guard_body_timeout", int, 60,
                           "Seconds an AI request's body may take to arrive; a body still trickling in then is cut off.")
 
     def configure(self, updated):
         opts = ctx.options
-        if self.audit is None or updated & {"guard_audit_dir", "guard_audit_key", "guard_audit_group"}:
+        if self.audit is None or updated & {"guard_audit_dir", "guard_audit_key", "guard_audit_group", "guard_node"}:
             try:
                 writer = AuditWriter(opts.guard_audit_dir, load_key(opts.guard_audit_key or None),
-                                     opts.guard_audit_group or None)
+                                     opts.guard_audit_group or None, opts.guard_node or socket.gethostname())
             except GuardError as e:
                 raise OptionsError(f"Cannot open AI guard audit log: {e}") from None
             if self.audit is not None:
@@ -123,6 +131,14 @@ class GuardAddon:
             self.uploads = UploadSessions(1 << 30)
         if opts.guard_body_timeout <= 0:
             raise OptionsError(f"Cannot parse guard_body_timeout: {opts.guard_body_timeout} (seconds, above 0)")
+        if updated & {"guard_ack_key", "guard_ack_dir"} or (self.acks.shared is None and opts.guard_ack_key):
+            if bool(opts.guard_ack_key) != bool(opts.guard_ack_dir):
+                raise OptionsError("guard_ack_key and guard_ack_dir go together (acknowledgements across nodes)")
+            try:
+                self.acks.shared = (Shared(load_key(opts.guard_ack_key), Path(opts.guard_ack_dir))
+                                    if opts.guard_ack_key else None)
+            except (GuardError, OSError) as e:
+                raise OptionsError(f"Cannot share acknowledgements: {e}") from None
 
     def running(self):
         if self._syncer is None:
@@ -502,7 +518,7 @@ class GuardAddon:
         w = Warning(event_id, target.who.user or target.who.client, keys, found, approval, target.service.name,
                     policy.settings.contact, policy.settings.why, policy.settings.ack_reasons,
                     time.monotonic() + ctx.options.guard_ack_ttl, policy_id=policy.id, policy_sha256=policy.sha256)
-        return f"http://{ACK_HOST}/ack/{self.acks.issue(w)}"
+        return f"http://{ACK_HOST}/ack/{self.acks.issue(w, ctx.options.guard_ack_ttl)}"
 
     def _respond(self, flow, target: Target, policy, verdict: Verdict, event_id: str, ack_url: str | None):
         flow.metadata[META + "_action"] = verdict.action
