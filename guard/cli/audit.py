@@ -56,6 +56,17 @@ def register(sub) -> None:
     kg.add_argument("--owner", help="make this user (the service user) the file's owner (needs root)")
     kg.set_defaults(func=cmd_keygen)
 
+    sh_ = asub.add_parser("ship", help="send the trail to a SIEM (syslog over TCP/TLS), following it",
+                          description="Follow the audit trail from a persisted cursor and send every record once, "
+                                      "in order, to a syslog collector: RFC 5424 with octet counting, ECS JSON lines "
+                                      "or CEF. When the collector is down it waits and resumes from the cursor.")
+    sh_.add_argument("--audit-dir", default="var/audit")
+    sh_.add_argument("--syslog", required=True, metavar="URL", help="tcp://HOST:PORT or tls://HOST:PORT")
+    sh_.add_argument("--format", default="rfc5424", choices=["rfc5424", "ecs-json", "cef"])
+    sh_.add_argument("--ca-file", help="CA bundle to verify a tls:// collector")
+    sh_.add_argument("--once", action="store_true", help="send what is there and exit (else follow)")
+    sh_.set_defaults(func=cmd_ship)
+
     dc = asub.add_parser("discover", help="AI-shaped traffic to hosts outside the catalog",
                          description="Hosts outside the catalog that received requests shaped like LLM API calls "
                                      "(recorded as provider `unknown`): count, first and last seen, shapes, actions "
@@ -183,4 +194,21 @@ def cmd_keygen(args) -> int:
         except (LookupError, OSError) as e:
             raise AuditError(f"{args.file}: cannot give it to {args.owner}: {e}") from None
     print(f"wrote {args.file} (0600); give auditors a copy for `guard audit verify --key-file`")
+    return 0
+
+
+def cmd_ship(args) -> int:
+    from guard.audit.ship import Shipper
+
+    shipper = Shipper(args.audit_dir, args.syslog, args.format, args.ca_file,
+                      log=lambda m: print(f"guard audit ship: {m}", file=sys.stderr, flush=True))
+    if args.once:
+        n = shipper.ship_once()
+        left = sum(len(lines) for _, _, lines in shipper.pending())
+        print(f"sent {n} record(s)" + (f", {left} left (collector unreachable)" if left else ""))
+        return 1 if left else 0
+    try:
+        shipper.follow()
+    except KeyboardInterrupt:
+        pass
     return 0

@@ -41,6 +41,7 @@ from guard.coaching import Found
 from guard.proxy.inspect import (HEADERS, PLAIN_HEADER_PREFIXES, PLAIN_HEADERS, Request,
                                  fail as _fail, inspect)
 from guard.proxy.shadow import api_shape, error_shape
+from guard.proxy.shipping import AuditShipping
 from guard.proxy.state import PolicyState, Snapshot
 from guard.proxy.telemetry import Telemetry
 from guard.proxy.uploads import OVERLAP, Step, UploadSessions, recognize
@@ -88,7 +89,7 @@ class GuardAddon:
     def __init__(self):
         self.state = PolicyState()
         self.acks = Acknowledgements()
-        self.addons = [self.state, Telemetry(), AckEndpoint(self)]
+        self.addons = [self.state, Telemetry(), AckEndpoint(self), AuditShipping()]
         self.audit: AuditWriter | None = None
         self._syncer: asyncio.Task | None = None
         self._sweeper: asyncio.Task | None = None

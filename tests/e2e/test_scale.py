@@ -8,6 +8,9 @@ import json
 import re
 import ssl
 import subprocess
+import sys
+import time
+from pathlib import Path
 from urllib.parse import urlencode
 
 from harness import BIN, Proxy
@@ -71,3 +74,22 @@ def test_two_processes_one_port_shared_acknowledgements_merged_trail(tmp_path, u
     warn_node = next(r["node"] for r in decided if r["action"] == "warn")
     passed = [r for r in decided if r.get("note") == "warning acknowledged by the user"]
     assert len(passed) == 16 and any(r["node"] != warn_node for r in passed)
+
+
+def test_the_proxy_ships_its_own_trail(tmp_path, upstream):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "audit"))
+    from test_ship import Collector
+
+    col = Collector()
+    p = Proxy(tmp_path, upstream, command="guard",
+              extra_args=("--set", f"guard_ship=tcp://127.0.0.1:{col.port}", "--set", "guard_ship_format=rfc5424"))
+    try:
+        status, headers, _ = chat(p, "127.0.0.2", MARKED)
+        assert status == 403
+        end = time.monotonic() + 10
+        while not any(headers["x-ai-guard-event"].encode() in f for f in col.frames) and time.monotonic() < end:
+            time.sleep(0.1)
+        assert any(headers["x-ai-guard-event"].encode() in f and b'action="block"' in f for f in col.frames)
+    finally:
+        p.stop()
+        col.stop()
