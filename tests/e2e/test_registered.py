@@ -50,7 +50,8 @@ def test_registering_while_running_and_the_audit_record(tmp_path, upstream):
                         "--out", str(tmp_path / "t.hashed")], check=True, capture_output=True)
         end = time.monotonic() + 8
         with p.client() as c:
-            while time.monotonic() < end and post(c, prompt).status_code == 200:
+            # Two edits, possibly two reloads: wait until both are in force.
+            while time.monotonic() < end and 200 in (post(c, prompt).status_code, post(c, "蓝鲸计划进展如何").status_code):
                 time.sleep(0.3)
             blocked = post(c, prompt)
             named = post(c, "蓝鲸计划进展如何")
