@@ -9,7 +9,9 @@ def register(sub) -> None:
                        description="Write a proxy auto-config file: every AI host of the catalog, their upload "
                                    "storage and the acknowledgement host go to the guard; everything else DIRECT "
                                    "or to --fallback (an existing corporate proxy).")
-    p.add_argument("--guard", default="127.0.0.1:8080", metavar="HOST:PORT", help="the guard's address")
+    p.add_argument("--guard", action="append", metavar="HOST:PORT",
+                   help="the guard's address (default 127.0.0.1:8080); repeat for several nodes: each client "
+                        "is sent to one by its address, the others are its failover")
     p.add_argument("--fallback", default="DIRECT", metavar="PROXY",
                    help="where other traffic goes: DIRECT (default) or HOST:PORT of an existing proxy")
     p.add_argument("--catalog", help="catalog YAML (default: policies/catalog.yaml)")
@@ -23,8 +25,10 @@ def run(args) -> int:
     from guard.errors import GuardError
     from guard.pac import render
 
-    if not args.guard.strip() or any(c in args.guard for c in "\"'\\\n;"):
-        raise GuardError(f"--guard: {args.guard!r} is not HOST:PORT")
+    guards = args.guard or ["127.0.0.1:8080"]
+    for g in guards:
+        if not g.strip() or any(c in g for c in "\"'\\\n;"):
+            raise GuardError(f"--guard: {g!r} is not HOST:PORT")
     if any(c in args.fallback for c in "\"'\\\n"):
         raise GuardError(f"--fallback: {args.fallback!r} is not DIRECT or HOST:PORT")
     catalog = load_catalog(args.catalog)
@@ -32,5 +36,5 @@ def run(args) -> int:
         for host in catalog.ai_hosts():
             print(host)
         return 0
-    sys.stdout.write(render(catalog, args.guard, args.fallback))
+    sys.stdout.write(render(catalog, guards, args.fallback))
     return 0
