@@ -72,8 +72,11 @@ def test_two_processes_one_port_shared_acknowledgements_merged_trail(tmp_path, u
     assert {r["client"] for r in decided} == {f"127.0.0.{i}" for i in (2, 3, 4, 5, 6, 7, 9)}
     assert [r["ts"] for r in recs] == sorted(r["ts"] for r in recs)   # merged by time
     warn_node = next(r["node"] for r in decided if r["action"] == "warn")
+    ack_node = next(r["node"] for r in recs if r["action"] == "ack")
     passed = [r for r in decided if r.get("note") == "warning acknowledged by the user"]
-    assert len(passed) == 16 and any(r["node"] != warn_node for r in passed)
+    # Acknowledged through one process, the retry passed through the other too.
+    assert len(passed) == 16 and {r["node"] for r in passed} == {d.name for d in dirs}
+    assert any(r["node"] != ack_node for r in passed) and any(r["node"] != warn_node for r in passed)
 
 
 def test_the_proxy_ships_its_own_trail(tmp_path, upstream):
