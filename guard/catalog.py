@@ -97,7 +97,7 @@ class Catalog:
             yield ".".join(parts[i:])
 
     def service(self, host: str, path: str = "/") -> Service | None:
-        path = path or "/"
+        path = (path or "/").lower()  # path-scoped entries match in any case (/m365Copilot, /m365copilot)
         for suffix in self._suffixes(host):
             for prefix, svc in self._hosts.get(suffix, ()):
                 if not prefix or path.startswith(prefix):
@@ -136,7 +136,7 @@ class Catalog:
         if method in ("GET", "HEAD", "OPTIONS", "DELETE"):
             return "other"
         p = path.split("?", 1)[0]
-        if any(p.startswith(u) for u in svc.uploads) or _UPLOAD_PATH.search(p):
+        if any(p.lower().startswith(u) for u in svc.uploads) or _UPLOAD_PATH.search(p):
             return "upload"
         if content_type.lower().lstrip().startswith(_UPLOAD_TYPES):
             return "upload"
@@ -239,13 +239,13 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
                 raise PolicyError(f"{at}: field `answers`: {name!r} is not under the catalog's `answers`")
         svc = Service(str(raw["id"]), str(raw.get("name", raw["id"])), shape, bool(raw.get("web", False)), category,
                       parse_access(raw["access"], f"{at}: field `access`") if raw.get("access") is not None else None,
-                      tuple(uploads), tuple((str(k), str(v)) for k, v in headers.items()),
+                      tuple(u.lower() for u in uploads), tuple((str(k), str(v)) for k, v in headers.items()),
                       tuple((_path_glob(str(g)), str(n)) for g, n in svc_answers.items()))
         for h in raw["hosts"]:
             host, _, rest = str(h).partition("/")
             if not host:
                 raise PolicyError(f"{at}: host entry {h!r} has no host")
-            services.append((host, "/" + rest if rest else "", svc))
+            services.append((host, ("/" + rest).lower() if rest else "", svc))
     storage = data.get("storage") or []
     for cval in categories.values():
         if cval and cval.get("policy"):
