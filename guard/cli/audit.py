@@ -67,6 +67,20 @@ def register(sub) -> None:
     sh_.add_argument("--once", action="store_true", help="send what is there and exit (else follow)")
     sh_.set_defaults(func=cmd_ship)
 
+    rp = asub.add_parser("report", help="the monthly report (html, pdf or xlsx)",
+                         description="The period's report in Chinese on A4: totals and trend against the previous "
+                                     "period, charts, top rules/services/departments, blocked events, "
+                                     "acknowledgements with reasons, and an integrity statement with each chain's "
+                                     "head hash; a line for the auditor's signature. PDF is printed by headless "
+                                     "Chromium.")
+    common(rp)
+    rp.add_argument("--from", dest="start", required=True, metavar="DATE")
+    rp.add_argument("--to", dest="end", required=True, metavar="DATE")
+    rp.add_argument("--format", default="html", choices=["html", "pdf", "xlsx"])
+    rp.add_argument("--out", help="output file (default: report-FROM-TO.FORMAT)")
+    rp.add_argument("--key-file", help="HMAC key file, when the proxy used one")
+    rp.set_defaults(func=cmd_report)
+
     dc = asub.add_parser("discover", help="AI-shaped traffic to hosts outside the catalog",
                          description="Hosts outside the catalog that received requests shaped like LLM API calls "
                                      "(recorded as provider `unknown`): count, first and last seen, shapes, actions "
@@ -95,6 +109,8 @@ def cmd_list(args) -> int:
         for r in recs:
             print(json.dumps(r, ensure_ascii=False))
     elif args.csv:
+        # A BOM: Excel on zh-CN Windows then opens the file as UTF-8, not GBK.
+        sys.stdout.write("\ufeff")
         w = csv.writer(sys.stdout)
         w.writerow(FIELDS)
         for r in recs:
@@ -211,4 +227,15 @@ def cmd_ship(args) -> int:
         shipper.follow()
     except KeyboardInterrupt:
         pass
+    return 0
+
+
+def cmd_report(args) -> int:
+    from pathlib import Path
+
+    from guard.console.report import write
+
+    out = Path(args.out or f"report-{args.start}-{args.end}.{args.format}")
+    write(_dirs(args), args.start, args.end, args.format, out, args.key_file)
+    print(f"wrote {out}")
     return 0
