@@ -101,7 +101,9 @@ def test_cli_list_filters_and_formats(log):
     assert [json.loads(x)["action"] for x in p.stdout.splitlines()] == ["warn"]
     p = run("list", "--audit-dir", str(log), "--user", "zhangsan", "--csv")
     rows = p.stdout.strip().splitlines()
-    assert rows[0].startswith("event_id,ts,action,rules,host,path,client,user,body_sha256,policy") and len(rows) == 3
+    # A BOM first: Excel on zh-CN Windows then reads the file as UTF-8.
+    assert rows[0].startswith("\ufeffevent_id,ts,action,rules,host,path,client,user,body_sha256,policy,node")
+    assert len(rows) == 3
     p = run("list", "--audit-dir", str(log), "--since", "2026-11-28")
     assert "1 event(s)" in p.stdout
     p = run("list", "--audit-dir", str(log), "--until", "2026-11-27")
