@@ -82,6 +82,9 @@ def _supervise(args) -> int:
         node = [] if any(a.startswith("guard_node=") for a in args.mitm_args) else ["--set", f"guard_node={scale.node_name(i)}"]
         return out + ["--", *args.mitm_args, *node, *shared]
 
+    # One CA for all: made here, before the processes start (each would otherwise make its own
+    # on a fresh confdir, and clients trusting one would refuse the others).
+    scale.ensure_ca(args.mitm_args)
     # Acknowledgements work across the processes: a shared key and directory unless given.
     shared = []
     if not any(a.startswith("guard_ack_key=") for a in args.mitm_args):

@@ -97,3 +97,21 @@ def shared_ack_state(audit_dir: str) -> tuple[str, str]:
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_hex(32) + "\n")
     return str(key), str(base / "acks")
+
+
+def ensure_ca(mitm_args: list[str]) -> None:
+    """Create mitmproxy's CA in the confdir the processes will use, if it is not there yet."""
+    import os
+
+    from mitmproxy.certs import CertStore
+    from mitmproxy.options import CONF_BASENAME, CONF_DIR, KEY_SIZE
+
+    confdir = CONF_DIR
+    for i, a in enumerate(mitm_args):
+        value = a if a.startswith("confdir=") else (mitm_args[i + 1] if a == "--set" and i + 1 < len(mitm_args)
+                                                    and mitm_args[i + 1].startswith("confdir=") else "")
+        if value.startswith("confdir="):
+            confdir = value.split("=", 1)[1]
+    path = Path(os.path.expanduser(confdir))
+    path.mkdir(parents=True, exist_ok=True)
+    CertStore.from_store(path, CONF_BASENAME, KEY_SIZE)

@@ -55,5 +55,8 @@ class Telemetry:
             server.server_close()
             self._server = None
 
+    def running(self):
+        pass
+
     def done(self):
         self._stop()
