@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+import time
 
 from guard.audit.chain import load_key, verify
 from guard.audit.query import FIELDS, discover, matches, records, stats
@@ -60,7 +61,7 @@ def register(sub) -> None:
                           description="Follow the audit trail from a persisted cursor and send every record once, "
                                       "in order, to a syslog collector: RFC 5424 with octet counting, ECS JSON lines "
                                       "or CEF. When the collector is down it waits and resumes from the cursor.")
-    sh_.add_argument("--audit-dir", default="var/audit")
+    common(sh_)
     sh_.add_argument("--syslog", required=True, metavar="URL", help="tcp://HOST:PORT or tls://HOST:PORT")
     sh_.add_argument("--format", default="rfc5424", choices=["rfc5424", "ecs-json", "cef"])
     sh_.add_argument("--ca-file", help="CA bundle to verify a tls:// collector")
@@ -216,17 +217,26 @@ def cmd_keygen(args) -> int:
 def cmd_ship(args) -> int:
     from guard.audit.ship import Shipper
 
-    shipper = Shipper(args.audit_dir, args.syslog, args.format, args.ca_file,
-                      log=lambda m: print(f"guard audit ship: {m}", file=sys.stderr, flush=True))
+    import threading
+
+    # One shipper (and cursor) per node's chain; each record carries its node, seq and hash.
+    shippers = [Shipper(d, args.syslog, args.format, args.ca_file,
+                        log=lambda m: print(f"guard audit ship: {m}", file=sys.stderr, flush=True))
+                for d in _dirs(args)]
     if args.once:
-        n = shipper.ship_once()
-        left = sum(len(lines) for _, _, lines in shipper.pending())
+        n = sum(s.ship_once() for s in shippers)
+        left = sum(len(lines) for s in shippers for _, _, lines in s.pending())
         print(f"sent {n} record(s)" + (f", {left} left (collector unreachable)" if left else ""))
         return 1 if left else 0
+    stop = threading.Event()
+    threads = [threading.Thread(target=s.follow, args=(stop.is_set,), daemon=True) for s in shippers]
+    for t in threads:
+        t.start()
     try:
-        shipper.follow()
+        while any(t.is_alive() for t in threads):
+            time.sleep(0.5)
     except KeyboardInterrupt:
-        pass
+        stop.set()
     return 0
 
 
