@@ -16,8 +16,9 @@ def register(sub) -> None:
                                    "same flagged content pass once; the guard records the decision in the audit "
                                    "record of that retry.")
     p.add_argument("event")
-    p.add_argument("--audit-dir", default="var/audit",
-                   help="the audit directory of the proxy (node) the user was warned by (default: var/audit)")
+    p.add_argument("--audit-dir", action="append", metavar="DIR",
+                   help="audit directory (default: var/audit); repeat for every node: the decision is "
+                        "written beside each node's trail, so the retry passes on whichever node it reaches")
     p.add_argument("--reject", action="store_true", help="reject instead of approve")
     p.add_argument("--by", default=None, help="officer's name (default: the login name)")
     p.add_argument("--note", default="", help="a short note kept with the decision")
@@ -28,28 +29,30 @@ def run(args) -> int:
     from guard.audit.query import records
     from guard.errors import AuditError
 
+    dirs = args.audit_dir or ["var/audit"]
     submitted = None
-    for r in records(args.audit_dir):
+    for r in records(dirs):
         if r.get("action") == "pending_approval" and args.event in (r.get("event_id"), r.get("acknowledges")):
             submitted = r
     if submitted is None:
-        raise AuditError(f"no submission for approval with event {args.event} in {args.audit_dir}")
+        raise AuditError(f"no submission for approval with event {args.event} in {', '.join(dirs)}")
     event = submitted["acknowledges"]
-    folder = Path(args.audit_dir) / "approvals"
-    folder.mkdir(mode=0o750, exist_ok=True)
-    target = folder / f"{event}.json"
-    if target.exists():
-        raise AuditError(f"event {event} was already decided ({target})")
+    targets = [Path(d) / "approvals" / f"{event}.json" for d in dirs]
+    for target in targets:
+        if target.exists():
+            raise AuditError(f"event {event} was already decided ({target})")
     decision = {"event": event, "decision": "rejected" if args.reject else "approved",
                 "by": args.by or getpass.getuser(), "note": args.note[:200], "user": submitted.get("user"),
                 "client": submitted.get("client"), "reason": submitted.get("reason")}
-    tmp = target.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(decision, f, ensure_ascii=False)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, target)  # whole or not at all: the guard never reads half a decision
+    for target in targets:
+        target.parent.mkdir(mode=0o750, exist_ok=True)
+        tmp = target.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(decision, f, ensure_ascii=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)  # whole or not at all: the guard never reads half a decision
     who = submitted.get("user") or submitted.get("client") or "?"
     print(f"{decision['decision']} {event} for {who} (reason given: {submitted.get('reason') or '-'})",
           file=sys.stdout)

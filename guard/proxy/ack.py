@@ -108,21 +108,42 @@ class Shared:
         return self.dir / hashlib.sha256(who.encode()).hexdigest()[:32]
 
     def record(self, w: Warning, ttl: float) -> None:
-        entry = {"k": sorted(w.keys), "x": int(time.time() + ttl)}
-        body = json.dumps(entry, separators=(",", ":"))
-        folder = self._folder(w.who)
-        folder.mkdir(exist_ok=True, mode=0o700)
-        tmp = folder / f".{w.event_id}.tmp"
-        tmp.write_text(json.dumps({"entry": body, "sig": self._sig(body.encode())}), encoding="utf-8")
-        os.replace(tmp, folder / f"{w.event_id}.json")
+        self._signed(w.who, w.event_id, {"k": sorted(w.keys), "x": int(time.time() + ttl)})
 
-    def covered(self, who: str, keys: frozenset) -> bool:
-        folder = self._folder(who)
+    def submit(self, w: Warning, ttl: float) -> None:
+        """A warning submitted for approval, visible to every node (the retry may reach any)."""
+        self._signed(w.who, f"{w.event_id}.pending", {"k": sorted(w.keys), "x": int(time.time() + ttl),
+                                                      "e": w.event_id})
+
+    def submitted(self, who: str, keys: frozenset) -> list[str]:
+        """Event ids of submissions by `who` that cover these flagged passages."""
+        return [e["e"] for e in self._entries(who, ".pending.json") if keys and keys <= {tuple(k) for k in e["k"]}]
+
+    def consume(self, event_id: str) -> bool:
+        """True for the first node to use an approval (an approval lets a request pass once)."""
+        folder = self.dir / "consumed"
+        folder.mkdir(exist_ok=True, mode=0o700)
         try:
-            files = list(folder.iterdir())
-        except OSError:
+            os.close(os.open(folder / hashlib.sha256(event_id.encode()).hexdigest()[:32],
+                             os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            return True
+        except FileExistsError:
             return False
-        now, acked = time.time(), set()
+
+    def _signed(self, who: str, name: str, entry: dict) -> None:
+        body = json.dumps(entry, separators=(",", ":"))
+        folder = self._folder(who)
+        folder.mkdir(exist_ok=True, mode=0o700)
+        tmp = folder / f".{name}.tmp"
+        tmp.write_text(json.dumps({"entry": body, "sig": self._sig(body.encode())}), encoding="utf-8")
+        os.replace(tmp, folder / f"{name}.json")
+
+    def _entries(self, who: str, suffix: str) -> list[dict]:
+        try:
+            files = [f for f in self._folder(who).iterdir() if f.name.endswith(suffix)]
+        except OSError:
+            return []
+        now, out = time.time(), []
         for f in files:
             try:
                 d = json.loads(f.read_text(encoding="utf-8"))
@@ -134,7 +155,11 @@ class Shared:
             if entry["x"] < now:
                 f.unlink(missing_ok=True)  # expired: tidy up
                 continue
-            acked.update(tuple(k) for k in entry["k"])
+            out.append(entry)
+        return out
+
+    def covered(self, who: str, keys: frozenset) -> bool:
+        acked = {tuple(k) for e in self._entries(who, ".json") if "e" not in e for k in e["k"]}
         return bool(keys) and keys <= acked
 
 
@@ -195,7 +220,8 @@ class Acknowledgements:
 
 
 def read_decision(audit_dir: str, event_id: str) -> dict | None:
-    """An officer's decision on a submitted warning (written by `guard approve`), if any."""
+    """An officer's decision on a submitted warning (written by `guard approve` beside each
+    node's trail), if any."""
     f = Path(audit_dir) / "approvals" / f"{event_id}.json"
     try:
         data = json.loads(f.read_text(encoding="utf-8"))
@@ -258,6 +284,8 @@ class AckEndpoint:
             w.submitted = True
             store._bound(store.awaiting)
             store.awaiting[w.event_id] = w
+            if store.shared is not None:
+                store.shared.submit(w, ctx.options.guard_ack_ttl)
             notice = (f"已提交审批（事件 {w.event_id}）。保密办批准后重试原请求即可。 / Submitted for approval; "
                       f"retry once an officer approved event {w.event_id}.")
         else:

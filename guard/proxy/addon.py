@@ -509,11 +509,16 @@ class GuardAddon:
         rules = {policy.find_rule(r) for r, _ in keys}
         if any(r is not None and r.ack == "approval" for r in rules):
             w = self.acks.submitted_for(who, keys)
-            decision = read_decision(ctx.options.guard_audit_dir, w.event_id) if w else None
+            shared = self.acks.shared
+            events = ([w.event_id] if w else []) + (shared.submitted(who, keys) if shared else [])
+            event, decision = next(((e, d) for e in dict.fromkeys(events)
+                                    if (d := read_decision(ctx.options.guard_audit_dir, e))), (None, None))
             if decision is None:
                 return verdict, "", None
-            self.acks.awaiting.pop(w.event_id, None)  # an approval lets the request pass once
-            approval = {"event": w.event_id, "decision": decision["decision"], "by": str(decision.get("by", ""))[:80]}
+            self.acks.awaiting.pop(event, None)  # an approval lets the request pass once, on one node
+            if shared is not None and not shared.consume(event):
+                return verdict, "", None
+            approval = {"event": event, "decision": decision["decision"], "by": str(decision.get("by", ""))[:80]}
             if decision["decision"] == "approved":
                 return dataclasses.replace(verdict, action="allow"), "approved by a security officer", approval
             return dataclasses.replace(verdict, action="block"), "approval rejected by a security officer", approval

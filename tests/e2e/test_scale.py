@@ -96,3 +96,32 @@ def test_the_proxy_ships_its_own_trail(tmp_path, upstream):
     finally:
         p.stop()
         col.stop()
+
+
+def test_approval_on_one_process_passes_once_on_any(tmp_path, upstream):
+    pol = tmp_path / "approval.yaml"
+    pol.write_text(f"id: approval\nextends: [{Path(__file__).resolve().parents[2] / 'policies' / 'default.yaml'}]\n"
+                   "rules:\n  - id: custom.bid-price\n    description: 投标报价（须保密办批准）\n    severity: high\n"
+                   "    action: warn\n    ack: approval\n    keywords: [投标报价]\n"
+                   "    examples: {match: [投标报价汇总], no_match: [报价单模板]}\n", encoding="utf-8")
+    p = Proxy(tmp_path, upstream, command="guard", policy=pol, guard_args=("--processes", "2"))
+    try:
+        text = "请润色：本次投标报价说明"
+        status, headers, _ = chat(p, "127.0.0.5", text)
+        assert headers["x-ai-guard-action"] == "warn"
+        event, link = headers["x-ai-guard-event"], headers["x-ai-guard-ack"]
+        _, page = via_proxy(p, "127.0.0.5", "GET", link)
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+        assert via_proxy(p, "127.0.0.5", "POST", link, {"csrf": csrf, "reason": "客户要求"})[0] == 200
+        assert [chat(p, "127.0.0.5", text)[0] for _ in range(4)] == [403] * 4   # submitted, not decided
+        dirs = sorted(d for d in p.audit.iterdir() if d.is_dir() and d.name != "acks")
+        args = [a for d in dirs for a in ("--audit-dir", str(d))]
+        d = subprocess.run([str(BIN / "guard"), "approve", event, *args, "--by", "王保密"], capture_output=True, text=True)
+        assert d.returncode == 0, d.stderr
+        results = [chat(p, "127.0.0.5", text)[0] for _ in range(12)]
+        assert results.count(200) == 1 and results.count(403) == 11           # once, whichever process
+    finally:
+        p.stop()
+    recs = [json.loads(x) for x in subprocess.run([str(BIN / "guard"), "audit", "list", *args, "--json"],
+                                                  capture_output=True, text=True, check=True).stdout.splitlines()]
+    assert [r["approval"]["event"] for r in recs if r.get("approval")] == [event]
