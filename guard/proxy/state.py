@@ -141,7 +141,7 @@ class PolicyState:
         if updated & {"guard_intercept", "allow_hosts", "ignore_hosts", "body_size_limit"}:
             self._apply_options()
 
-    def _install(self, snap: Snapshot) -> None:
+    def _install(self, snap: Snapshot, seen: tuple | None = None) -> None:
         """Make `snap` current, with workers holding its policies; the old workers finish
         what they hold and exit."""
         opts = ctx.options
@@ -159,7 +159,9 @@ class PolicyState:
         self._workers = workers
         self._pool_key = key
         self.current = snap
-        self._signature = _signature(snap.files)
+        # What the snapshot was read from: taken before reading (`seen`), so an edit made while it
+        # was being built still differs at the next poll and is loaded then.
+        self._signature = seen if seen is not None else _signature(snap.files)
         policy = snap.policy
         obs.POLICY.info({"policy_id": policy.id, "sha256": policy.sha256, "rules": str(len(policy.rules)),
                          "catalog": snap.catalog.source})
@@ -252,7 +254,11 @@ class PolicyState:
             return False
         if self.current is not old:  # an option change installed something newer meanwhile
             return False
-        self._install(snap)
+        # A file edited while the snapshot was being built (a second save, `guard register`
+        # then `guard hash-terms`) may not be in it: then nothing counts as seen, and the next
+        # poll loads again.
+        edited_meanwhile = await asyncio.to_thread(_signature, old.files) != attempted
+        self._install(snap, () if edited_meanwhile else None)
         obs.RELOADS.labels("ok").inc()
         obs.event("policy_reloaded", reason=reason, policy=snap.policy.id, policy_sha256=snap.policy.sha256,
                   previous=old.policy.sha256 if old else None, rules=len(snap.policy.rules))
