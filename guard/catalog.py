@@ -38,8 +38,11 @@ class Access:
                     got = sub.decide(activity, None)
                     if got:
                         return got
-        d = dict(self.activities)
-        return d.get(activity) or d.get("all")
+        for key in (activity, "all"):  # a handful of pairs: no dict built per request
+            for k, v in self.activities:
+                if k == key:
+                    return v
+        return None
 
 
 @dataclass(frozen=True)

@@ -202,7 +202,10 @@ class Console:
             "would": q(f"SELECT rule, count(*) FROM rules WHERE mode = 'monitor' AND event IN "
                        f"(SELECT id FROM events{cond}) GROUP BY rule ORDER BY 2 DESC LIMIT 10", args),
         }
-        totals = dict(q(f"SELECT action, count(*) FROM events{cond} GROUP BY action", args))
+        totals: dict[str, int] = {}
+        for counts in per_day.values():  # the same rows the chart is drawn from
+            for action, n in counts.items():
+                totals[action] = totals.get(action, 0) + n
         self._log_access(s, request)
         return self._page("dashboard.html", request, f=f, totals=totals,
                           chart=stacked_bars(sorted(per_day.items())),

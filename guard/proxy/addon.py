@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import socket
-from pathlib import Path
 import hashlib
 import json
 import logging
-import os
 import re
+import socket
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from mitmproxy import ctx, http
 from mitmproxy.exceptions import CommandError, OptionsError
@@ -348,6 +347,9 @@ class GuardAddon:
     def _shadow(self, flow: http.HTTPFlow, host: str, port: int, snap: Snapshot) -> Target | None:
         """A host outside the catalog: AI traffic when the body has an LLM call's shape."""
         req = flow.request
+        ctype = req.headers.get("content-type", "").lower()
+        if ctype and "json" not in ctype and not ctype.startswith("text/"):
+            return None  # forms, uploads, media: not an LLM call's body, and not decoded to find out
         body = req.raw_content or b""
         encoding = req.headers.get("content-encoding", "")
         if encoding and body:

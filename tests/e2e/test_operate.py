@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -14,6 +15,9 @@ import bcrypt
 import httpx
 import pytest
 from harness import BIN, ROOT, Proxy, acknowledge, free_port
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from test_protobuf_shadow import ld  # noqa: E402  (one protobuf encoder for the tests)
 
 DEFAULT = ROOT / "policies" / "default.yaml"
 CATALOG = ROOT / "policies" / "catalog.yaml"
@@ -385,21 +389,13 @@ def test_catalog_block_and_warn_whole_service(tmp_path, upstream, command):
 
 
 # -- protobuf, shadow AI --------------------------------------------------------------------------------
-def _ld(field: int, data: bytes) -> bytes:
-    def varint(x: int) -> bytes:
-        out = b""
-        while x >= 0x80:
-            out += bytes([x & 0x7F | 0x80])
-            x >>= 7
-        return out + bytes([x])
-    return varint(field << 3 | 2) + varint(len(data)) + data
 
 
 def test_protobuf_body_with_a_marking_is_blocked(tmp_path, upstream):
     p = Proxy(tmp_path, upstream, command="guard")
     try:
-        marked = _ld(1, _ld(2, _ld(1, MARKED.encode()) + _ld(3, b"def f(): pass"))) + _ld(5, b"claude-4-sonnet")
-        clean = _ld(1, _ld(2, _ld(1, CLEAN.encode()))) + _ld(5, b"claude-4-sonnet")
+        marked = ld(1, ld(2, ld(1, MARKED.encode()) + ld(3, b"def f(): pass"))) + ld(5, b"claude-4-sonnet")
+        clean = ld(1, ld(2, ld(1, CLEAN.encode()))) + ld(5, b"claude-4-sonnet")
         framed = b"\x00" + len(marked).to_bytes(4, "big") + marked
         with p.client() as c:
             r1 = c.post("https://api2.cursor.sh/aiserver.v1.ChatService/StreamUnifiedChat", content=marked,
