@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from guard.engine import Engine  # noqa: E402
+from guard.scanner import Engine  # noqa: E402
 from guard.match import hashing  # noqa: E402
 from guard.policy import load_policy  # noqa: E402
 

@@ -1,5 +1,5 @@
 """AI-usage guard: keeps classified and sensitive content out of internet AI services."""
-from guard.engine import Engine
+from guard.scanner import Engine
 from guard.errors import GuardError, PolicyError
 from guard.types import Finding, Part, Verdict
 

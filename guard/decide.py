@@ -6,7 +6,7 @@ import hashlib
 import unicodedata
 
 from guard.identity import NOBODY, Who
-from guard.match.engine import Hit
+from guard.match.matcher import Hit
 from guard.policy.model import Policy, Rule
 from guard.types import ACTION_RANK, Finding, Part, Problem, Verdict
 

@@ -6,7 +6,7 @@ import pytest
 
 from guard.adapters import scan_body
 from guard.adapters.protobuf import fields
-from guard.engine import Engine
+from guard.scanner import Engine
 from guard.extract import Context
 from guard.proxy.shadow import api_shape
 

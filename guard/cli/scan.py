@@ -5,7 +5,7 @@ import json
 import os
 import sys
 
-from guard.engine import Engine
+from guard.scanner import Engine
 from guard.policy import load_policy
 from guard.types import ACTION_RANK
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from guard.decide import hits_action
-from guard.match.engine import Matcher
+from guard.match.matcher import Matcher
 from guard.types import Part
 
 

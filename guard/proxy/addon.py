@@ -33,7 +33,7 @@ from guard.audit.chain import load_key
 from guard.audit.writer import AuditWriter, new_event_id
 from guard.catalog import ACK_HOST, UNKNOWN, Service
 from guard.decide import finalize
-from guard.engine import Engine
+from guard.scanner import Engine
 from guard.errors import AuditError, Deferred, ExtractionError, GuardError
 from guard.extract import Context, extract_into
 from guard.extract.jsonwalk import scan_string

@@ -19,7 +19,7 @@ from urllib.parse import unquote
 from guard.adapters import scan_body
 from guard.adapters.encoding import decode_content
 from guard.adapters.fragment import fragment_text
-from guard.engine import Engine
+from guard.scanner import Engine
 from guard.errors import Deferred, ExtractionError, GuardError
 from guard.extract import Context
 from guard.extract.jsonwalk import scan_string

@@ -20,7 +20,7 @@ from mitmproxy.exceptions import OptionsError
 
 from guard import obs
 from guard.catalog import Catalog, load_catalog
-from guard.engine import Engine
+from guard.scanner import Engine
 from guard.errors import GuardError, PolicyError
 from guard.identity import IdentityMap, load_identity
 from guard.policy import load_policy

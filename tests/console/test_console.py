@@ -17,7 +17,7 @@ import pytest
 
 from guard.audit import record as audit_record
 from guard.audit.writer import AuditWriter
-from guard.engine import Engine
+from guard.scanner import Engine
 
 ROOT = Path(__file__).resolve().parents[2]
 GUARD = [sys.executable, "-m", "guard.cli.main"]

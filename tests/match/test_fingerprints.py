@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from guard.audit import record as audit_record
-from guard.engine import Engine
+from guard.scanner import Engine
 from guard.match.hashing import _table
 from guard.policy import load_policy
 

@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from guard.match.engine import Matcher
+from guard.match.matcher import Matcher
 from guard.types import Part
 
 
@@ -66,7 +66,7 @@ def test_keyword_plans_equal_one_whole_text_automaton(engine, seed, monkeypatch)
 
 
 def test_byte_offsets_to_characters():
-    from guard.match.engine import _ByteOffsets, _utf8
+    from guard.match.matcher import _ByteOffsets, _utf8
     text = "ab机密★5年\U0001F600x\ud800y 中"
     enc = _utf8(text)
     starts = [len(_utf8(text[:i])) for i in range(len(text) + 1)]

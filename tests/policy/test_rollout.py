@@ -2,7 +2,7 @@
 import pytest
 
 from guard.decide import finalize
-from guard.engine import Engine
+from guard.scanner import Engine
 from guard.errors import PolicyError
 from guard.identity import Who
 from guard.policy import load_policy_text

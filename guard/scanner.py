@@ -7,7 +7,7 @@ from pathlib import Path
 from guard.decide import decide
 from guard.errors import ExtractionError
 from guard.extract import Context, extract_into, ocr
-from guard.match.engine import Matcher
+from guard.match.matcher import Matcher
 from guard.policy import Policy, load_policy
 from guard.types import Part, Problem, Verdict
 
