@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from guard.decide import decide
 from guard.errors import ExtractionError
 from guard.extract import Context, extract_into, ocr
+from guard.extract.ledger import ledger
 from guard.match.matcher import Matcher
 from guard.policy import Policy, load_policy
 from guard.types import Part, Problem, Verdict
@@ -35,7 +37,7 @@ class Engine:
                 ctx.problem(e.reason, "embedded pictures", e.detail)
             if (len(ctx.out.parts), len(ctx.out.problems)) != before:
                 verdict = self.scan_parts(ctx.out.parts, ctx.out.problems, started)
-        return verdict
+        return replace(verdict, ledger=ledger(ctx.out, [loc for loc, _zf, _info in ctx.pictures]))
 
     def scan_parts(self, parts: list[Part], problems: list[Problem] = (), started: float | None = None) -> Verdict:
         started = time.perf_counter() if started is None else started

@@ -81,6 +81,8 @@ class Verdict:
     elapsed_ms: float = 0.0
     would: str | None = None   # what monitor-mode rules would have done, when more than `action`
     exempt: str | None = None  # the exemption scope that let the request pass
+    # The upload ledger: per file inspected, the parts read and not read (names, counts, reasons).
+    ledger: tuple[dict, ...] = ()
 
     @property
     def rules(self) -> tuple[str, ...]:
@@ -92,4 +94,6 @@ class Verdict:
             out["would"] = self.would
         if self.exempt:
             out["exempt"] = self.exempt
+        if self.ledger:
+            out["ledger"] = list(self.ledger)
         return out

@@ -100,6 +100,18 @@ def mask_location(location: str, file_names: str = "masked") -> str:
     return clean(_FILE_SEGMENT.sub(lambda m: mask_filename(m.group()), location))
 
 
+def ledger_record(ledger, file_names: str = "masked") -> list[dict]:
+    """The upload ledger as the audit keeps it: per file, what was read and what was not (with
+    the reason), names masked like file names; never content."""
+    name = (lambda n: n) if file_names == "full" else mask_filename
+    return [{"name": clean(name(e.get("name"))), "type": e.get("type"), "size": e.get("size"),
+             "sha256": e.get("sha256"), "parts": e.get("parts", 0),
+             "read": [mask_location(r, file_names) for r in e.get("read", ())],
+             "not_scanned": [{"where": mask_location(n["where"], file_names), "reason": n["reason"],
+                              "detail": clean(n.get("detail", ""))} for n in e.get("not_read", ())]}
+            for e in ledger[:50]]
+
+
 def build(event_id: str, info: RequestInfo, verdict: Verdict, policy: Policy, note: str = "") -> dict:
     file_names = policy.settings.audit_file_names
     rules: dict[str, dict] = defaultdict(lambda: {"count": 0, "locations": [], "excerpts": []})
@@ -135,6 +147,8 @@ def build(event_id: str, info: RequestInfo, verdict: Verdict, policy: Policy, no
         "policy": {"id": policy.id, "sha256": policy.sha256},
         "decision_ms": verdict.elapsed_ms,
     }
+    if verdict.ledger:
+        rec["ledger"] = ledger_record(verdict.ledger, file_names)
     if verdict.would:
         rec["would"] = verdict.would
     if verdict.exempt:
