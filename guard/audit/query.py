@@ -52,12 +52,21 @@ def matches(rec: dict, since=None, until=None, action=None, rule=None, user=None
     return True
 
 
-def stats(recs) -> dict:
+def is_background(rec: dict) -> bool:
+    """An allowed request that was no prompt or upload: a page, an icon, a script, a poll
+    (GET/HEAD/OPTIONS at an AI host). Counted apart, so that "allowed" means AI use."""
+    return rec.get("action") == "allow" and rec.get("activity") == "other"
+
+
+def stats(recs, day=lambda ts: ts[:10]) -> dict:
+    """Counts by day (`day` maps a record's UTC `ts` to the calendar day of the zone shown),
+    action, rule, provider and user."""
     by_day, by_rule, by_provider, by_user, by_action = Counter(), Counter(), Counter(), Counter(), Counter()
-    would, exempt = Counter(), Counter()
+    would, exempt, background = Counter(), Counter(), 0
     for r in recs:
-        by_day[r["ts"][:10]] += 1
+        by_day[day(r["ts"])] += 1
         by_action[r["action"]] += 1
+        background += is_background(r)
         by_provider[r.get("provider") or r.get("host")] += 1
         by_user[r.get("user") or r.get("client")] += 1
         for rule in r.get("rules", []):
@@ -69,6 +78,8 @@ def stats(recs) -> dict:
     out = {"by_day": dict(sorted(by_day.items())), "by_action": dict(by_action),
            "by_rule": dict(by_rule.most_common()), "by_provider": dict(by_provider.most_common()),
            "by_user": dict(by_user.most_common())}
+    if background:
+        out["allow_background"] = background  # of by_action["allow"]: pages, icons, polls
     if would:
         out["monitor_would_by_rule"] = dict(would.most_common())
     if exempt:

@@ -1,13 +1,13 @@
 """`guard audit`: list, show, verify, stats — for auditors."""
 from __future__ import annotations
 
-import csv
 import json
 import sys
 import time
 
 from guard.audit.chain import load_key, verify
-from guard.audit.query import FIELDS, discover, matches, records, stats
+from guard.audit.query import discover, matches, records, stats
+from guard.display import Names, action_word, bound, local, local_day, local_text, zone, zone_label
 
 
 def register(sub) -> None:
@@ -19,21 +19,38 @@ def register(sub) -> None:
                         help="audit directory (default: var/audit); repeat for several nodes: their chains "
                              "are read together, merged by time, each verified on its own")
 
-    ls = asub.add_parser("list", help="list events", description="List audit events, oldest first.")
+    def view(sp):
+        """How a person reads it: the zone, the language, where rule names come from."""
+        sp.add_argument("--tz", metavar="ZONE", help="time zone to show and to read days in (default: $GUARD_TZ, "
+                                                     "else Asia/Shanghai); the trail itself stays UTC")
+        sp.add_argument("--utc", action="store_true", help="times and days in UTC (for engineers)")
+        sp.add_argument("--lang", choices=["zh", "en"], default="zh", help="words: Chinese (default) or English")
+        sp.add_argument("--policy", metavar="P", help="policy whose rule names (title) to show "
+                                                      "(default: policies/default.yaml)")
+
+    ls = asub.add_parser("list", help="list events", description="List audit events, oldest first, in local time "
+                         "with Chinese action words and rule names (ids alongside); --json: the records as written "
+                         "(UTC `ts`) plus `ts_local` and each rule's `title` and `category`.")
     common(ls)
-    ls.add_argument("--since", help="from this UTC time (ISO, e.g. 2026-11-27 or 2026-11-27T08:00)")
-    ls.add_argument("--until", help="up to this UTC time (ISO)")
+    view(ls)
+    ls.add_argument("--since", help="from this day or time, local (2026-11-27 is that whole calendar day in the "
+                                    "zone; 2026-11-27T08:00; Z or +08:00 for an explicit offset)")
+    ls.add_argument("--until", help="up to this day (inclusive) or time, local")
     ls.add_argument("--action", action="append", choices=["allow", "warn", "redact", "block"], help="repeatable")
     ls.add_argument("--rule", help="rule id or family prefix (state-secret)")
     ls.add_argument("--user", help="proxy-auth user")
     ls.add_argument("--host", help="host contains this")
     fmt = ls.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="one JSON record per line")
-    fmt.add_argument("--csv", action="store_true", help="CSV with a header row")
+    fmt.add_argument("--csv", action="store_true", help="CSV for Excel (UTF-8 with a BOM): the console's export "
+                                                       "columns, local times, Chinese headers (--lang en: English)")
     ls.set_defaults(func=cmd_list)
 
-    sh = asub.add_parser("show", help="show one event in full", description="Show one event as JSON.")
+    sh = asub.add_parser("show", help="show one event in full",
+                         description="Show one event in full, in local time with rule names; --json: the record.")
     common(sh)
+    view(sh)
+    sh.add_argument("--json", action="store_true", help="the record as JSON (plus ts_local and rule titles)")
     sh.add_argument("event_id")
     sh.set_defaults(func=cmd_show)
 
@@ -43,10 +60,13 @@ def register(sub) -> None:
     vf.add_argument("--key-file", help="HMAC key file, when the proxy used one")
     vf.set_defaults(func=cmd_verify)
 
-    st = asub.add_parser("stats", help="counts by day, action, rule, provider and user")
+    st = asub.add_parser("stats", help="counts by day, action, rule, provider and user",
+                         description="Counts by local calendar day, action, rule, provider and user; allowed "
+                                     "background requests (pages, icons: GET/HEAD/OPTIONS) counted apart.")
     common(st)
-    st.add_argument("--since")
-    st.add_argument("--until")
+    view(st)
+    st.add_argument("--since", help="from this local day or time")
+    st.add_argument("--until", help="up to this local day (inclusive) or time")
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=cmd_stats)
     kg = asub.add_parser("keygen", help="create the audit chain's HMAC key file (0600)",
@@ -75,8 +95,9 @@ def register(sub) -> None:
                                      "head hash; a line for the auditor's signature. PDF is printed by headless "
                                      "Chromium.")
     common(rp)
-    rp.add_argument("--from", dest="start", required=True, metavar="DATE")
-    rp.add_argument("--to", dest="end", required=True, metavar="DATE")
+    view(rp)
+    rp.add_argument("--from", dest="start", required=True, metavar="DATE", help="first local calendar day")
+    rp.add_argument("--to", dest="end", required=True, metavar="DATE", help="last local calendar day (inclusive)")
     rp.add_argument("--format", default="html", choices=["html", "pdf", "xlsx"])
     rp.add_argument("--out", help="output file (default: report-FROM-TO.FORMAT)")
     rp.add_argument("--key-file", help="HMAC key file, when the proxy used one")
@@ -87,8 +108,9 @@ def register(sub) -> None:
                                      "(recorded as provider `unknown`): count, first and last seen, shapes, actions "
                                      "and number of senders. Add the real ones to the catalog.")
     common(dc)
-    dc.add_argument("--since")
-    dc.add_argument("--until")
+    view(dc)
+    dc.add_argument("--since", help="from this local day or time")
+    dc.add_argument("--until", help="up to this local day (inclusive) or time")
     dc.add_argument("--json", action="store_true")
     dc.set_defaults(func=cmd_discover)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
@@ -98,48 +120,114 @@ def _dirs(args) -> list[str]:
     return args.audit_dir or ["var/audit"]
 
 
-def _until(v):
-    # A bare date means the whole day.
-    return v + "T23:59:59.999Z" if v and len(v) == 10 else v
+def _tz(args):
+    return zone("UTC" if getattr(args, "utc", False) else getattr(args, "tz", None))
+
+
+def _range(args, tz):
+    """--since/--until as UTC bounds: a day is a calendar day in the zone shown."""
+    return bound(args.since, tz), bound(args.until, tz, end=True)
+
+
+def _names(args) -> Names:
+    return Names.load(getattr(args, "policy", None))
+
+
+def _for_machines(r: dict, names: Names, tz) -> dict:
+    """The record as written, plus what a person reads (added fields: nothing renamed)."""
+    t = local(r.get("ts") or "", tz)
+    out = dict(r)
+    if t is not None:
+        out["ts_local"] = t.isoformat(timespec="milliseconds")
+    out["rules"] = [{**x, "title": names.title(x.get("id", "")), "category": names.category(x.get("id", ""))}
+                    for x in r.get("rules") or []]
+    return out
 
 
 def cmd_list(args) -> int:
-    recs = [r for r in records(_dirs(args))
-            if matches(r, args.since, _until(args.until), args.action, args.rule, args.user, args.host)]
+    tz, names, en = _tz(args), _names(args), args.lang == "en"
+    since, until = _range(args, tz)
+    recs = [r for r in records(_dirs(args)) if matches(r, since, until, args.action, args.rule, args.user, args.host)]
     if args.json:
         for r in recs:
-            print(json.dumps(r, ensure_ascii=False))
+            print(json.dumps(_for_machines(r, names, tz), ensure_ascii=False))
     elif args.csv:
-        # A BOM: Excel on zh-CN Windows then opens the file as UTF-8, not GBK.
-        sys.stdout.write("\ufeff")
-        w = csv.writer(sys.stdout)
-        w.writerow(FIELDS)
-        for r in recs:
-            w.writerow([_cell(r, f) for f in FIELDS])
+        from guard.console.rows import to_csv
+
+        sys.stdout.write(to_csv(recs, names, tz, args.lang))
     else:
         for r in recs:
-            print(f"{r['ts']}  {r['action']:6s} {r['event_id']}  {r.get('user') or r.get('client') or '-':15s} "
-                  f"{r['host']}{r['path'][:40]}  {_cell(r, 'rules')}")
-        print(f"{len(recs)} event(s)")
+            rules = ", ".join(names.label(x.get("id", ""), args.lang) for x in r.get("rules") or [])
+            who = r.get("user") or r.get("client") or "-"
+            print(f"{local_text(r.get('ts') or '', tz)}  {_pad(action_word(r.get('action'), args.lang), 8)} "
+                  f"{r.get('event_id')}  {_pad(who, 15)} {r.get('host') or ''}{(r.get('path') or '')[:40]}"
+                  + (f"  {rules}" if rules else ""))
+        label = zone_label(tz)
+        print(f"{len(recs)} event(s), times {label}" if en else f"共 {len(recs)} 条（{len(recs)} event(s)），时间为{label}")
     return 0
 
 
-def _cell(r: dict, f: str) -> str:
-    v = r.get(f)
-    if f == "rules":
-        return ",".join(x["id"] for x in v or [])
-    if f == "policy":
-        return f"{v.get('id')}@{v.get('sha256', '')[:12]}" if v else ""
-    return "" if v is None else str(v)
+def _pad(text: str, width: int) -> str:
+    # Chinese characters take two columns in a terminal.
+    w = sum(2 if ord(c) > 0x2E7F else 1 for c in text)
+    return text + " " * max(0, width - w)
 
 
 def cmd_show(args) -> int:
+    tz, names = _tz(args), _names(args)
     for r in records(_dirs(args)):
         if r.get("event_id") == args.event_id:
-            print(json.dumps(r, ensure_ascii=False, indent=2))
+            if args.json:
+                print(json.dumps(_for_machines(r, names, tz), ensure_ascii=False, indent=2))
+            else:
+                print("\n".join(_describe(r, names, tz, args.lang)))
             return 0
     print(f"guard: error: no event {args.event_id} in {', '.join(_dirs(args))}", file=sys.stderr)
     return 1
+
+
+def _describe(r: dict, names: Names, tz, lang: str) -> list[str]:
+    """One event for a person: labelled lines; a field that is not there is left out, not shown empty."""
+    en = lang == "en"
+    out: list[tuple[str, str]] = []
+
+    def add(zh: str, eng: str, *values):
+        text = " · ".join(str(v) for v in values if v not in (None, "", [], {}))
+        if text:
+            out.append((eng if en else zh, text))
+
+    add("事件", "event", r.get("event_id"))
+    add("时间", "time", f"{local_text(r.get('ts') or '', tz)}（{zone_label(tz)}）" if not en else
+        f"{local_text(r.get('ts') or '', tz)} ({zone_label(tz)})", f"UTC {r.get('ts')}" if tz is not zone("UTC") else "")
+    act = action_word(r.get("action"), lang)
+    add("动作", "action", act + (f"（{r.get('action')}）" if not en and act != r.get("action") else ""),
+        ("试运行将" if not en else "monitor would ") + action_word(r["would"], lang) if r.get("would") else "",
+        ("豁免：" if not en else "exempt: ") + str(r["exempt"]) if r.get("exempt") else "")
+    for x in r.get("rules") or []:
+        rid = x.get("id", "")
+        add("规则", "rule", names.label(rid, lang), action_word(x.get("action"), lang), x.get("severity"),
+            (f"{x['count']} 处" if not en else f"{x['count']}x") if x.get("count") else "",
+            "试运行" if x.get("mode") == "monitor" and not en else x.get("mode"))
+        for loc, exc in zip(x.get("locations") or [], x.get("excerpts") or []):
+            add("  位置", "  at", loc, exc)
+    add("服务", "service", r.get("provider"), r.get("category"), r.get("activity"))
+    add("请求", "request", " ".join(v for v in (r.get("method"), (r.get("host") or "") + (r.get("path") or "")) if v))
+    add("用户", "user", r.get("user"), r.get("department"), r.get("client"))
+    size = r.get("body_size")
+    add("内容散列", "body", r.get("body_sha256"),
+        (f"{size} 字节" if not en else f"{size} bytes") if isinstance(size, int) and r.get("body_sha256") else "")
+    for f in r.get("files") or []:
+        add("文件", "file", f.get("name"), f.get("type"), f"{f['size']} B" if f.get("size") is not None else "",
+            f.get("sha256"))
+    pol = r.get("policy") or {}
+    add("策略", "policy", pol.get("id"), pol.get("sha256"))
+    add("确认", "acknowledges", r.get("acknowledges"), r.get("reason"))
+    appr = r.get("approval") or {}
+    add("审批", "approval", appr.get("decision"), appr.get("by"), appr.get("event"))
+    add("备注", "note", r.get("note"))
+    add("链位置", "chain", r.get("node"), f"seq {r['seq']}" if r.get("seq") is not None else "", r.get("hash"))
+    width = max(sum(2 if ord(c) > 0x2E7F else 1 for c in k) for k, _ in out)
+    return [f"{_pad(k, width)}  {v}" for k, v in out]
 
 
 def cmd_verify(args) -> int:
@@ -160,27 +248,50 @@ def cmd_verify(args) -> int:
     return status
 
 
+_SECTIONS = {"by_day": "按日", "by_action": "按动作", "by_rule": "按规则", "by_provider": "按服务",
+             "by_user": "按用户", "monitor_would_by_rule": "试运行规则（将会）", "exempt_by_scope": "豁免（按范围）"}
+
+
 def cmd_stats(args) -> int:
-    s = stats(r for r in records(_dirs(args)) if matches(r, args.since, _until(args.until)))
+    tz, names, en = _tz(args), _names(args), args.lang == "en"
+    since, until = _range(args, tz)
+    s = stats((r for r in records(_dirs(args)) if matches(r, since, until)), day=lambda ts: local_day(ts, tz))
     if args.json:
+        # Days are calendar days in the zone shown (named in `zone`); keys stay ids and action codes.
+        s["zone"] = "UTC" if tz is zone("UTC") else getattr(tz, "key", str(tz))
+        s["rule_titles"] = {k: names.title(k) for k in s["by_rule"]}
         print(json.dumps(s, ensure_ascii=False))
         return 0
     for section, counts in s.items():
-        print(section.replace("_", " ") + ":")
+        if not isinstance(counts, dict):
+            continue
+        title = section.replace("_", " ") if en else _SECTIONS.get(section, section)
+        if section == "by_day":
+            title += f" ({zone_label(tz)})" if en else f"（{zone_label(tz)}）"
+        print(title + ":")
         for k, v in counts.items():
+            if section == "by_action":
+                k = action_word(k, args.lang)
+                if k in ("放行", "allowed") and s.get("allow_background"):
+                    k += (f" (of which {s['allow_background']} background: pages, icons)" if en else
+                          f"（其中后台请求 {s['allow_background']} 次：页面、图标等）")
+            elif section == "by_rule":
+                k = names.label(k, args.lang)
             print(f"  {v:7d}  {k}")
     return 0
 
 
 def cmd_discover(args) -> int:
-    found = discover(r for r in records(_dirs(args)) if matches(r, args.since, _until(args.until)))
+    tz = _tz(args)
+    since, until = _range(args, tz)
+    found = discover(r for r in records(_dirs(args)) if matches(r, since, until))
     if args.json:
         print(json.dumps(found, ensure_ascii=False))
         return 0
     for h in found:
         shapes = ",".join(h["shapes"])
         actions = ",".join(f"{k}:{v}" for k, v in h["actions"].items())
-        print(f"{h['count']:7d}  {h['host']:40s} {h['first_seen'][:19]} .. {h['last_seen'][:19]}  "
+        print(f"{h['count']:7d}  {h['host']:40s} {local_text(h['first_seen'], tz)} .. {local_text(h['last_seen'], tz)}  "
               f"shape {shapes}  {actions}  senders {h['senders']}")
     print(f"{len(found)} host(s) outside the catalog")
     return 0
@@ -246,6 +357,6 @@ def cmd_report(args) -> int:
     from guard.console.report import write
 
     out = Path(args.out or f"report-{args.start}-{args.end}.{args.format}")
-    write(_dirs(args), args.start, args.end, args.format, out, args.key_file)
+    write(_dirs(args), args.start, args.end, args.format, out, args.key_file, tz=_tz(args), names=_names(args))
     print(f"wrote {out}")
     return 0

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import html
 
+from guard.display import action_word
+
 COLORS = {"block": "#b00020", "warn": "#e08a00", "redact": "#7b1fa2", "allow": "#5c8a5c", "ack": "#1565c0",
           "pending_approval": "#00838f", "gap": "#444"}
 ORDER = ("block", "warn", "redact", "ack", "pending_approval", "allow", "gap")
@@ -33,15 +35,16 @@ def stacked_bars(days: list[tuple[str, dict[str, int]]], width: int = 860, heigh
             h = plot_h * n / top
             y -= h
             out.append(f'<rect class="bar" x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
-                       f'fill="{COLORS.get(action, "#888")}"><title>{e(day)} {e(action)}: {n}</title></rect>')
+                       f'fill="{COLORS.get(action, "#888")}"><title>{e(day)} {e(action_word(action))}: {n}</title></rect>')
         if len(days) <= 16 or i % max(1, len(days) // 8) == 0:
             out.append(f'<text x="{x + bar_w / 2:.1f}" y="{height - 10}" text-anchor="middle">{e(day[5:])}</text>')
     lx = left
     for action in ORDER:
         if any(c.get(action) for _, c in days):
+            word = action_word(action)
             out.append(f'<rect x="{lx}" y="6" width="10" height="10" fill="{COLORS[action]}"/>'
-                       f'<text x="{lx + 14}" y="15">{e(action)}</text>')
-            lx += 24 + 7 * len(action)
+                       f'<text x="{lx + 14}" y="15">{e(word)}</text>')
+            lx += 24 + 12 * len(word)
     out.append("</svg>")
     return "".join(out)
 

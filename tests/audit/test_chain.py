@@ -102,7 +102,8 @@ def test_cli_list_filters_and_formats(log):
     p = run("list", "--audit-dir", str(log), "--user", "zhangsan", "--csv")
     rows = p.stdout.strip().splitlines()
     # A BOM first: Excel on zh-CN Windows then reads the file as UTF-8.
-    assert rows[0].startswith("\ufeffevent_id,ts,action,rules,host,path,client,user,body_sha256,policy,node")
+    # Chinese headers, the console export's columns (local time first).
+    assert rows[0].startswith("\ufeff时间（北京时间）,动作,事件编号,规则,") and "body_sha256" not in rows[0]
     assert len(rows) == 3
     p = run("list", "--audit-dir", str(log), "--since", "2026-11-28")
     assert "1 event(s)" in p.stdout
@@ -112,7 +113,7 @@ def test_cli_list_filters_and_formats(log):
 
 def test_cli_show_and_stats(log):
     first = json.loads(lines(log)[1][0])
-    p = run("show", "--audit-dir", str(log), first["event_id"])
+    p = run("show", "--audit-dir", str(log), "--json", first["event_id"])
     assert p.returncode == 0 and json.loads(p.stdout)["event_id"] == first["event_id"]
     assert run("show", "--audit-dir", str(log), "evt-nope").returncode == 1
     s = json.loads(run("stats", "--audit-dir", str(log), "--json").stdout)
