@@ -1,204 +1,196 @@
-"""Inspect one request body, in the proxy process or in an inspection worker process.
+"""Inspect an AI request once its body is whole: body -> verdict, inline or pooled, then act.
 
-Large bodies (uploads) go to a pool of worker processes: their extraction (lxml, PDFium,
-zip) then neither holds the proxy's GIL, so other users' prompts are not delayed, nor
-takes the proxy down if a hostile file crashes a parser or exhausts memory.
+Small bodies are read on the event loop (no coroutine for the common small prompt); large ones,
+and images or PDFs at any size, in the inspection workers (pool.py) or a thread. A request to a
+host outside the catalog is AI traffic when its body has an LLM call's shape (shadow AI); a part
+of a multi-request upload is read as a fragment, and the request completing it on the whole
+file. A body cut off before it was complete is audited in `error`.
 """
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures as cf
-import hashlib
-import logging
-import multiprocessing as mp
-import os
-import resource
-from dataclasses import dataclass
-from urllib.parse import unquote
+import re
+import time
 
-from guard.adapters import scan_body
+from mitmproxy import http
+
 from guard.adapters.encoding import decode_content
-from guard.adapters.fragment import fragment_text
-from guard.scanner import Engine
-from guard.errors import Deferred, ExtractionError, GuardError
-from guard.extract import Context
-from guard.extract.jsonwalk import scan_string
-from guard.policy import load_policy
-from guard.types import Finding, Part, Verdict
+from guard.audit import record as audit_record
+from guard.audit.writer import new_event_id
+from guard.catalog import UNKNOWN, Service
+from guard.errors import AuditError, Deferred, ExtractionError
+from guard.proxy.act import Act, access_verdict, observe, request_info
+from guard.proxy.body import HEADERS, INLINE_MAX, PLAIN_HEADER_PREFIXES, PLAIN_HEADERS, Request, fail
+from guard.proxy.body import inspect as inspect_body
+from guard.proxy.deadline import CUT
+from guard.proxy.shadow import api_shape, error_shape
+from guard.proxy.snapshot import MAYBE, META, Snapshot, Target, client_of, who_of
+from guard.proxy.uploads import OVERLAP, Step, UploadSessions, recognize
 
-log = logging.getLogger("guard")
-HEADERS = ("content-type", "content-disposition", "x-file-name", "x-filename")  # all scan_body reads
-# Headers whose values are protocol, not content, or credentials the provider expects: not
-# scanned. Every other header is (X-Prompt, X-File-Name, a custom X-Title...).
-PLAIN_HEADERS = frozenset({
-    "host", "user-agent", "accept", "accept-encoding", "accept-language", "accept-charset", "connection",
-    "content-length", "content-encoding", "transfer-encoding", "te", "trailer", "upgrade", "expect", "keep-alive",
-    "cache-control", "pragma", "origin", "referer", "cookie", "authorization", "proxy-authorization",
-    "x-api-key", "api-key", "x-goog-api-key", "x-goog-api-client", "anthropic-version", "anthropic-beta",
-    "openai-organization", "openai-project", "openai-beta", "if-none-match", "if-modified-since", "if-match",
-    "range", "dnt", "priority", "traceparent", "tracestate", "baggage", "x-request-id", "x-requested-with",
-    "via", "forwarded", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-real-ip", "x-csrf-token",
-    "x-xsrf-token", "proxy-connection", "x-goog-upload-protocol", "x-goog-upload-command", "x-goog-upload-offset",
-    "x-goog-upload-header-content-length", "x-goog-upload-header-content-type", "x-ms-blob-type", "x-ms-version",
-    "x-ms-date", "x-amz-date", "x-amz-content-sha256", "x-amz-security-token", "x-oss-date", "x-cos-security-token",
-})
-PLAIN_HEADER_PREFIXES = ("sec-", "x-stainless-", "x-client-", "x-datadog-", "x-b3-", "x-amz-sdk-", "x-ms-client-")
-INLINE_DECODED = 256 * 1024  # decoded bytes a body may grow to on the event loop; past it: a worker
+UPLOAD_HEADERS = ("content-range", "x-goog-upload-command", "x-goog-upload-offset")
+_UPLOAD_QUERY = re.compile(r"[?&](uploadId|partNumber|comp|upload_id)=", re.I)
 
 
-@dataclass(frozen=True, slots=True)
-class Request:
-    """What inspection needs of a request: plain data, cheap to send to a worker."""
-    body: bytes               # as sent: still Content-Encoded
-    headers: dict[str, str]   # lower-case names, only HEADERS
-    path: str
-    query: tuple[tuple[str, str], ...] = ()
-    encoding: str = ""        # the Content-Encoding header
-    other_headers: tuple[tuple[str, str], ...] = ()  # headers that may carry content (X-Prompt...)
-    fragment: bool = False    # a part of an upload in parts: read as text or not at all, never as a file
+class Inspect:
+    def __init__(self, act: Act):
+        self.act = act
+        self.uploads: UploadSessions | None = None
 
+    def load(self, loader):
+        pass
 
-def fail(rule: str, detail: str, location: str = "request") -> Verdict:
-    return Verdict("block", (Finding(rule, "block", "high", location, detail[:160], "content could not be inspected"),))
+    def configure(self, updated):
+        if self.uploads is None:
+            # Sized by the largest max_bytes a policy may set; a reload keeps the sessions.
+            self.uploads = UploadSessions(1 << 30)
 
+    def running(self):
+        pass
 
-def inspect(engine: Engine, req: Request, started: float,
-            allow_slow: bool = True) -> tuple[Verdict, list[Part], list[dict]]:
-    """(verdict, parts, files); any failure is a blocking `uninspectable.*` verdict.
-    With allow_slow=False, raises Deferred where OCR or a PDF reader would run."""
-    try:
-        c = Context(engine.policy.limits, allow_slow)
-        for key, value in req.query:  # prompts ride in URLs too (chatgpt.com/?q=)
-            if value:
-                scan_string(c, value, f"query:{key}")
-            if key:
-                c.add(key, "query (names)", "body")
-        path = req.path.split("?", 1)[0]
-        if "%" in path or not path.isascii() or len(path) > 200:  # /v1/chat/%E6%9C%BA%E5%AF%86...
-            c.add(unquote(path, errors="replace").replace("/", "\n"), "path", "body")
-        for name, value in req.other_headers:
-            scan_string(c, unquote(value, errors="replace") if "%" in value else value, f"header:{name}")
-        body = req.body
-        if req.encoding:
-            try:
-                body = decode_content(body, req.encoding, engine.policy.limits, None if allow_slow else INLINE_DECODED)
-            except ExtractionError as e:
-                return fail(f"uninspectable.{'limit' if e.reason == 'limit' else e.reason}",
-                            f"Content-Encoding: {e.detail}"), [], []
-            c.charge(len(body))
-        if req.fragment:
-            # A part of an upload in parts. Read as what it is when it is whole (JSON, a complete
-            # file: a body cannot hide behind upload parameters); a piece of a file that does not
-            # parse is read for its text only, and the whole file is decided at completion.
-            sub = Context(engine.policy.limits, allow_slow)
-            scan_body(sub, body, "", {}, req.path)
-            if any(p.reason in ("corrupt", "unsupported") for p in sub.out.problems):
-                text = fragment_text(body)
-                if text:
-                    c.add(text, "upload part", "body")
-            else:
-                c.out.parts.extend(sub.out.parts)
-                c.out.problems.extend(sub.out.problems)
-                c.out.files.extend(sub.out.files)
-                c.pictures.extend(sub.pictures)
-        else:
-            scan_body(c, body, req.headers.get("content-type", ""), req.headers, req.path)
-        return engine.decide(c, started), c.out.parts, c.out.files
-    except Deferred:
-        raise
-    except GuardError as e:
-        return fail("uninspectable.corrupt", str(e)), [], []
-    except MemoryError:
-        return fail("uninspectable.limit", "inspection ran out of memory"), [], []
-    except Exception as e:  # fail closed on any parser bug
-        log.exception("inspection failed")
-        return fail("uninspectable.corrupt", f"{type(e).__name__}: {e}"), [], []
+    def done(self):
+        if self.uploads is not None:
+            self.uploads.close()
 
-
-# -- worker process side --------------------------------------------------------------
-_engines: dict[str, Engine] = {}
-
-
-def _init_worker(policies: dict[str, str | None], memory_mb: int) -> None:
-    # Below the proxy in CPU priority: on a busy host, forwarding other users' prompts goes
-    # before reading the next upload.
-    os.nice(10)
-    if memory_mb:
-        # A decompression or parser blow-up past this raises MemoryError in the worker
-        # (a blocking verdict) instead of pushing the proxy host into swap.
-        limit = memory_mb << 20
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    by_path: dict[str | None, Engine] = {}
-    for category, path in policies.items():
-        if path not in by_path:
-            by_path[path] = Engine(load_policy(path))
-        _engines[category] = by_path[path]
-
-
-def _inspect_in_worker(category: str, req: Request, started: float):
-    verdict, parts, files = inspect(_engines[category], req, started)
-    # Parts (the extracted text) travel back only when redaction needs them; the body's
-    # digest for the audit is taken here, off the proxy's event loop.
-    return verdict, (parts if verdict.action == "redact" else []), files, hashlib.sha256(req.body).hexdigest()
-
-
-def _ready() -> int:
-    return os.getpid()
-
-
-class InspectionPool:
-    """Worker processes with the same policies as the proxy. Broken or stuck workers are
-    replaced; the request they held is blocked (fail closed)."""
-
-    def __init__(self, policies: dict[str, str | None], workers: int, memory_mb: int):
-        self.policies, self.workers, self.memory_mb = dict(policies), workers, memory_mb
-        self._pool = self._new()
-
-    def _new(self) -> cf.ProcessPoolExecutor:
-        # forkserver: workers are not forked from the proxy's threads and event loop.
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["guard.proxy.inspect"])
-        return cf.ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
-                                      initargs=(self.policies, self.memory_mb))
-
-    def warm(self) -> None:
-        """Start every worker now, so the first upload does not wait for one."""
-        for _ in range(self.workers):
-            self._pool.submit(_ready)
-
-    async def inspect(self, category: str, req: Request, started: float, budget: float):
-        """(verdict, parts, files, body sha256 or None)."""
-        pool = self._pool
+    def request(self, flow: http.HTTPFlow):
+        target: Target | None = flow.metadata.get(META)
+        if target is None:
+            maybe = flow.metadata.get(MAYBE)
+            if maybe is None:
+                return None
+            target = self._shadow(flow, *maybe)
+            if target is None:
+                return None
+            if target.access == "block":
+                return self.act.act(flow, target, access_verdict(target, "block"), b"", [], [])
+        engine = target.engine
+        started = time.perf_counter()
+        req = flow.request
+        # As sent: Content-Encoding is undone by inspect_body() within the policy's limits (every
+        # gzip member, every zstd frame), in a worker when it would grow large.
+        body = req.raw_content or b""
+        encoding = ""
+        # One pass over the raw header fields (Headers.get costs ~2 us a lookup).
+        wanted = {}
+        other = []
+        upload_hints = {}
+        for k, v in req.headers.fields:
+            name = k.decode("latin-1").lower()
+            if name == "content-encoding":
+                encoding = f"{encoding}, {v.decode('latin-1')}" if encoding else v.decode("latin-1").strip()
+            elif name in HEADERS:
+                if name not in wanted:
+                    wanted[name] = v.decode("utf-8", "surrogateescape")
+            elif name in UPLOAD_HEADERS:
+                upload_hints[name] = v.decode("latin-1")
+            if name not in HEADERS and name not in PLAIN_HEADERS and not name.startswith(PLAIN_HEADER_PREFIXES):
+                other.append((name, v.decode("utf-8", "replace")))  # X-Prompt, X-File-Name...: content too
+        what = Request(body, wanted, req.path,
+                       tuple(req.query.items(multi=True)) if "?" in req.path else (), encoding, tuple(other))
+        if upload_hints or "/uploads/" in req.path or "?" in req.path and _UPLOAD_QUERY.search(req.path):
+            step = recognize(req.method, target.host, req.path, {k.lower(): v for k, v in what.query},
+                             {**wanted, **upload_hints}, body)
+            if step is not None:
+                return self._upload(flow, target, what, step, started)
+        if len(body) > INLINE_MAX:
+            return self._off_loop(flow, target, what, started)
         try:
-            fut = pool.submit(_inspect_in_worker, category, req, started)
-            return await asyncio.wait_for(asyncio.wrap_future(fut), timeout=budget)
-        except TimeoutError:
-            self._replace(pool, kill=True)
-            return fail("uninspectable.limit", "decision took longer than the time budget"), [], [], None
-        except (cf.process.BrokenProcessPool, RuntimeError):  # RuntimeError: submitted to a pool shut down
-            self._replace(pool, kill=False)
-            return fail("uninspectable.corrupt", "the inspection worker died on this content"), [], [], None
-        except Exception as e:  # e.g. a result that cannot be sent back: never let the request pass
-            log.exception("inspection in a worker failed")
-            return fail("uninspectable.corrupt", f"{type(e).__name__}: {e}"), [], [], None
+            verdict, parts, files = inspect_body(engine, what, started, allow_slow=False)
+        except Deferred:  # a small image or PDF: OCR and PDF readers run in a worker
+            return self._off_loop(flow, target, what, started)
+        return self.act.act(flow, target, verdict, body, parts, files)
 
-    def _replace(self, pool: cf.ProcessPoolExecutor, kill: bool) -> None:
-        if pool is not self._pool:
-            return  # another request already replaced it
-        from guard import obs
+    def _shadow(self, flow: http.HTTPFlow, host: str, port: int, snap: Snapshot) -> Target | None:
+        """A host outside the catalog: AI traffic when the body has an LLM call's shape."""
+        req = flow.request
+        ctype = req.headers.get("content-type", "").lower()
+        if ctype and "json" not in ctype and not ctype.startswith("text/"):
+            return None  # forms, uploads, media: not an LLM call's body, and not decoded to find out
+        body = req.raw_content or b""
+        encoding = req.headers.get("content-encoding", "")
+        if encoding and body:
+            try:
+                body = decode_content(body, encoding, snap.policy.limits, INLINE_MAX * 4)
+            except (ExtractionError, Deferred):
+                return None  # not something a chat client sends: left alone
+        shape = api_shape(body)
+        if shape is None:
+            return None
+        svc = UNKNOWN if error_shape(shape) == "openai" else Service("unknown", UNKNOWN.name, error_shape(shape))
+        who = who_of(flow, snap)
+        target = Target(svc, host, port, False, snap, who, "prompt",
+                        snap.catalog.access(UNKNOWN, "prompt", who), shape)
+        flow.metadata[META] = target
+        return target
 
-        reason = "timeout" if kill else "worker_died"
-        obs.WORKER_RESTARTS.labels(reason).inc()
-        obs.event("workers_restarted", level="warning", reason=reason, workers=self.workers)
-        self._pool = self._new()
-        if kill:
-            # A worker stuck in a parser never returns: end the processes, not just the queue.
-            # Requests still queued on them fail as BrokenProcessPool, i.e. are blocked.
-            procs = getattr(pool, "_processes", None) or {}
-            for proc in list(procs.values()):
-                proc.kill()
-        pool.shutdown(wait=False)
+    def _upload(self, flow, target: Target, what: Request, step: Step, started: float):
+        """A request that is part of a multi-request upload: a part is read as a fragment (text
+        only, with the end of the part before it); the request that completes the upload is
+        decided on the whole file."""
+        who = f"{client_of(flow)}|{(flow.metadata.get('proxyauth') or ('',))[0]}"
+        engine = target.engine
+        limits = engine.policy.limits
+        self.uploads.max_bytes = limits.max_bytes
+        try:
+            data = step.data
+            if data and what.encoding:
+                data = decode_content(data, what.encoding, limits)
+            if not step.final:
+                session = self.uploads.add(who, Step(step.key, step.order, False, data))
+                fragment = session.tail + (data or b"")
+                session.tail = fragment[-OVERLAP * 4:]
+                part = Request(fragment, {}, what.path, fragment=True)
+                if len(fragment) > INLINE_MAX:
+                    return self._off_loop(flow, target, part, started)
+                try:
+                    verdict, parts, files = inspect_body(engine, part, started, allow_slow=False)
+                except Deferred:
+                    return self._off_loop(flow, target, part, started)
+                return self.act.act(flow, target, verdict, what.body, parts, files)
+            whole = self.uploads.assemble(who, Step(step.key, step.order, True, data))
+        except ExtractionError as e:
+            self.uploads.discard(who, step)
+            return self.act.act(flow, target, fail(f"uninspectable.{e.reason}", e.detail), what.body, [], [])
+        if not whole:
+            # Its parts never passed through the guard (or expired): the file was not inspected.
+            verdict = fail("uninspectable.unsupported", "upload completed without its parts passing through the guard")
+            return self.act.act(flow, target, verdict, what.body, [], [])
+        assembled = Request(whole, {"content-type": "application/octet-stream"}, what.path)
+        return self._off_loop(flow, target, assembled, started)
 
-    def close(self, cancel: bool = True) -> None:
-        """Stop the workers; with cancel=False (a policy reload) they finish what they hold first."""
-        self._pool.shutdown(wait=False, cancel_futures=cancel)
+    async def _off_loop(self, flow, target: Target, what: Request, started: float):
+        engine = target.engine
+        budget = engine.policy.limits.max_seconds + 5
+        digest = None
+        pool = target.snap.pool
+        if pool is not None:
+            verdict, parts, files, digest = await pool.inspect(target.service.category, what, started, budget)
+        else:
+            try:
+                verdict, parts, files = await asyncio.wait_for(
+                    asyncio.to_thread(inspect_body, engine, what, started), timeout=budget)
+            except TimeoutError:
+                verdict, parts, files = fail("uninspectable.limit", "decision took longer than the time budget"), [], []
+        pending = self.act.act(flow, target, verdict, what.body, parts, files, digest)
+        if pending is not None:
+            await pending
+
+    def error(self, flow: http.HTTPFlow):
+        """A body cut off (over body_size_limit while streaming in, or past its deadline): the
+        request never reached the AI service; the trail says so."""
+        target: Target | None = flow.metadata.get(META)
+        if target is None or flow.metadata.get(META + "_event") or flow.response is not None:
+            return
+        msg = flow.metadata.get(CUT) or (flow.error.msg if flow.error else "")
+        if "body_size_limit" not in msg and "body took longer" not in msg:
+            return
+        policy = target.engine.policy
+        verdict = fail("uninspectable.limit", msg[:160])
+        event_id = new_event_id()
+        flow.metadata[META + "_event"] = event_id
+        info = request_info(flow, target, b"", [])
+        rec = audit_record.build(event_id, info, verdict, policy, "request body cut off before it was complete")
+        try:
+            self.act.trail.write(rec, False)
+        except AuditError:
+            pass  # the request is gone either way; the failure is logged and counted
+        observe(event_id, info, verdict, policy)

@@ -13,77 +13,19 @@ import asyncio
 import os
 import signal
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from mitmproxy import ctx
 from mitmproxy.exceptions import OptionsError
 
 from guard import obs
-from guard.catalog import Catalog, load_catalog
-from guard.scanner import Engine
-from guard.errors import GuardError, PolicyError
-from guard.identity import IdentityMap, load_identity
-from guard.policy import load_policy
-from guard.policy.examples import check_examples
-from guard.proxy.inspect import InspectionPool
+from guard.errors import GuardError
+from guard.proxy.pool import InspectionPool
+from guard.proxy.snapshot import Snapshot, build, signature
 
 WATCH_SECONDS = 1.0
 SETTLE_SECONDS = 0.3   # an editor's save is several writes; read the files once they settle
 BODY_SLACK = 1 << 20   # body_size_limit above the policy's max_bytes: Content-Length over max_bytes
                        # is answered by the guard (403, audited); a chunked body is cut by mitmproxy
-
-
-@dataclass
-class Snapshot:
-    catalog: Catalog
-    engines: dict[str, Engine]            # category -> engine
-    policies: dict[str, str | None]       # category -> policy path (what workers load)
-    identity: IdentityMap
-    pool: InspectionPool | None = None
-    files: tuple[str, ...] = ()           # everything it was built from
-
-    @property
-    def policy(self):
-        return self.engines["internet"].policy
-
-    @property
-    def max_bytes(self) -> int:
-        return max(e.policy.limits.max_bytes for e in self.engines.values())
-
-
-def build(policy_path: str | None, catalog_path: str | None, identity_path: str | None) -> Snapshot:
-    """Load and test everything; raises GuardError naming the first problem."""
-    catalog = load_catalog(catalog_path)
-    identity = load_identity(identity_path)
-    policies = {"internet": policy_path}
-    for name, cat in catalog.categories.items():
-        if name != "internet":
-            policies[name] = (cat or {}).get("policy") or policy_path
-    engines: dict[str, Engine] = {}
-    by_path: dict[str | None, Engine] = {}
-    for name, path in policies.items():
-        if path not in by_path:
-            engine = Engine(load_policy(path))
-            failures = check_examples(engine.policy, require=False, matcher=engine.matcher)
-            if failures:
-                raise PolicyError(f"{engine.policy.source}: {failures[0]}"
-                                  + (f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""))
-            by_path[path] = engine
-        engines[name] = by_path[path]
-    files = [f for e in by_path.values() for f in e.policy.files]
-    files += [str(Path(catalog.source).resolve()), *identity.files]
-    return Snapshot(catalog, engines, policies, identity, None, tuple(dict.fromkeys(files)))
-
-
-def _signature(files) -> tuple:
-    out = []
-    for f in files:
-        try:
-            st = os.stat(f)
-            out.append((f, st.st_ino, st.st_size, st.st_mtime_ns))
-        except OSError:
-            out.append((f, None))
-    return tuple(out)
 
 
 @dataclass
@@ -161,7 +103,7 @@ class PolicyState:
         self.current = snap
         # What the snapshot was read from: taken before reading (`seen`), so an edit made while it
         # was being built still differs at the next poll and is loaded then.
-        self._signature = seen if seen is not None else _signature(snap.files)
+        self._signature = seen if seen is not None else signature(snap.files)
         policy = snap.policy
         obs.POLICY.info({"policy_id": policy.id, "sha256": policy.sha256, "rules": str(len(policy.rules)),
                          "catalog": snap.catalog.source})
@@ -224,7 +166,7 @@ class PolicyState:
             await asyncio.sleep(WATCH_SECONDS)
             if not ctx.options.guard_reload or self.current is None:
                 continue
-            sig = await asyncio.to_thread(_signature, self.current.files)
+            sig = await asyncio.to_thread(signature, self.current.files)
             if sig != self._signature:
                 await asyncio.sleep(SETTLE_SECONDS)
                 await self.reload("file changed")
@@ -236,7 +178,7 @@ class PolicyState:
     async def reload(self, reason: str) -> bool:
         opts = ctx.options
         old = self.current
-        attempted = _signature(old.files)
+        attempted = signature(old.files)
         try:
             snap = await asyncio.to_thread(build, opts.guard_policy or None, opts.guard_catalog or None,
                                            opts.guard_identity or None)
@@ -257,7 +199,7 @@ class PolicyState:
         # A file edited while the snapshot was being built (a second save, `guard register`
         # then `guard hash-terms`) may not be in it: then nothing counts as seen, and the next
         # poll loads again.
-        edited_meanwhile = await asyncio.to_thread(_signature, old.files) != attempted
+        edited_meanwhile = await asyncio.to_thread(signature, old.files) != attempted
         self._install(snap, () if edited_meanwhile else None)
         obs.RELOADS.labels("ok").inc()
         obs.event("policy_reloaded", reason=reason, policy=snap.policy.id, policy_sha256=snap.policy.sha256,

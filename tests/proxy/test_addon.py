@@ -7,7 +7,8 @@ from mitmproxy.exceptions import OptionsError
 from mitmproxy.test import taddons, tflow
 
 from guard.errors import AuditError
-from guard.proxy.addon import META, GuardAddon
+from guard.proxy.addon import GuardAddon
+from guard.proxy.snapshot import META
 
 
 def flow(host="api.openai.com", path="/v1/chat/completions", body=b"", headers=()):
@@ -116,7 +117,7 @@ async def test_block_and_audit(addon, tmp_path):
 async def test_audit_failure_blocks_clean_traffic(addon, monkeypatch):
     a, _ = addon
 
-    monkeypatch.setattr(a.audit, "write", raising(AuditError("disk full")))
+    monkeypatch.setattr(a.trail.writer, "write", raising(AuditError("disk full")))
     f = flow(body=chat("今天天气不错"))
     a.requestheaders(f)
     await call(a.request, f)
@@ -160,7 +161,7 @@ async def test_llm_shaped_body_to_unknown_host_is_ai(addon, tmp_path):
     await call(a.request, f)
     assert f.response.status_code == 403
     assert f.metadata[META].service.id == "unknown" and f.metadata[META].shape == "openai-chat"
-    a.audit.sync()
+    a.trail.writer.sync()
     rec = json.loads((next((tmp_path / "audit").glob("audit-*.jsonl"))).read_text().splitlines()[-1])
     assert rec["provider"] == "unknown" and rec["shape"] == "openai-chat" and rec["host"] == "relay.example.org"
 
@@ -243,16 +244,16 @@ async def test_websocket_binary_image_frame_read_off_the_loop(addon, monkeypatch
 
 async def test_a_bug_in_the_guard_blocks_instead_of_passing(addon, monkeypatch):
     """mitmproxy would log an addon's exception and forward the request: the guard answers 403."""
-    import guard.proxy.addon as addon_mod
+    import guard.proxy.inspect as inspect_mod
     a, _ = addon
     broken = raising(RuntimeError("parser bug"))
-    monkeypatch.setattr(addon_mod, "inspect", broken)
+    monkeypatch.setattr(inspect_mod, "inspect_body", broken)
     f = flow(body=chat("请帮我润色这段话"))
     a.requestheaders(f)
     await call(a.request, f)
     assert f.response.status_code == 403 and f.response.headers["X-AI-Guard-Action"] == "block"
 
-    monkeypatch.setattr(a, "_act", broken)  # even the blocking path itself failing
+    monkeypatch.setattr(a.act, "act", broken)  # even the blocking path itself failing
     g = flow(body=chat("请帮我润色这段话"))
     a.requestheaders(g)
     await call(a.request, g)
@@ -261,14 +262,14 @@ async def test_a_bug_in_the_guard_blocks_instead_of_passing(addon, monkeypatch):
 
 def test_a_bug_while_classifying_blocks(addon, monkeypatch):
     a, _ = addon
-    monkeypatch.setattr(a.catalog, "service", raising(KeyError("catalog bug")))
+    monkeypatch.setattr(a.state.current.catalog, "service", raising(KeyError("catalog bug")))
     f = flow(body=chat("请帮我润色这段话"))
     a.requestheaders(f)
     assert f.response.status_code == 403
 
 
 async def test_warn_flood_keeps_acknowledgement_state_bounded(addon, monkeypatch):
-    import guard.proxy.ack as mod
+    import guard.proxy.acks as mod
 
     a, _ = addon
     monkeypatch.setattr(mod, "MAX_ENTRIES", 8)
@@ -291,6 +292,6 @@ def test_body_size_limit_follows_the_policy(tmp_path):
     a = GuardAddon()
     with taddons.context(Proxyserver(), a) as tctx:
         tctx.configure(a, guard_audit_dir=str(tmp_path / "audit"))
-        assert human.parse_size(tctx.options.body_size_limit) == a._policy().limits.max_bytes + (1 << 20)
+        assert human.parse_size(tctx.options.body_size_limit) == a.state.current.policy.limits.max_bytes + (1 << 20)
         with pytest.raises(OptionsError, match="guard_body_timeout"):
             tctx.configure(a, guard_body_timeout=0)

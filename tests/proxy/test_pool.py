@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from guard.proxy.inspect import InspectionPool, Request, _ready, inspect
+from guard.proxy.body import Request, inspect
+from guard.proxy.pool import InspectionPool, _ready
 from writers import make_docx, make_xlsx
 
 PADDING = ["普通段落，介绍项目的一般进展情况。" * 40] * 60  # well over the 64 KB inline limit

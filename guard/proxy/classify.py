@@ -1,0 +1,100 @@
+"""Classify a request when its headers arrive: is it AI traffic, to which service, from whom,
+doing what (prompt, upload, other), and may it go at all (the catalog's access rules).
+
+The answer is a Target on flow.metadata, taken under the configuration current now. Requests
+refused as a whole (access `block`, a Content-Length over the policy's limit) are answered here,
+before mitmproxy buffers their body.
+"""
+from __future__ import annotations
+
+import logging
+
+from mitmproxy import http
+
+from guard.catalog import ACK_HOST
+from guard.proxy.act import Act, access_verdict, last_resort
+from guard.proxy.body import fail
+from guard.proxy.deadline import BodyDeadlines
+from guard.proxy.snapshot import ACK, MAYBE, META, Target, who_of
+from guard.proxy.state import PolicyState
+
+log = logging.getLogger("guard")
+
+
+class Classify:
+    def __init__(self, state: PolicyState, act: Act, deadlines: BodyDeadlines):
+        self.state, self.act, self.deadlines = state, act, deadlines
+
+    def requestheaders(self, flow: http.HTTPFlow):
+        try:
+            return self._classify(flow)
+        except Exception:  # unclassified would mean uninspected: block instead
+            log.exception("AI guard failed to classify a request; blocking it")
+            last_resort(flow)
+            return None
+
+    def _classify(self, flow: http.HTTPFlow):
+        if flow.response or flow.error or not flow.live:
+            return None
+        req = flow.request
+        snap = self.state.current
+        catalog = snap.catalog
+        # The destination the client asked for, by every name it gave: the URL/CONNECT target,
+        # the Host header (or :authority) and the TLS SNI. map_remote and friends rewrite later,
+        # in `request`. Any AI name makes it an AI request (a provider's IP with SNI
+        # api.openai.com; a tunnel to some other name whose inner Host is a catalog host).
+        names = host_names(flow)
+        if ACK_HOST in names:
+            flow.metadata[ACK] = True
+            return None
+        host, svc = names[0], None
+        path = req.path
+        for name in names:
+            svc = catalog.service(name, path)
+            if svc is not None:
+                host = name
+                break
+        via_origin = False
+        if svc is None and catalog.is_storage(host):
+            svc = catalog.web_app_for(req.headers.get("origin") or req.headers.get("referer"))
+            via_origin = svc is not None
+        if svc is None:
+            if catalog.discover and req.method in ("POST", "PUT", "PATCH"):
+                # The body decides (shadow AI); the destination is noted now, before map_remote.
+                flow.metadata[MAYBE] = (host, req.port, snap)
+            return None
+        who = who_of(flow, snap)
+        activity = catalog.activity(svc, req.method, path, req.headers.get("content-type", ""), via_origin)
+        target = Target(svc, host, req.port, via_origin, snap, who, activity, catalog.access(svc, activity, who),
+                        path=path)
+        flow.metadata[META] = target
+        req.stream = False  # an AI request is always inspected whole, never streamed past us
+        if target.access == "block":
+            # Refused as a whole: the body is never read (nor buffered).
+            return self.act.act(flow, target, access_verdict(target, "block"), b"", [], [])
+        if not req.timestamp_end:  # the body is still to come: it gets a deadline
+            self.deadlines.watch(flow)
+        limit = target.engine.policy.limits.max_bytes
+        length = req.headers.get("content-length", "")
+        if length.isdigit() and int(length) > limit:
+            # Answer now: mitmproxy then never buffers the oversized body.
+            verdict = fail("uninspectable.limit", f"body of {length} bytes exceeds {limit}")
+            return self.act.act(flow, target, verdict, b"", [], [])
+        return None
+
+
+def host_names(flow: http.HTTPFlow) -> list[str]:
+    """The host names a request was addressed to, normalized (lower case, no trailing dot, no port)."""
+    req = flow.request
+    raw = [req.host, req.host_header or "", flow.client_conn.sni or ""]
+    if flow.server_conn.address:
+        raw.append(str(flow.server_conn.address[0]))
+    out: list[str] = []
+    for name in raw:
+        name = name.strip().lower()
+        if name.startswith("[") or name.count(":") == 1:  # host:port, [v6]:port
+            name = name.rsplit(":", 1)[0].strip("[]") if not name.endswith("]") else name.strip("[]")
+        name = name.rstrip(".")
+        if name and name not in out:
+            out.append(name)
+    return out or [""]
