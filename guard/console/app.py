@@ -8,11 +8,9 @@ Every view of an event is written to the console access log (who looked at what)
 from __future__ import annotations
 
 import asyncio
-import csv
 import datetime as dt
 import hashlib
 import hmac
-import io
 import json
 import secrets
 import tempfile
@@ -29,8 +27,11 @@ from starlette.routing import Route
 from guard.audit.query import discover, records
 from guard.console import users as accounts
 from guard.console.charts import hbars, stacked_bars
+from guard.console import rows as table
 from guard.console.index import Index, where
 from guard.console.report import chain_status, collect, render_html, render_pdf, render_xlsx
+from guard.display import Names, action_word, local_text, today, zone, zone_label
+from guard.errors import GuardError
 
 SESSION_COOKIE, LOGIN_COOKIE = "guard_console", "guard_login"
 SESSION_SECONDS = 8 * 3600
@@ -45,11 +46,13 @@ _HEADERS = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-in
 
 class Console:
     def __init__(self, audit_dirs: list[str], users_file: str, key_file: str | None = None,
-                 index_path: str | None = None):
+                 index_path: str | None = None, tz: str | None = None, policy: str | None = None):
         self.dirs = audit_dirs
         self.users_file = users_file
         self.key_file = key_file
-        self.index = Index(audit_dirs, Path(index_path) if index_path else None)
+        self.tz = zone(tz)          # every page, filter, export and report speaks this zone
+        self.names = Names.load(policy)
+        self.index = Index(audit_dirs, Path(index_path) if index_path else None, self.tz)
         self.access_log = self.index.path.with_name(self.index.path.stem + "-access.jsonl")
         self.secret = secrets.token_bytes(32)
         self.sessions: dict[str, dict] = {}
@@ -57,6 +60,10 @@ class Console:
         self._refreshed = 0.0
         self.env = Environment(loader=PackageLoader("guard.console", "templates"),
                                autoescape=select_autoescape(["html"]))
+        self.env.globals.update(
+            zone=zone_label(self.tz), word=action_word, title=self.names.title, names=self.names,
+            when=lambda ts, seconds=True: local_text(ts or "", self.tz, seconds),
+            joined=lambda *vs: " · ".join(str(v) for v in vs if v not in (None, "")))
         self.app = Starlette(routes=[
             Route("/login", self.login, methods=["GET", "POST"]),
             Route("/logout", self.logout, methods=["POST"]),
@@ -131,8 +138,9 @@ class Console:
             return resp
         form = await request.form()
         name = str(form.get("user", ""))[:64]
-        if not self._same_origin(request) or not hmac.compare_digest(str(form.get("csrf", "")),
-                                                                     self._login_token(request) or "x"):
+        expected = self._login_token(request)  # "" without the login cookie: then nothing matches
+        if not self._same_origin(request) or not expected or not hmac.compare_digest(str(form.get("csrf", "")),
+                                                                                     expected):
             return self._page("login.html", request, 403, csrf=self._login_token(request),
                               error="请求来源无效，请重新打开登录页 / invalid form, reload the page")
         now = time.time()
@@ -169,23 +177,36 @@ class Console:
         return resp
 
     # -- pages ----------------------------------------------------------------------------------
-    @staticmethod
-    def _filters(request: Request) -> dict:
-        f = {k: request.query_params.get(k, "").strip() for k in FILTERS}
+    def _filters(self, request: Request) -> dict:
+        f = {k: request.query_params.get(k, "").strip()[:64] for k in FILTERS}
         if not f["since"] and not f["until"] and request.url.path == "/":
-            f["since"] = (dt.date.today() - dt.timedelta(days=29)).isoformat()
+            f["since"] = (today(self.tz) - dt.timedelta(days=29)).isoformat()
         return f
+
+    def _where(self, request: Request):
+        """(filters, sql, args), or (filters, None, a 400 page naming the bad value)."""
+        f = self._filters(request)
+        try:
+            cond, args = where(f, self.tz)
+        except GuardError as e:
+            return f, None, self._page("error.html", request, 400, message=str(e))
+        return f, cond, args
 
     async def dashboard(self, request: Request):
         s, deny = self._guard(request)
         if deny:
             return deny
-        f = self._filters(request)
-        cond, args = where(f)
+        f, cond, args = self._where(request)
+        if cond is None:
+            return args
         q = self.index.query
         per_day: dict[str, dict] = {}
-        for day, action, n in q(f"SELECT day, action, count(*) FROM events{cond} GROUP BY day, action ORDER BY day",
-                                args):
+        background = 0
+        for day, action, bg, n in q(f"SELECT day, action, background, count(*) FROM events{cond} "
+                                    f"GROUP BY day, action, background ORDER BY day", args):
+            if bg:  # pages and icons at an AI host are no AI use: counted apart, not charted
+                background += n
+                continue
             per_day.setdefault(day, {})[action] = n
         acks = {d: {"ack": c.get("ack", 0) + c.get("pending_approval", 0)} for d, c in per_day.items()}
         decided = f"{cond} {'AND' if cond else 'WHERE'} action IN ('block','warn','redact')"
@@ -193,7 +214,7 @@ class Console:
             "rules": q(f"SELECT rule, count(*) FROM rules WHERE mode = 'enforce' AND event IN "
                        f"(SELECT id FROM events{decided}) GROUP BY rule ORDER BY 2 DESC LIMIT 10", args),
             "providers": q(f"SELECT coalesce(provider, host), count(*) FROM events{cond} "
-                           f"{'AND' if cond else 'WHERE'} action IN ('allow','warn','redact','block') "
+                           f"{'AND' if cond else 'WHERE'} action IN ('allow','warn','redact','block') AND background = 0 "
                            f"GROUP BY 1 ORDER BY 2 DESC LIMIT 10", args),
             "users": q(f"SELECT coalesce(user, client), count(*) FROM events{decided} GROUP BY 1 ORDER BY 2 DESC LIMIT 10",
                        args),
@@ -206,8 +227,10 @@ class Console:
         for counts in per_day.values():  # the same rows the chart is drawn from
             for action, n in counts.items():
                 totals[action] = totals.get(action, 0) + n
+        top["rules"] = [(self.names.label(r), n) for r, n in top["rules"]]
+        top["would"] = [(self.names.label(r), n) for r, n in top["would"]]
         self._log_access(s, request)
-        return self._page("dashboard.html", request, f=f, totals=totals,
+        return self._page("dashboard.html", request, f=f, totals=totals, background=background,
                           chart=stacked_bars(sorted(per_day.items())),
                           ack_chart=stacked_bars(sorted(acks.items()), 860, 140),
                           bars={k: hbars(v) for k, v in top.items()})
@@ -216,22 +239,26 @@ class Console:
         s, deny = self._guard(request)
         if deny:
             return deny
-        f = self._filters(request)
-        cond, args = where(f)
+        f, cond, args = self._where(request)
+        if cond is None:
+            return args
         before = request.query_params.get("before", "")
         if before:
             ts, _, rid = before.rpartition("|")
             cond += f" {'AND' if cond else 'WHERE'} (ts < ? OR (ts = ? AND id < ?))"
             args += [ts, ts, int(rid) if rid.isdigit() else 0]
-        rows = self.index.query(f"SELECT id, event_id, ts, node, action, rules, provider, host, user, client, department"
-                                f" FROM events{cond} ORDER BY ts DESC, id DESC LIMIT {PAGE + 1}", args)
-        more = len(rows) > PAGE
-        rows = rows[:PAGE]
+        found = self.index.query(f"SELECT id, ts, record FROM events{cond} ORDER BY ts DESC, id DESC LIMIT {PAGE + 1}",
+                                 args)
+        more = len(found) > PAGE
+        found = found[:PAGE]
         keep = {k: v for k, v in f.items() if v}
-        next_url = "/events?" + urlencode({**keep, "before": f"{rows[-1][2]}|{rows[-1][0]}"}) if more else ""
+        next_url = "/events?" + urlencode({**keep, "before": f"{found[-1][1]}|{found[-1][0]}"}) if more else ""
+        # The same columns and values as the exports (guard.console.rows), without their details.
+        recs = [json.loads(rec) for _, _, rec in found]
+        rows = [(r, table.cells(r, self.names, self.tz, export=False, when=local_text)) for r in recs]
         self._log_access(s, request)
-        return self._page("events.html", request, f=f, rows=rows, next_url=next_url,
-                          export=urlencode(keep))
+        return self._page("events.html", request, f=f, rows=rows, next_url=next_url, export=urlencode(keep),
+                          headers=table.headers(self.tz, export=False))
 
     async def event(self, request: Request):
         s, deny = self._guard(request)
@@ -273,57 +300,37 @@ class Console:
         return self._page("discover.html", request, found=found)
 
     def _rows(self, request: Request, s: dict) -> list[dict]:
-        cond, args = where(self._filters(request))
+        cond, args = where(self._filters(request), self.tz)
         out = []
         for (rec,) in self.index.query(f"SELECT record FROM events{cond} ORDER BY ts, id", args):
             r = json.loads(rec)
             if r.get("reason") and not self._may_see_reason(s, r):
-                r["reason"] = "（已隐藏）"
+                r["reason"] = table.HIDDEN
             out.append(r)
         return out
-
-    EXPORT_FIELDS = ("ts", "event_id", "node", "seq", "action", "rules", "provider", "host", "path", "client", "user",
-                     "department", "acknowledges", "reason", "body_sha256", "policy", "hash")
-
-    @staticmethod
-    def _cell(r: dict, k: str) -> str:
-        v = r.get(k)
-        if k == "rules":
-            return ",".join(x.get("id", "") for x in v or [])
-        if k == "policy":
-            return f"{v.get('id')}@{v.get('sha256', '')[:12]}" if v else ""
-        return "" if v is None else str(v)
 
     async def export_csv(self, request: Request):
         s, deny = self._guard(request)
         if deny:
             return deny
-        buf = io.StringIO()
-        buf.write("\ufeff")  # Excel on zh-CN Windows reads UTF-8 only with a BOM
-        w = csv.writer(buf)
-        w.writerow(self.EXPORT_FIELDS)
-        for r in self._rows(request, s):
-            w.writerow([self._cell(r, k) for k in self.EXPORT_FIELDS])
+        try:
+            body = table.to_csv(self._rows(request, s), self.names, self.tz).encode("utf-8")
+        except GuardError as e:
+            return self._page("error.html", request, 400, message=str(e))
         self._log_access(s, request)
-        return Response(buf.getvalue().encode("utf-8"), media_type="text/csv; charset=utf-8",
+        return Response(body, media_type="text/csv; charset=utf-8",
                         headers={**_HEADERS, "Content-Disposition": 'attachment; filename="ai-guard-events.csv"'})
 
     async def export_xlsx(self, request: Request):
         s, deny = self._guard(request)
         if deny:
             return deny
-        from openpyxl import Workbook
-
-        wb = Workbook()
-        ws = wb.active
-        ws.title = "events"
-        ws.append(list(self.EXPORT_FIELDS))
-        for r in self._rows(request, s):
-            ws.append([self._cell(r, k) for k in self.EXPORT_FIELDS])
-        buf = io.BytesIO()
-        wb.save(buf)
+        try:
+            body = await asyncio.to_thread(table.to_xlsx, self._rows(request, s), self.names, self.tz)
+        except GuardError as e:
+            return self._page("error.html", request, 400, message=str(e))
         self._log_access(s, request)
-        return Response(buf.getvalue(), media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        return Response(body, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                         headers={**_HEADERS, "Content-Disposition": 'attachment; filename="ai-guard-events.xlsx"'})
 
     async def report(self, request: Request):
@@ -334,13 +341,12 @@ class Console:
         end = request.query_params.get("to", "")
         fmt = request.query_params.get("format", "html")
         if not start or not end:
-            today = dt.date.today()
-            first = today.replace(day=1)
+            first = today(self.tz).replace(day=1)
             last_end = first - dt.timedelta(days=1)
             return self._page("report.html", request, start=last_end.replace(day=1).isoformat(),
                               end=last_end.isoformat())
         try:
-            data = await asyncio.to_thread(collect, self.dirs, start, end, self.key_file)
+            data = await asyncio.to_thread(collect, self.dirs, start, end, self.key_file, self.tz, self.names)
         except Exception as e:  # a bad date: one line, not a trace
             return self._page("error.html", request, 400, message=str(e))
         show = s["role"] == "auditor"
@@ -364,11 +370,11 @@ class Console:
 
 
 def serve(audit_dirs: list[str], users_file: str, listen: str, key_file: str | None = None,
-          index_path: str | None = None) -> None:
+          index_path: str | None = None, tz: str | None = None, policy: str | None = None) -> None:
     import uvicorn
 
     host, _, port = listen.rpartition(":")
-    console = Console(audit_dirs, users_file, key_file, index_path)
+    console = Console(audit_dirs, users_file, key_file, index_path, tz, policy)
     console.index.refresh()
     uvicorn.run(console.app, host=host.strip("[]") or "127.0.0.1", port=int(port), log_level="warning",
                 server_header=False, proxy_headers=False)
