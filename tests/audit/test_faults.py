@@ -135,7 +135,9 @@ def test_gap_records_cannot_be_forged_without_the_key(tmp_path):
     gap["gap"]["reason"] = "edited"
     lines[0] = json.dumps(gap, ensure_ascii=False)
     f.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    assert "gap" in verify(w.dir, key)[1] or "hash" in verify(w.dir, key)[1]
+    problem = verify(w.dir, key)[1]
+    assert problem is not None, "an edited gap record verified as intact"
+    assert "gap" in problem or "hash" in problem
 
 
 def test_undecodable_bytes_never_drop_a_record(w):
