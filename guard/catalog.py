@@ -1,5 +1,9 @@
 """Endpoint catalog: is this destination an internet AI service, which one, what is the request
-doing there (activity), and may this sender do it (access)?"""
+doing there (activity), and may this sender do it (access)?
+
+Each service carries facts (operator, country, CAC filing, training on inputs, enterprise tenant)
+with a source note; `access_rules` key access on those facts, so a policy reads "foreign services
+block for 涉密 units" instead of listing every foreign service."""
 from __future__ import annotations
 
 import re
@@ -18,9 +22,27 @@ ACK_HOST = "ai-guard.invalid"  # served by the proxy itself (.invalid never reso
 SHAPES = ("openai", "anthropic", "gemini")
 ACTIVITIES = ("prompt", "upload", "other")
 ACCESS = ("allow", "warn", "block")
+_STRICTNESS = {"allow": 0, "warn": 1, "block": 2}
+KINDS = ("chat", "coding", "office", "translation", "ocr", "search", "agent", "inference", "hub", "image",
+         "audio", "video", "meeting", "writing", "character", "app-builder")
+DOMESTIC = "CN"  # 境内: what `country: domestic` means
+# Multi-tenant cloud domains: an entry for the domain itself, or for `*.` under it, claims every
+# customer's traffic there (S3 buckets, CDN front ends, web apps). Such hosts need a path scope
+# (host/path) or a tenant-specific name; shared upload storage belongs under `storage:`.
+CLOUD_DOMAINS = frozenset({
+    "amazonaws.com", "aliyuncs.com", "myqcloud.com", "cloudfront.net", "azureedge.net", "azurefd.net",
+    "windows.net", "core.windows.net", "blob.core.windows.net", "azure.com", "azurewebsites.net",
+    "cloudapp.net", "googleapis.com", "googleusercontent.com", "appspot.com", "run.app", "cloudfunctions.net",
+    "web.app", "firebaseapp.com", "vercel.app", "netlify.app", "pages.dev", "workers.dev", "r2.dev",
+    "herokuapp.com", "github.io", "githubusercontent.com", "akamaized.net", "akamaihd.net", "fastly.net",
+    "cloudflare.net", "b-cdn.net", "volces.com", "volcengineapi.com", "bytedanceapi.com", "bcebos.com",
+    "baidubce.com", "tencentcloudapi.com", "qcloud.com", "tencent-cloud.com", "aliyun.com", "alicdn.com",
+    "ksyuncs.com", "qiniucs.com", "huaweicloud.com", "myhuaweicloud.com",
+})
 # Paths that upload a file on most services (the catalog adds each service's own).
 _UPLOAD_PATH = re.compile(r"/(?:v\d+/)?(?:files?|uploads?|upload_file|file_upload|attachments?|documents?|"
                           r"convert_document|pre-sign-url|presign\w*)(?:$|[/?:_.-])", re.I)
+_QUERY_PROMPT = re.compile(r"[?&](?:q|query|text|prompt|content|message|input)=[^&]", re.I)
 _UPLOAD_TYPES = ("multipart/form-data", "application/octet-stream", "application/pdf", "image/", "audio/",
                  "video/", "application/vnd.", "application/msword", "application/zip")
 
@@ -46,6 +68,20 @@ class Access:
 
 
 @dataclass(frozen=True)
+class Facts:
+    """What a provider does with data. None = not known (or, for `filed`, not applicable)."""
+    operator: str = ""
+    country: str = ""              # ISO 3166 alpha-2 of the operator; CN = domestic
+    filed: bool | None = None      # filed (备案) with the CAC as a generative AI service
+    trains: bool | None = None     # the provider uses inputs for training by default
+    enterprise: bool | None = None  # an enterprise tenant (no training, admin controls) exists
+    source: str = ""               # where these facts come from
+
+
+NO_FACTS = Facts()
+
+
+@dataclass(frozen=True)
 class Service:
     id: str
     name: str
@@ -56,6 +92,41 @@ class Service:
     uploads: tuple[str, ...] = ()                 # this service's own upload paths (prefixes)
     headers: tuple[tuple[str, str], ...] = ()     # injected into its allowed requests (tenant restriction)
     answers: tuple[tuple[Any, str], ...] = ()     # (path pattern, answer name): how its web client shows our message
+    kind: str = ""                                # chat, coding, translation, ... (KINDS)
+    facts: Facts = NO_FACTS
+    source: str = ""                              # where the hosts and request paths were confirmed
+
+
+@dataclass(frozen=True)
+class AccessRule:
+    """Access for every service whose facts match `where` (all keys must match; a list is any of)."""
+    id: str
+    where: tuple[tuple[str, tuple], ...]
+    access: Access
+    exempt: tuple[str, ...] = ()                  # service ids this rule does not apply to
+
+    def matches(self, svc: Service) -> bool:
+        if svc.id in self.exempt:
+            return False
+        f = svc.facts
+        for key, wanted in self.where:
+            if key == "country":
+                c = f.country.upper()
+                got = {c, "domestic" if c == DOMESTIC else "foreign"} if c else {"unknown"}
+                if not got & set(wanted):
+                    return False
+            elif key == "id":
+                if svc.id not in wanted:
+                    return False
+            elif key == "kind":
+                if svc.kind not in wanted:
+                    return False
+            elif key == "operator":
+                if f.operator not in wanted:
+                    return False
+            elif getattr(f, key) not in wanted:   # filed, trains, enterprise: True/False/None
+                return False
+        return True
 
 
 @dataclass(frozen=True)
@@ -79,6 +150,7 @@ class Catalog:
     unknown_access: Access | None = None
     discover: bool = True                        # OpenAI/Anthropic/Gemini-shaped bodies to other hosts are AI
     answers: dict = field(default_factory=dict)  # name -> Answer
+    rules: tuple[AccessRule, ...] = ()           # access keyed on services' facts
 
     def __post_init__(self):
         self._hosts: dict[str, list[tuple[str, Service]]] = {}
@@ -137,7 +209,8 @@ class Catalog:
         if via_origin:
             return "upload"
         if method in ("GET", "HEAD", "OPTIONS", "DELETE"):
-            return "other"
+            # A GET can carry a prompt in its query (translate_a/single?q=, chatgpt.com/?q=).
+            return "prompt" if method == "GET" and _QUERY_PROMPT.search(path) else "other"
         p = path.split("?", 1)[0]
         if any(p.lower().startswith(u) for u in svc.uploads) or _UPLOAD_PATH.search(p):
             return "upload"
@@ -146,15 +219,31 @@ class Catalog:
         return "prompt"
 
     def access(self, svc: Service, activity: str, who: Who | None) -> str:
-        levels = [svc.access] if svc.access else []
-        if svc is UNKNOWN and self.unknown_access:
-            levels.append(self.unknown_access)
-        levels.append(self.default_access)
-        for level in levels:
-            got = level.decide(activity, who)
+        return self.explain_access(svc, activity, who)[0]
+
+    def explain_access(self, svc: Service, activity: str, who: Who | None) -> tuple[str, str]:
+        """(allow|warn|block, what decided it: `service`, `rule:<id>`, `unknown`, `default`).
+        The service's own access and every access rule matching its facts are read together and
+        the strictest wins: a per-service `allow` does not lift a rule's block (a rule names its
+        exceptions under `except:`). Where none of them decides, `unknown` then `default` do."""
+        best, origin = None, ""
+        if svc.access:
+            got = svc.access.decide(activity, who)
             if got:
-                return got
-        return "allow"
+                best, origin = got, "service"
+        for rule in self.rules:
+            if rule.matches(svc):
+                got = rule.access.decide(activity, who)
+                if got and (best is None or _STRICTNESS[got] > _STRICTNESS[best]):
+                    best, origin = got, f"rule:{rule.id}"
+        if best:
+            return best, origin
+        if svc.id == UNKNOWN.id and self.unknown_access:
+            got = self.unknown_access.decide(activity, who)
+            if got:
+                return got, "unknown"
+        got = self.default_access.decide(activity, who)
+        return (got, "default") if got else ("allow", "default")
 
     def allow_hosts(self) -> list[str]:
         """mitmproxy allow_hosts patterns: intercept TLS only for these destinations."""
@@ -205,18 +294,20 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
     data = load_mapping(p, "catalog file")
     if not isinstance(data.get("services"), list):
         raise PolicyError(f"{p}: a catalog needs a `services:` list")
-    unknown_fields = set(data) - {"categories", "services", "storage", "default", "unknown", "answers"}
+    unknown_fields = set(data) - {"categories", "services", "storage", "default", "unknown", "answers", "access_rules"}
     if unknown_fields:
         raise PolicyError(f"{p}: unknown top-level field(s): {', '.join(sorted(unknown_fields))}")
     categories = data.get("categories") or {"internet": {}}
     answers = _load_answers(data.get("answers") or {}, p)
     services = []
     seen = set()
+    claimed: dict[tuple[str, str], str] = {}
     for i, raw in enumerate(data["services"]):
         if not isinstance(raw, dict) or not raw.get("id") or not isinstance(raw.get("hosts"), list):
             raise PolicyError(f"{p}: services[{i}]: needs `id` and a `hosts` list")
         at = f"{p}: service {raw['id']}"
-        bad = set(raw) - {"id", "name", "shape", "web", "category", "hosts", "access", "uploads", "headers", "answers"}
+        bad = set(raw) - {"id", "name", "shape", "web", "category", "hosts", "access", "uploads", "headers", "answers",
+                          "kind", "facts", "source"}
         if bad:
             raise PolicyError(f"{at}: unknown field(s): {', '.join(sorted(bad))}")
         if raw["id"] in seen or raw["id"] == "unknown":
@@ -240,15 +331,26 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
         for path_glob, name in svc_answers.items():
             if name not in answers:
                 raise PolicyError(f"{at}: field `answers`: {name!r} is not under the catalog's `answers`")
+        kind = raw.get("kind", "")
+        if kind and kind not in KINDS:
+            raise PolicyError(f"{at}: field `kind`: {kind!r} is not one of {', '.join(KINDS)}")
         svc = Service(str(raw["id"]), str(raw.get("name", raw["id"])), shape, bool(raw.get("web", False)), category,
                       parse_access(raw["access"], f"{at}: field `access`") if raw.get("access") is not None else None,
                       tuple(u.lower() for u in uploads), tuple((str(k), str(v)) for k, v in headers.items()),
-                      tuple((_path_glob(str(g)), str(n)) for g, n in svc_answers.items()))
+                      tuple((_path_glob(str(g)), str(n)) for g, n in svc_answers.items()),
+                      str(kind), _parse_facts(raw.get("facts"), at), str(raw.get("source") or ""))
         for h in raw["hosts"]:
             host, _, rest = str(h).partition("/")
+            host, prefix = host.lower().strip("."), ("/" + rest).lower() if rest else ""
             if not host:
                 raise PolicyError(f"{at}: host entry {h!r} has no host")
-            services.append((host, ("/" + rest).lower() if rest else "", svc))
+            if (host, prefix) in claimed:
+                raise PolicyError(f"{at}: host {h!r} is listed twice (also under {claimed[host, prefix]})")
+            if not prefix and _shadows_cloud(host):
+                raise PolicyError(f"{at}: host {h!r} would claim a whole cloud domain (every tenant's traffic); "
+                                  f"name the tenant's own host, add a path (host/path) or list it under `storage`")
+            claimed[host, prefix] = svc.id
+            services.append((host, prefix, svc))
     storage = data.get("storage") or []
     for cval in categories.values():
         if cval and cval.get("policy"):
@@ -257,10 +359,107 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
     unknown = data.get("unknown") or {}
     if not isinstance(default, dict) or not isinstance(unknown, dict):
         raise PolicyError(f"{p}: `default` and `unknown` are mappings ({{access: ...}})")
+    rules = _parse_rules(data.get("access_rules") or [], p, seen)
     return Catalog(services, tuple(str(s) for s in storage), categories, str(p),
                    parse_access(default.get("access", {}), f"{p}: default.access"),
                    parse_access(unknown["access"], f"{p}: unknown.access") if "access" in unknown else None,
-                   bool(unknown.get("discover", True)), answers)
+                   bool(unknown.get("discover", True)), answers, rules)
+
+
+def _shadows_cloud(host: str) -> bool:
+    """`amazonaws.com`, `*.aliyuncs.com`, `*.*.cloudfront.net`: nothing but wildcards before a
+    multi-tenant cloud domain."""
+    labels = host.split(".")
+    for i in range(len(labels) - 1):
+        if ".".join(labels[i:]) in CLOUD_DOMAINS:
+            return all(set(label) <= {"*"} for label in labels[:i])
+    return False
+
+
+_TRISTATE = {True: True, False: False, None: None, "unknown": None, "yes": True, "no": False}
+_FACT_FIELDS = ("operator", "country", "filed", "trains", "enterprise", "source")
+
+
+def _tristate(v, where: str) -> bool | None:
+    if isinstance(v, (bool, type(None))) or (isinstance(v, str) and v in _TRISTATE):
+        return _TRISTATE[v]
+    raise PolicyError(f"{where}: {v!r} is not true, false or unknown")
+
+
+def _parse_facts(raw, at: str) -> Facts:
+    if raw is None:
+        return NO_FACTS
+    if not isinstance(raw, dict):
+        raise PolicyError(f"{at}: field `facts`: expected {{operator, country, filed, trains, enterprise, source}}")
+    bad = set(raw) - set(_FACT_FIELDS)
+    if bad:
+        raise PolicyError(f"{at}: field `facts`: unknown field(s): {', '.join(sorted(bad))}")
+    country = str(raw.get("country") or "").upper()
+    if country and not re.fullmatch(r"[A-Z]{2}", country):
+        raise PolicyError(f"{at}: field `facts.country`: {country!r} is not a two-letter country code")
+    return Facts(str(raw.get("operator") or ""), country,
+                 *(_tristate(raw.get(k), f"{at}: field `facts.{k}`") for k in ("filed", "trains", "enterprise")),
+                 str(raw.get("source") or ""))
+
+
+_WHERE_KEYS = ("country", "filed", "trains", "enterprise", "kind", "operator", "id")
+
+
+def _parse_rules(raw, p: Path, service_ids: set) -> tuple[AccessRule, ...]:
+    """access_rules: [{id, where: {country: foreign, trains: true, ...}, access: ... | activity/action/groups,
+    except: [service ids]}]."""
+    if not isinstance(raw, list):
+        raise PolicyError(f"{p}: `access_rules` must be a list")
+    out, ids = [], set()
+    for i, r in enumerate(raw):
+        at = f"{p}: access_rules[{i}]"
+        if not isinstance(r, dict) or not r.get("id"):
+            raise PolicyError(f"{at}: needs an `id`")
+        at = f"{p}: access rule {r['id']}"
+        if r["id"] in ids:
+            raise PolicyError(f"{at}: the id is used twice")
+        ids.add(r["id"])
+        bad = set(r) - {"id", "where", "access", "activity", "action", "groups", "except"}
+        if bad:
+            raise PolicyError(f"{at}: unknown field(s): {', '.join(sorted(bad))}")
+        where = r.get("where")
+        if not isinstance(where, dict) or not where:
+            raise PolicyError(f"{at}: needs `where` (keys: {', '.join(_WHERE_KEYS)})")
+        conds = []
+        for k, v in where.items():
+            if k not in _WHERE_KEYS:
+                raise PolicyError(f"{at}: where.{k}: not one of {', '.join(_WHERE_KEYS)}")
+            values = v if isinstance(v, list) else [v]
+            if k in ("filed", "trains", "enterprise"):
+                values = [_tristate(x, f"{at}: where.{k}") for x in values]
+            elif k == "country":
+                values = [str(x) if str(x) in ("domestic", "foreign", "unknown") else str(x).upper() for x in values]
+            elif k == "kind":
+                for x in values:
+                    if x not in KINDS:
+                        raise PolicyError(f"{at}: where.kind: {x!r} is not one of {', '.join(KINDS)}")
+            conds.append((k, tuple(values)))
+        if "access" in r:
+            if {"activity", "action", "groups"} & set(r):
+                raise PolicyError(f"{at}: either `access` or `activity`/`action`/`groups`, not both")
+            access = parse_access(r["access"], f"{at}: field `access`")
+        else:
+            # The short form: action [for activity] [for these groups only].
+            action, activity, groups = r.get("action"), r.get("activity", "all"), r.get("groups")
+            if action not in ACCESS:
+                raise PolicyError(f"{at}: `action` must be one of {', '.join(ACCESS)} (or give `access`)")
+            acts = activity if isinstance(activity, list) else [activity]
+            spec = {a: action for a in acts}
+            if groups is not None:
+                if not isinstance(groups, list) or not groups:
+                    raise PolicyError(f"{at}: `groups` is a list of group names")
+                spec = {"groups": {str(g): dict(spec) for g in groups}}
+            access = parse_access(spec, f"{at}")
+        exempt = r.get("except") or []
+        if not isinstance(exempt, list) or any(e not in service_ids for e in exempt):
+            raise PolicyError(f"{at}: `except` lists service ids of this catalog")
+        out.append(AccessRule(str(r["id"]), tuple(conds), access, tuple(str(e) for e in exempt)))
+    return tuple(out)
 
 
 def _path_glob(pattern: str):
