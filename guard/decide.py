@@ -5,9 +5,9 @@ import dataclasses
 import hashlib
 import unicodedata
 
-from guard.identity import NOBODY, Who
+from guard.scope import NOBODY, Who
 from guard.match.matcher import Hit
-from guard.policy.model import Policy, Rule
+from guard.rules import Policy, Rule
 from guard.types import ACTION_RANK, Finding, Part, Problem, Verdict
 
 EXCERPT_MAX = 60

@@ -13,7 +13,7 @@ import zlib
 import brotli
 
 from guard.errors import Deferred, ExtractionError, LimitExceeded
-from guard.policy.model import Limits
+from guard.rules import Limits
 
 try:
     from compression import zstd  # Python 3.14

@@ -7,7 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from guard.policy.model import Policy
+from guard.rules import Policy
 from guard.types import Verdict
 
 def clean(text: str | None) -> str | None:

@@ -24,7 +24,7 @@ from guard.extract.rtf import extract_rtf
 from guard.extract.sniff import sniff
 from guard.extract.text import extract_text
 from guard.extract.zipsafe import open_zip, read_member
-from guard.policy.model import Limits
+from guard.rules import Limits
 
 __all__ = ["Context", "Extraction", "extract", "extract_into", "sniff"]
 

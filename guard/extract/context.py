@@ -5,7 +5,7 @@ import time
 from dataclasses import dataclass, field
 
 from guard.errors import Deferred, ExtractionError, LimitExceeded
-from guard.policy.model import Limits
+from guard.rules import Limits
 from guard.types import Part, Problem
 
 

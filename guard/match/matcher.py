@@ -16,7 +16,7 @@ from guard.match import structure
 from guard.match.validators import VALIDATORS, compact
 from guard.extract.decode import TRIGGER as DECODE_TRIGGER, decoded
 from guard.normalize import DEFAULT_VOCABULARY, Normalized, Normalizer
-from guard.policy.model import Policy, Rule
+from guard.rules import Policy, Rule
 from guard.types import MARKING_AREAS, Part
 
 WINDOW = 96      # characters around a keyword hit that a rule's regex sees

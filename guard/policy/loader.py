@@ -15,9 +15,9 @@ import re2
 import yaml
 
 from guard.errors import PolicyError
-from guard.identity import parse_scope
+from guard.scope import parse_scope
 from guard.normalize import fold
-from guard.policy.model import (
+from guard.rules import (
     Exemption, FingerprintSpec,
     MASK_VALUES, PROBLEM_REASONS, WHERE_VALUES, Example, Limits, Policy, Rule, Settings,
 )
