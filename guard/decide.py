@@ -41,9 +41,11 @@ def span_digest(text: str, start: int, end: int) -> str:
 def rule_action(rule: Rule, count: int, confirmed: int | None = None) -> str | None:
     """The rule's action for `count` distinct values, of which `confirmed` passed the validator
     (default: all). Unconfirmed values (an ID number with a wrong check digit) count only in
-    bulk: a list of ID-shaped numbers beside names is personal data even when mistyped."""
+    bulk, and only beside a majority that passes: a list of real ID numbers with a few typos is
+    personal data; a column of ID-shaped slip numbers none of which checks out is not (a random
+    number has 1 chance in 11 of a right check digit)."""
     confirmed = count if confirmed is None else confirmed
-    if rule.escalate_action and count >= rule.escalate_count:
+    if rule.escalate_action and count >= rule.escalate_count and confirmed * 2 >= count:
         return rule.escalate_action
     if confirmed < rule.min_count:
         return None

@@ -140,7 +140,11 @@ class Matcher:
             if whole is not None:
                 self._keyword_hits(whole, text, kw_hits)
             if head is not None:
-                self._keyword_hits(head, text[:_head_end(text, self.policy.settings.doc_head_lines)], kw_hits)
+                head_end = _head_end(text, self.policy.settings.doc_head_lines)
+                self._keyword_hits(head, text[:head_end], kw_hits)
+                foot = max(head_end, _foot_start(text, structure.FOOT_LINES))
+                if foot < len(text):  # and its last lines: a marking at the foot of the last page
+                    self._keyword_hits(head, text[foot:], kw_hits, foot)
             candidates = (*sorted(kw_hits), *self.always)  # policy order: ties in decide() go to the earlier rule
             if matched is not None:
                 # A rule whose regex matches nowhere in the part needs no windows and no checks.
@@ -167,6 +171,8 @@ class Matcher:
                     confirmed = self._accept(rule, text, s, e, part.kind)
                     if confirmed is None:
                         continue
+                    if confirmed is False and rule.validator == "cn_id" and structure.beside_name(text, s):
+                        confirmed = True  # a mistyped ID number is still one, written beside its owner
                     os_, oe = norm.to_original(s), norm.to_original(e - 1) + 1
                     if (pi, os_) in positions:
                         continue
@@ -198,11 +204,11 @@ class Matcher:
         return plan
 
     @staticmethod
-    def _keyword_hits(automaton, text: str, kw_hits: dict) -> None:
+    def _keyword_hits(automaton, text: str, kw_hits: dict, offset: int = 0) -> None:
         # Collect per keyword's rule set first (one append per hit), then fan out.
         by_idx: dict[tuple[int, ...], list[tuple[int, int]]] = {}
         for end, (length, idx) in automaton.iter(text):
-            by_idx.setdefault(idx, []).append((end - length + 1, end + 1))
+            by_idx.setdefault(idx, []).append((offset + end - length + 1, offset + end + 1))
         for idx, spans in by_idx.items():
             for i in idx:
                 kw_hits.setdefault(i, []).extend(spans)
@@ -277,9 +283,10 @@ class Matcher:
             return spans
         head_only = not ({"line_head", "own_line"} & set(rule.where))
         head_end = _head_end(text, self.policy.settings.doc_head_lines) if head_only else len(text)
+        foot = max(head_end, _foot_start(text, structure.FOOT_LINES)) if head_only else len(text)
         out = []
         for s, e in spans:
-            if s >= head_end:
+            if head_end <= s < foot:
                 continue
             if s - (text.rfind("\n", 0, s) + 1) <= LINE_HEAD_REACH:
                 out.append((s, e))
@@ -316,8 +323,11 @@ class Matcher:
             return None
         if rule.word_end and e < len(text) and text[e].isalnum():
             return None
-        if rule.not_after and text.endswith(rule.not_after, max(0, s - 8), s):
-            return None
+        if rule.not_after:
+            # Past an opening bracket too: 标注（机密） is an instruction, as 标注机密 is.
+            b = s - 1 if s > 0 and text[s - 1] in _OPENERS else s
+            if text.endswith(rule.not_after, max(0, b - 8), b):
+                return None
         checked = VALIDATORS[rule.validator](value) if rule.validator else True
         if checked is False:
             return None
@@ -331,7 +341,11 @@ class Matcher:
         if rule.skip_mentions and (structure.is_quoted(text, s, e)
                                    or structure.has_cue(text, s, e, st.mention_before, st.mention_after,
                                                         st.mention_previous_line)
-                                   or structure.is_listed(text, s, e, structure.level_of(value))):
+                                   or structure.is_template(text, s, e)
+                                   # a ticked box picks one option; the others are the form's
+                                   or (not _TICKED.search(value) and structure.is_option_list(text, s, e))
+                                   # a table's column was checked for example tables already
+                                   or (_TABLE_WHERE.isdisjoint(rule.where) and structure.is_listed(text, s, e, structure.level_of(value)))):
             return None
         return checked is True
 
@@ -346,6 +360,27 @@ def _hash_hits(rule: Rule, pi: int, text: str) -> list[Hit]:
                                                   f"占 {share:.0%} / registered document {doc['id']} "
                                                   f"({fp.collection.name}): {covered} chars, {share:.0%}"))
     return out
+
+
+_OPENERS = frozenset("【〔［[「『(（<《〈")
+_TABLE_WHERE = frozenset({"field_column", "register_column"})
+_TICKED = re.compile(r"[☑☒■▣◼◾✅✔✓√▪●◉]|\[[xX]\]|[（(][xX][)）]")
+
+
+def _foot_start(text: str, lines: int) -> int:
+    """Offset of the first of the last `lines` non-empty lines."""
+    pos = len(text)
+    seen = 0
+    while pos > 0:
+        nl = text.rfind("\n", 0, pos)
+        if _NONSPACE.search(text, nl + 1, pos):
+            seen += 1
+            if seen >= lines:
+                return nl + 1
+        if nl < 0:
+            return 0
+        pos = nl
+    return 0
 
 
 def _joined(text: str, s: int, e: int) -> bool:

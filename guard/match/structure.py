@@ -13,8 +13,10 @@ from guard.types import MARKING_AREAS
 _QUOTE_PAIRS = {"“": "”", "‘": "’", "「": "」", "『": "』", '"': '"', "'": "'", "《": "》", "〈": "〉"}
 # Decoration a marking may stand in and still be "the line": brackets, and Markdown
 # heading/quote/list/table/emphasis marks (`> 工作秘密`, `| 密级 | 秘密 |`, `**机密★**`).
-_LEAD = " \t\r【[［(（〔<＜#>*-+|_~`"
-_TRAIL = " \t\r】]］)）〕>＞*|_~`"
+# Comment marks count as decoration too (`// 机密`, ` * 商业秘密` in a file's header comment,
+# `<!-- 内部 -->`), and box-drawing borders (│机密★5年│).
+_LEAD = " \t\r【[［(（〔<＜#>*-+|_~`/!=│┃║"
+_TRAIL = " \t\r】]］)）〕>＞*|_~`/!-=│┃║"
 
 
 def line_bounds(text: str, start: int, end: int) -> tuple[int, int]:
@@ -31,6 +33,25 @@ def at_line_head(text: str, start: int, end: int) -> bool:
 def on_own_line(text: str, start: int, end: int) -> bool:
     ls, le = line_bounds(text, start, end)
     return not text[ls:start].strip(_LEAD) and not text[end:le].strip(_TRAIL)
+
+
+FOOT_LINES = 3  # a marking at a document's foot (last page's foot, a pasted footer): the last lines
+
+
+def in_doc_foot(text: str, end: int, max_lines: int = FOOT_LINES) -> bool:
+    """Within the last `max_lines` non-empty lines of the part."""
+    seen = 0
+    pos = len(text)
+    while pos > end:
+        nl = text.rfind("\n", 0, pos)
+        if nl < end:
+            return seen < max_lines
+        if text[nl + 1:pos].strip():
+            seen += 1
+            if seen >= max_lines:
+                return False
+        pos = nl
+    return seen < max_lines
 
 
 def in_doc_head(text: str, start: int, max_lines: int) -> bool:
@@ -88,10 +109,21 @@ def has_cue(text: str, start: int, end: int, before_cues, after_cues, previous_l
     rest = text[end:le].strip()
     if len(rest) <= 8 and rest.endswith(("?", "？")):  # a short question about it: 机密★5年呢？
         return True
-    if previous_line_cues and ls > 0 and not text[ls:start].strip():
-        prev = text[max(0, ls - 200):ls].rstrip().rsplit("\n", 1)[-1].strip()
-        return prev.endswith(tuple(previous_line_cues))
+    if previous_line_cues and ls > 0 and not text[ls:start].strip(_LEAD):
+        # The label over an example box: the line before, past a code fence or a box's border
+        # (示例：/```/机密★5年, ┌─ 示例 ─┐/│机密★5年│).
+        before, _ = _lines_around(text, ls, ls, 3)
+        for prev in before:
+            prev = prev.strip()
+            if prev.endswith(tuple(previous_line_cues)) or (len(prev) <= 24 and any(c in prev for c in _BOX_LABELS)):
+                return True
+            if not _FENCE.match(prev):
+                break
     return False
+
+
+_FENCE = re.compile(r"^(?:```|~~~)[\w+-]*$|^[┌┐└┘├┤─━═╔╗╚╝╠╣│┃║+\-=*_]+$")
+_BOX_LABELS = ("示例", "示意", "样式", "样例", "范例", "模板", "样张")
 
 
 # What may follow a level word on its marking line: a separator, then a short handling
@@ -105,13 +137,18 @@ _TOPIC = ("保护", "管理", "泄露", "泄密", "侵权", "案例", "培训", 
           "范围", "法", "规定", "制度", "办法", "条例", "的", "与", "和", "及", "或", "是", "等", "类", "问题",
           "花园", "任务", "武器", "行动", "档案")
 MARKING_TAIL_MAX = 40
+# A 份号 before the level on one line (a 版头 collapsed by copying from a PDF: 000120　秘　密).
+_SERIAL = re.compile(r"^(?:份号\s*[:：]?\s*)?(?:No\.?\s*)?\d{4,8}(?=[ \t\u3000]|$)")
 
 
 def marking_tail(text: str, start: int, end: int) -> bool:
     """Whether what follows a level word at a line head makes the line a marking line: nothing
     (the level alone), or a separator and a short instruction, period field or title."""
     ls, le = line_bounds(text, start, end)
-    lead = text[ls:start].strip(" \t\r#>*-+|_~`")
+    lead = text[ls:start]
+    if lead.lstrip().startswith("<!--"):
+        lead = lead.lstrip()[4:]
+    lead = _SERIAL.sub("", lead.strip(" \t\r#>*-+|_~`/!=│┃║\u3000"), count=1).strip(" \t\u3000")
     tail = text[end:le]
     if lead:
         closer = _CLOSERS.get(lead[-1])
@@ -148,9 +185,13 @@ def satisfies(where: tuple[str, ...], text: str, start: int, end: int, part_kind
             return True
         if w == "doc_head" and on_own_line(text, start, end) and in_doc_head(text, start, head_lines):
             return True
-        if w == "marking_line" and (part_kind in MARKING_AREAS or in_doc_head(text, start, head_lines)) \
-                and marking_tail(text, start, end):
+        if w == "marking_line" and (part_kind in MARKING_AREAS or in_doc_head(text, start, head_lines)
+                                    or in_doc_foot(text, end)) and marking_tail(text, start, end):
             return True
+        if w in ("field_column", "register_column"):
+            rows = column_rows(text, start, end)
+            if rows and (rows == 1) == (w == "field_column"):
+                return True
     return False
 
 
@@ -212,12 +253,125 @@ def is_listed(text: str, start: int, end: int, level: str) -> bool:
             if not line.lstrip().startswith("|"):
                 return False
         return False
-    if any(_ITEM.match(line) for line in (*before[:1], *after[:1])):
-        return True
+    siblings = [line for line in (*before[:1], *after[:1]) if _ITEM.match(line)]
+    if not siblings:
+        return False
+    if any(_ANY_LEVEL.search(line) for line in siblings):
+        return True  # other items name levels too: a list or quiz of markings
     for line in before:  # up through the other items to the heading
         if not _ITEM.match(line):
             return any(c in line for c in _HEADING_CUES)
     return False
+
+
+_ANY_LEVEL = re.compile(r"核心商密|普通商密|商业秘密|工作秘密|绝密|机密|秘密|商密|内部|(?i:top secret|secret|confidential)")
+# The options of a form field listed together (密级：绝密/机密/秘密, □机密 □秘密 □非密).
+_OPTION = re.compile(r"核心商密|普通商密|商业秘密|工作秘密|绝密|机密|秘密|内部|公开|非密")
+_OPTION_GAP = 4
+# Placeholders of a template's 版头 (〔20××〕×号, ××××年××月××日, 机密★×年): an example of where a
+# marking goes, not a document under one. An owner written ××公司 is a name, not a placeholder.
+_PLACEHOLDER = re.compile(r"(?:19|20)[×xX＊*]{2}|[×X＊]{1,4}\s*(?:年|月|日|号)|[xX]{2,4}\s*(?:年|月|日)")
+TEMPLATE_REACH = 4
+
+
+def is_option_list(text: str, start: int, end: int) -> bool:
+    """Several levels listed side by side on the match's line: a form's options, not its value."""
+    ls, le = line_bounds(text, start, end)
+    found = [(m.start(), m.end(), m.group()) for m in _OPTION.finditer(text, ls, le)]
+    if len({w for _, _, w in found}) < 2:
+        return False
+    run = 1
+    for (_, e1, _), (s2, _, _) in zip(found, found[1:]):
+        run = run + 1 if s2 - e1 <= _OPTION_GAP else 1
+        if run >= 2:
+            return True
+    return False
+
+
+def is_template(text: str, start: int, end: int) -> bool:
+    """Placeholders on the marking's line or the lines around it (a blank 版头 template)."""
+    ls, le = line_bounds(text, start, end)
+    before, after = _lines_around(text, ls, le, TEMPLATE_REACH)
+    return any(_PLACEHOLDER.search(line) for line in (text[ls:le], *before, *after))
+
+
+# Tables: a level alone in a cell under a column named for classification. One data row is the
+# document's own metadata (| 文件编号 | 密级 |); several rows of titles with levels is a register.
+_COLUMN_NAME = re.compile(r"密级|保密等级|保密级别|秘密等级|涉密等级|定密|(?i:classification|security\s*level|sensitivity)")
+_TABLE_MENTION = ("示例", "含义", "说明", "定义", "解释", "标志", "写法", "类别", "种类", "举例")
+_SEP_ROW = re.compile(r"^[\s|:：\-—=+]*$")
+_CELL_EXTRA = re.compile(r"^[\s*_`\"'“”‘’]*(?:级)?(?:[ \t]*[★▲*][^|\t,]{0,12})?[\s*_`\"'“”‘’]*$")
+MAX_TABLE_ROWS = 200
+
+
+def _cells(line: str, sep: str) -> list[tuple[int, int]]:
+    out, pos = [], 0
+    for piece in line.split(sep):
+        out.append((pos, pos + len(piece)))
+        pos += len(piece) + 1
+    return out
+
+
+def column_rows(text: str, start: int, end: int) -> int:
+    """0 unless text[start:end] fills a table cell under a classification column; else the
+    number of data rows of that table whose cell in that column names a level."""
+    ls, le = line_bounds(text, start, end)
+    line = text[ls:le]
+    sep = "|" if "|" in line else "\t" if "\t" in line else "," if "," in line else ""
+    if not sep:
+        return 0
+    cells = _cells(line, sep)
+    col = next((k for k, (a, b) in enumerate(cells) if a <= start - ls and end - ls <= b), None)
+    if col is None:
+        return 0
+    a, b = cells[col]
+    if line[a:start - ls].strip(" \t*_`\"'“”‘’") or not _CELL_EXTRA.match(line[end - ls:b]):
+        return 0
+    # The table: contiguous lines with the same separator, up to its header.
+    header = None
+    pos = ls
+    rows = [line]
+    for _ in range(MAX_TABLE_ROWS):
+        if pos == 0:
+            break
+        prev = text.rfind("\n", 0, pos - 1) + 1
+        cand = text[prev:pos - 1]
+        if sep not in cand:
+            break
+        if not _SEP_ROW.match(cand):
+            header = cand
+            rows.append(cand)
+        pos = prev
+    if len(rows) < 2:
+        return 0
+    header = rows[-1]
+    hcells = _cells(header, sep)
+    if col >= len(hcells):
+        return 0
+    name = header[hcells[col][0]:hcells[col][1]]
+    if not _COLUMN_NAME.search(name) or any(c in header for c in _TABLE_MENTION):
+        return 0
+    # Data rows below the header (and below this line, within the same table).
+    body = rows[:-1][::-1]
+    pos = le
+    for _ in range(MAX_TABLE_ROWS):
+        if pos >= len(text):
+            break
+        nxt = text.find("\n", pos + 1)
+        nxt = len(text) if nxt < 0 else nxt
+        cand = text[pos + 1:nxt]
+        if sep not in cand:
+            break
+        body.append(cand)
+        pos = nxt
+    count = 0
+    for row in body:
+        if _SEP_ROW.match(row):
+            continue
+        rc = _cells(row, sep)
+        if col < len(rc) and _OPTION.search(row[rc[col][0]:rc[col][1]]):
+            count += 1
+    return count
 
 
 def level_of(value: str) -> str:
@@ -228,3 +382,27 @@ def level_of(value: str) -> str:
         if word in value:
             return word
     return ""
+
+
+# The hundred most common surnames (about 85% of the population) and a few double ones: a number
+# written right after "张伟" or "欧阳娜" belongs to a person.
+_SURNAMES = set("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢"
+                "姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤常温康施文牛樊葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符舒阮柯纪梅童凌毕单季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古吉缪简车项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬边卞姬师和仇栾隋商刁沙荣巫寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝")
+_DOUBLE_SURNAMES = ("欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文", "司徒", "夏侯", "令狐")
+_NAME_BEFORE = re.compile(r"(?:^|[\s,，、|:：;；])([\u4e00-\u9fff]{2,4})[\s,，、|:：;；]*$")
+
+
+# Or a label that says the number is a person's (员工3, 姓名, 身份证号).
+_PERSON_LABEL = re.compile(r"(?:员工|职工|人员|学生|学员|客户|患者|住户|乘客|姓名|身份证(?:号码?)?|证件号(?:码)?|ID\s*No\.?)\s*\w{0,3}[\s:：,，|]*$")
+
+
+def beside_name(text: str, start: int) -> bool:
+    """Whether a person's name stands right before `start` on its line (张伟 110105 19880315 0012)."""
+    ls = text.rfind("\n", 0, start) + 1
+    if _PERSON_LABEL.search(text, max(ls, start - 16), start):
+        return True
+    m = _NAME_BEFORE.search(text, max(ls - 1, start - 12, 0), start)
+    if m is None:
+        return False
+    name = m.group(1)
+    return name.startswith(_DOUBLE_SURNAMES) or (name[0] in _SURNAMES and len(name) <= 3)

@@ -15,8 +15,9 @@ import re2
 import yaml
 
 from guard.errors import PolicyError
+from guard.policy import grammar as grammar_mod
 from guard.scope import parse_scope
-from guard.normalize import fold
+from guard.normalize import DEFAULT_VOCABULARY, fold
 from guard.rules import (
     Exemption, FingerprintSpec,
     MASK_VALUES, PROBLEM_REASONS, WHERE_VALUES, Example, Limits, Policy, Rule, Settings,
@@ -25,15 +26,15 @@ from guard.types import ACTIONS, SEVERITIES
 
 POLICY_DIR = Path(__file__).resolve().parents[2] / "policies"
 DEFAULT_POLICY = POLICY_DIR / "default.yaml"
-VALIDATORS = ("cn_id", "luhn", "uscc", "secret", "phone")
+VALIDATORS = ("cn_id", "luhn", "uscc", "secret", "phone", "token", "crc32_tail")
 _RULE_FIELDS = {
     "id", "description", "severity", "action", "keywords", "keywords_from", "regex", "group",
     "validator", "where", "parts", "skip_mentions", "word_boundary", "min_count", "escalate",
     "mask", "allowlist", "on_problem", "examples", "enabled", "case_insensitive", "word_end", "not_after",
-    "mode", "scope", "ack", "fingerprint",
+    "mode", "scope", "ack", "fingerprint", "title", "category",
 }
 _TOP_FIELDS = {"id", "description", "version", "extends", "disable", "settings", "limits", "lists", "rules",
-               "mode", "exemptions"}
+               "mode", "exemptions", "grammar"}
 MODES = ("enforce", "monitor")
 
 
@@ -67,7 +68,7 @@ def _parse_yaml(text: str, name: str) -> dict:
 
 def _merge(path: Path | None, data: dict, seen: tuple[str, ...] = ()) -> dict:
     """Resolve `extends` depth-first: parents first, then this file on top."""
-    merged: dict[str, Any] = {"rules": {}, "settings": {}, "limits": {}, "lists": {}, "disable": set(),
+    merged: dict[str, Any] = {"rules": {}, "settings": {}, "limits": {}, "lists": {}, "grammar": {}, "disable": set(),
                               "files": [str(path)] if path else [], "exemptions": []}
     base_dir = path.parent if path else POLICY_DIR
     extends = data.get("extends") or []
@@ -80,7 +81,7 @@ def _merge(path: Path | None, data: dict, seen: tuple[str, ...] = ()) -> dict:
         pdata = _read_yaml(ppath)
         sub = _merge(ppath, pdata, seen + (str(ppath),))
         merged["rules"].update(sub["rules"])
-        for key in ("settings", "limits", "lists"):
+        for key in ("settings", "limits", "lists", "grammar"):
             merged[key].update(sub[key])
         merged["disable"] |= sub["disable"]
         merged["files"] += sub["files"]
@@ -93,6 +94,7 @@ def _merge(path: Path | None, data: dict, seen: tuple[str, ...] = ()) -> dict:
         if not isinstance(val, dict):
             raise PolicyError(f"{name}: `{key}` must be a mapping")
         merged[key].update(val)
+    merged["grammar"].update(grammar_mod.parse(data.get("grammar"), name))
     lists = data.get("lists") or {}
     if not isinstance(lists, dict):
         raise PolicyError(f"{name}: `lists` must be a mapping of name -> terms or {{file: PATH}}")
@@ -171,7 +173,7 @@ def _str_tuple(v, where: str) -> tuple[str, ...]:
     return tuple(str(x) for x in v)
 
 
-def _compile_rule(raw: dict, lists: dict[str, list[str]]) -> Rule:
+def _compile_rule(raw: dict, lists: dict[str, list[str]], grammar: dict | None = None) -> Rule:
     rid = raw["id"]
     fname = raw.pop("_file", "<policy>")
     at = f"{fname}: rule {rid}"
@@ -192,7 +194,7 @@ def _compile_rule(raw: dict, lists: dict[str, list[str]]) -> Rule:
         isinstance(lists.get(n), dict) for n in _str_tuple(raw.get("keywords_from"), f"{at}: field `keywords_from`"))
     mask = choice("mask", MASK_VALUES, "full" if by_hash else "none")
     ci = bool(raw.get("case_insensitive", False))
-    keywords = list(_str_tuple(raw.get("keywords"), f"{at}: field `keywords`"))
+    keywords = grammar_mod.expand_keywords(_str_tuple(raw.get("keywords"), f"{at}: field `keywords`"), grammar or {}, at)
     hashed = None
     for lname in _str_tuple(raw.get("keywords_from"), f"{at}: field `keywords_from`"):
         if lname not in lists:
@@ -210,7 +212,10 @@ def _compile_rule(raw: dict, lists: dict[str, list[str]]) -> Rule:
     keywords = [x for k in keywords if k.strip() for x in (k, fold(k))]
     regex = None
     if raw.get("regex") is not None:
-        regex = _compile_re(raw["regex"], f"{at}: field `regex`", ci)
+        source = raw["regex"]
+        if isinstance(source, str):
+            source = raw["regex"] = grammar_mod.expand(source, grammar or {}, f"{at}: field `regex`")
+        regex = _compile_re(source, f"{at}: field `regex`", ci)
     group = raw.get("group", 0)
     if not isinstance(group, int) or (regex is not None and group > regex.groups):
         raise PolicyError(f"{at}: field `group`: must be a group number of the regex")
@@ -271,6 +276,9 @@ def _compile_rule(raw: dict, lists: dict[str, list[str]]) -> Rule:
     description = raw.get("description", "")
     if not isinstance(description, str):
         raise PolicyError(f"{at}: field `description`: must be a string")
+    for name in ("title", "category"):
+        if not isinstance(raw.get(name, ""), str):
+            raise PolicyError(f"{at}: field `{name}`: must be a string")
     return Rule(
         id=rid, description=description.strip(), severity=severity, action=action,
         keywords=tuple(dict.fromkeys(keywords)), regex=regex, regex_source=raw.get("regex") or "",
@@ -286,6 +294,7 @@ def _compile_rule(raw: dict, lists: dict[str, list[str]]) -> Rule:
         allow_regexes=allow_res, stopwords=stop, on_problem=on_problem,
         examples_match=examples("match"), examples_no_match=examples("no_match"),
         mode=mode, scope=scope, ack=ack, fingerprint=fingerprint, hashed=hashed,
+        title=raw.get("title", "").strip(), category=raw.get("category", "").strip(),
     )
 
 
@@ -307,6 +316,18 @@ def _fingerprint(raw, fname: str, at: str):
     return FingerprintSpec(collection, min_chars, float(min_share))
 
 
+def _internal_model(v, source: str) -> tuple[str, str]:
+    """settings.internal_model: {name, url} of the approved in-house model the coaching page offers."""
+    if v is None:
+        return ("", "")
+    if not isinstance(v, dict) or set(v) - {"name", "url"} or not all(isinstance(x, str) for x in v.values()):
+        raise PolicyError(f"{source}: settings.internal_model: expected {{name: TEXT, url: URL}}")
+    url = v.get("url", "").strip()
+    if url and not url.startswith(("http://", "https://")):
+        raise PolicyError(f"{source}: settings.internal_model.url: {url!r} is not an http(s) URL")
+    return (v.get("name", "").strip(), url)
+
+
 def _cues(v, where: str) -> tuple[str, ...]:
     # Both spellings: text is folded (：-> :) only when something else in it needs folding.
     return tuple(dict.fromkeys(x for c in _str_tuple(v, where) for x in (c, fold(c))))
@@ -318,7 +339,7 @@ def _compile(merged: dict, source: str) -> Policy:
     for rid, raw in merged["rules"].items():
         if rid in merged["disable"] or raw.get("enabled", True) is False:
             continue
-        rules.append(_compile_rule(dict(raw), lists))
+        rules.append(_compile_rule(dict(raw), lists, merged["grammar"]))
     lim_raw = merged["limits"]
     bad = set(lim_raw) - set(Limits.field_names())
     if bad:
@@ -331,7 +352,7 @@ def _compile(merged: dict, source: str) -> Policy:
             raise PolicyError(f"{source}: limits: `{k}` must be a positive number")
     s = merged["settings"]
     known = {"doc_head_lines", "mention_cues", "vocabulary", "audit_allowed", "contact", "max_findings_per_rule",
-             "audit_file_names", "why", "ack_reasons"}
+             "audit_file_names", "why", "ack_reasons", "internal_model"}
     if set(s) - known:
         raise PolicyError(f"{source}: settings: unknown field(s): {', '.join(sorted(set(s) - known))}")
     cues = s.get("mention_cues") or {}
@@ -342,13 +363,16 @@ def _compile(merged: dict, source: str) -> Policy:
         mention_before=_cues(cues.get("before"), f"{source}: settings.mention_cues.before"),
         mention_after=_cues(cues.get("after"), f"{source}: settings.mention_cues.after"),
         mention_previous_line=_cues(cues.get("previous_line"), f"{source}: settings.mention_cues.previous_line"),
-        vocabulary=_str_tuple(s.get("vocabulary"), f"{source}: settings.vocabulary"),
+        # Marking words of the grammar are words the normalizer closes up (机 密 -> 机密).
+        vocabulary=_str_tuple(s.get("vocabulary"), f"{source}: settings.vocabulary")
+        or tuple(dict.fromkeys(DEFAULT_VOCABULARY + grammar_mod.cjk_terms(merged["grammar"]))),
         audit_allowed=bool(s.get("audit_allowed", True)),
         contact=str(s.get("contact", "")),
         max_findings_per_rule=int(s.get("max_findings_per_rule", 5)),
         audit_file_names=_choice_setting(s, "audit_file_names", ("masked", "full"), source),
         why=str(s.get("why", "")).strip(),
         ack_reasons=_str_tuple(s.get("ack_reasons"), f"{source}: settings.ack_reasons"),
+        internal_model=_internal_model(s.get("internal_model"), source),
     )
     mode = merged.get("mode", "enforce")
     if mode not in MODES:
@@ -392,3 +416,9 @@ def load_policy(path: str | Path | None = None) -> Policy:
 def load_policy_text(text: str, name: str = "<policy>") -> Policy:
     """Load a policy from a YAML string; `extends` resolves against policies/."""
     return _compile(_merge(None, _parse_yaml(text, name)), name)
+
+
+def load_grammar(path: str | Path | None = None) -> dict:
+    """The merged `grammar:` entries of a policy and the files it extends (for tests and docs)."""
+    p = Path(path) if path else DEFAULT_POLICY
+    return _merge(p.resolve(), _read_yaml(p), (str(p.resolve()),))["grammar"]

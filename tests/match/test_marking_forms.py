@@ -28,7 +28,8 @@ LEVEL_LINE_NEGATIVE = [
     "商业秘密 保护指南\n第一章 总则",
     "秘密 是什么意思",
     "我们公司秘密研发了一款新产品，帮我写一篇新闻稿。",
-    "前言\n第一段\n第二段\n第三段\n第四段\n第五段\n第六段\n秘密 请勿外传",  # far from the head: prose
+    # far from the head and the foot: prose (at the foot it is a marking: docs/markings.md)
+    "前言\n第一段\n第二段\n第三段\n第四段\n第五段\n第六段\n秘密 请勿外传\n第七段\n第八段\n第九段",
 ]
 
 # 2. Fields in tables, Markdown, JSON and YAML.

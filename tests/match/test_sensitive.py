@@ -74,5 +74,5 @@ def test_sensitive_negatives(engine, text):
 
 
 def test_coordinates_in_bulk_warn(engine):
-    pts = "\n".join(f"{116.1 + i / 1000:.6f},{39.9 + i / 1000:.6f}" for i in range(6))
+    pts = "\n".join(f"{116.1 + i / 1000:.6f},{39.9 + i / 1000:.6f}" for i in range(20))  # bulk: 20 points
     assert "geo.coordinates" in engine.scan_text(pts).rules
