@@ -12,12 +12,17 @@ def register(sub) -> None:
                        description="Add documents (any format `guard scan` reads) to a fingerprint collection: "
                                    "salted hashes of normalized text windows, no text. A rule with "
                                    "`fingerprint: {index: DIR, collection: NAME}` then flags prompts and uploads "
-                                   "that share enough of one. --list shows what is registered; --remove ID drops a "
-                                   "document.")
+                                   "that hold a passage of one (aligned: the same text in the same order, not "
+                                   "scattered common phrases). --background FOLDER teaches the collection its genre's "
+                                   "boilerplate: k-grams of those (public or generic) documents are never matched. "
+                                   "--list shows what is registered; --remove ID drops a document.")
     p.add_argument("docs", nargs="*", metavar="DOC")
     p.add_argument("--index", required=True, help="index directory (created; holds the salt, 0600)")
     p.add_argument("--collection", required=True, help="collection name (e.g. 储量报告)")
     p.add_argument("--label", help="a label kept with each document (default: none; the id is its hash)")
+    p.add_argument("--background", action="append", metavar="FOLDER", default=[],
+                   help="public or generic documents of the same genre (every file under FOLDER): their "
+                        "k-grams are boilerplate, left out of the collection (repeatable)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--list", action="store_true", help="list the collection's documents")
     g.add_argument("--remove", metavar="ID", help="remove a document by id")
@@ -62,22 +67,37 @@ def run_register(args) -> int:
             raise PolicyError(f"{args.index}: collection {name} has no document {args.remove}")
         print(f"removed {args.remove}")
         return 0
-    if not args.docs:
-        raise GuardError("name documents to register (or --list / --remove)")
+    if not args.docs and not args.background:
+        raise GuardError("name documents to register (or --background FOLDER, --list, --remove)")
     limits = load_policy(None).limits
-    texts = []
-    for doc in args.docs:
-        path = Path(doc)
+
+    def read(path: Path) -> tuple[bytes, str]:
         try:
             data = path.read_bytes()
         except OSError as e:
-            raise GuardError(f"{doc}: cannot read: {e.strerror}") from None
+            raise GuardError(f"{path}: cannot read: {e.strerror}") from None
         ctx = Context(limits)
         extract_into(ctx, data, None, "doc", 0)  # never the file name: it may be the secret title
         if ctx.out.problems:
             p = ctx.out.problems[0]
-            raise GuardError(f"{doc}: cannot read its text ({p.reason}: {p.detail})")
-        text = "\n".join(part.text for part in ctx.out.parts)
+            raise GuardError(f"{path}: cannot read its text ({p.reason}: {p.detail})")
+        return data, "\n".join(part.text for part in ctx.out.parts)
+
+    if args.background:
+        files = []
+        for folder in map(Path, args.background):
+            if not folder.is_dir():
+                raise GuardError(f"--background {folder}: not a folder")
+            files += sorted(f for f in folder.rglob("*") if f.is_file() and not f.name.startswith("."))
+        if not files:
+            raise GuardError(f"--background {' '.join(args.background)}: no files")
+        kgrams = hashing.add_background(args.index, name, [read(f)[1] for f in files])
+        print(f"background: {len(files)} document(s), {kgrams} boilerplate k-grams left out of {args.index} / {name}")
+        if not args.docs:
+            return 0
+    texts = []
+    for doc in args.docs:
+        data, text = read(Path(doc))
         if len(hashing.normalize(text)) < hashing.K + hashing.W:
             raise GuardError(f"{doc}: too little text to fingerprint")
         texts.append((hashlib.sha256(data).hexdigest()[:16], args.label or "", text))
