@@ -22,7 +22,8 @@ from guard.extract.ooxml import extract_ooxml
 from guard.extract.pdf import extract_pdf
 from guard.extract.rtf import extract_rtf
 from guard.extract.sniff import sniff
-from guard.extract.text import extract_text
+from guard.extract.text import extract_csv, extract_text
+from guard.extract.imagemeta import extract_image_metadata
 from guard.extract.zipsafe import open_zip, read_member
 from guard.rules import Limits
 
@@ -62,8 +63,10 @@ def _decompress(ctx: Context, data: bytes, kind: str) -> bytes:
     return out
 
 
-def extract_into(ctx: Context, data: bytes, name: str | None, location: str, depth: int = 0) -> None:
-    """Inspect one file (possibly nested) and add what it holds to the context."""
+def extract_into(ctx: Context, data: bytes, name: str | None, location: str, depth: int = 0,
+                 charset: str | None = None) -> None:
+    """Inspect one file (possibly nested) and add what it holds to the context. `charset`: the
+    character set its sender declared (a Content-Type parameter), for text."""
     if name:
         ctx.add(name, f"{location}#name", "filename")
     kind = "?"
@@ -92,6 +95,7 @@ def extract_into(ctx: Context, data: bytes, name: str | None, location: str, dep
         elif kind in ("gzip", "bzip2"):
             extract_into(ctx, _decompress(ctx, data, kind), None, f"{location}/{kind}", depth + 1)
         elif kind == "image":
+            extract_image_metadata(ctx, data, location)
             extract_image(ctx, data, location)
         elif kind == "pkcs12":
             # A key store (private key and certificates), password-protected: never inspectable,
@@ -102,8 +106,13 @@ def extract_into(ctx: Context, data: bytes, name: str | None, location: str, dep
         elif looks_like_mail(data):
             kind = "mail"
             extract_mail(ctx, data, location, depth)
+        elif name and name.lower().endswith((".csv", ".tsv")):
+            kind = "csv"
+            extract_csv(ctx, data, location, charset)
         else:
-            extract_text(ctx, data, location)
+            extract_text(ctx, data, location, charset, name, depth)
+        if kind in _POLYGLOT_HOSTS:
+            _trailing_zip(ctx, data, location, depth)
     except ExtractionError as e:
         ctx.problem(e.reason, location, e.detail)
     except RecursionError:
@@ -119,6 +128,26 @@ def extract_into(ctx: Context, data: bytes, name: str | None, location: str, dep
             "name": name, "type": kind, "size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
             "location": location,
         })
+
+
+# Formats a ZIP can ride behind (a PNG or PDF followed by a ZIP opens as either, depending on
+# the program: the receiver may open the file by the name the user gave it).
+_POLYGLOT_HOSTS = frozenset({"image", "pdf", "text", "mail", "csv", "rtf", "ole"})
+
+
+def _trailing_zip(ctx: Context, data: bytes, location: str, depth: int) -> None:
+    """A ZIP appended to another file (its end-of-central-directory record in the tail, a local
+    header after the start) is inspected as the archive it also is."""
+    tail = data[-(1 << 16) - 22:]
+    if b"PK\x05\x06" not in tail:
+        return
+    start = data.find(b"PK\x03\x04", 1)
+    if start < 0:
+        return
+    zf = open_zip(ctx, data)  # zipfile finds the archive from its end, whatever precedes it
+    flavour = _zip_flavour(ctx, zf)
+    {"ooxml": extract_ooxml, "odf": extract_odf, "ofd": extract_ofd, "archive": extract_archive}[flavour](
+        ctx, zf, f"{location}#zip", depth + 1)
 
 
 def extract(data: bytes, filename: str | None = None, limits: Limits | None = None,

@@ -9,13 +9,17 @@ import html
 import re
 from urllib.parse import unquote
 
+from guard.extract.markup import TRIGGER as MARKUP_TRIGGER, resolve_markup
 from guard.extract.plausible import plausibility as _plausibility
 
 _U_ESC = re.compile(r"\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})|\\x([0-9a-fA-F]{2})")
 _NCR = re.compile(r"&#(?:[xX][0-9a-fA-F]{1,6}|\d{1,7});")
 _PCT = re.compile(r"(?:%[0-9A-Fa-f]{2}){3,}")
 # RE2 syntax: the matcher puts this in its Set pass, so text without escapes costs nothing.
-TRIGGER = r"\\[uU][0-9a-fA-F]{4}|\\x[0-9a-fA-F]{2}|&#[xX]?[0-9a-fA-F]|%[Ee][0-9A-Fa-f]%|[A-Za-z+/_-][A-Za-z0-9+/_-]{14,}"  # a run with a letter: not a long number
+# Also: markup a reader resolves (markup.TRIGGER), JSON string escapes left in text (a JSON
+# body inside a string: \\" and \\n), and UTF-7 shifted runs (+ZwZbxg-).
+TRIGGER = (r"\\[uU][0-9a-fA-F]{4}|\\x[0-9a-fA-F]{2}|&#[xX]?[0-9a-fA-F]|%[Ee][0-9A-Fa-f]%|[A-Za-z+/_-][A-Za-z0-9+/_-]{14,}"  # a run with a letter: not a long number
+           r'|\\"|\\n|\+[A-Za-z0-9/]{3,}[A-Za-z0-9/+]*-|' + MARKUP_TRIGGER)
 # Base64 (standard or URL-safe) of at least ~12 bytes: a short marking (机密★5年) encodes to 20.
 _B64_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 MAX_B64_BYTES = 4 << 20       # decoded bytes per part (a lockfile's 1,000 sha512 hashes are 64 KB)
@@ -40,8 +44,38 @@ def decoded(text: str) -> str | None:
     # Percent-encoded CJK starts with a UTF-8 lead byte %E2..%E9: plain "5%" is left alone.
     if ("%E" in out or "%e" in out) and _PCT.search(out):
         out = unquote(out, errors="replace")
+    if "<" in out or "&" in out:
+        resolved = resolve_markup(out)
+        if resolved != out:
+            out = resolved
+    if '\\"' in out or "\\n" in out:
+        out = _JSON_ESC.sub(_json_escape, out)
+    if "+" in out and "-" in out:
+        out = _UTF7.sub(_utf7, out)
     out = _base64_runs(out)
     return out if out != text else None
+
+
+# A JSON string's escapes left in text that holds a JSON body as a string (GraphQL and
+# JSON-RPC arguments): decoded so JSON's own quotes are not taken for quotation marks.
+_JSON_ESC = re.compile(r'\\(["\\/bfnrt])')
+_JSON_CHARS = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+_UTF7 = re.compile(r"\+([A-Za-z0-9+/]{3,})-?")
+
+
+def _json_escape(m: re.Match) -> str:
+    return _JSON_CHARS[m.group(1)]
+
+
+def _utf7(m: re.Match) -> str:
+    """A UTF-7 shifted run, decoded when it reads as Chinese (+ZwZbxg- is 机密)."""
+    try:
+        t = m.group().encode("ascii").decode("utf-7")
+    except (UnicodeDecodeError, UnicodeEncodeError):
+        return m.group()
+    if t.isascii() or _plausibility(t) < 0.9:
+        return m.group()
+    return t
 
 
 def _readable(data: bytes) -> str | None:

@@ -16,7 +16,7 @@ import binascii
 import json
 import re
 
-from guard.errors import LimitExceeded
+from guard.errors import GuardError, LimitExceeded
 from guard.extract.context import Context
 from guard.extract.sniff import printable
 
@@ -182,12 +182,14 @@ def scan_string(ctx: Context, s: str, location: str, filename: str | None = None
             if kind != "text":
                 extract_into(ctx, data, filename, location, depth + 1)
                 return
-            try:
-                decoded = data.decode("utf-8")
-            except UnicodeDecodeError:
+            from guard.extract.text import decode, read_text
+
+            try:  # UTF-8, or what a byte-order mark says (Gemini/OpenAI inline data in UTF-16)
+                decoded = decode(data) if data[:2] in (b"\xff\xfe", b"\xfe\xff") else data.decode("utf-8")
+            except (GuardError, UnicodeDecodeError):
                 decoded = None
             if decoded and printable(decoded):
-                ctx.add(decoded, f"{location}(base64)", "body")
+                read_text(ctx, decoded, f"{location}(base64)", filename, depth + 1)
     stripped = s.lstrip()
     if s[:1].isdigit() and depth < ctx.limits.max_depth and walk_socketio(ctx, s, location, depth):
         return
@@ -196,7 +198,34 @@ def scan_string(ctx: Context, s: str, location: str, filename: str | None = None
         if values and all(isinstance(v, (tuple, list)) for v in values) and not rest.strip():
             walk_values(ctx, values, rest, location, depth + 1)
             return
+        strings = json_like_strings(s) if '"' in s else None
+        if strings:  # JSON cut off or with a stray comma: its strings, as a tolerant reader reads them
+            ctx.add("\n".join(strings), f"{location} (JSON-like)", "body")
     ctx.add(s, location, "body")
+    if '"' in s and _GRAPHQL.match(s):
+        # A GraphQL document: its string literals are arguments, their quotes are syntax.
+        ctx.add("\n".join(graphql_strings(s)), f"{location} (GraphQL strings)", "body")
+    if len(s) >= 120:
+        from guard.extract.embedded import hidden_files
+        hidden_files(ctx, s, location, depth)
+
+
+_GRAPHQL = re.compile(r"\s*(?:query|mutation|subscription|fragment)\b|\s*\{\s*[A-Za-z_]\w*\s*[({]")
+_GQL_STRING = re.compile(r'"""(.*?)"""|"((?:[^"\\\n]|\\.)*)"', re.S)
+
+
+def graphql_strings(doc: str) -> list[str]:
+    """The string values of a GraphQL document (block strings and escaped strings), decoded."""
+    out = []
+    for m in _GQL_STRING.finditer(doc[:1 << 20]):
+        if m.group(1) is not None:
+            out.append(m.group(1))
+            continue
+        try:
+            out.append(json.loads(f'"{m.group(2)}"'))
+        except ValueError:
+            out.append(m.group(2))
+    return out
 
 
 def walk_json(ctx: Context, obj, prefix: str = "", depth: int = 0) -> None:

@@ -7,11 +7,15 @@ split into page ranges read in parallel.
 """
 from __future__ import annotations
 
+import ctypes
+import io
 import os
+import re
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 
 import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
 
 from guard.errors import ExtractionError, LimitExceeded
 from guard.extract import child, ocr
@@ -34,9 +38,7 @@ def extract_pdf(ctx: Context, data: bytes, location: str, depth: int = 0) -> Non
         n = len(pdf)
         if n > ctx.limits.max_pages:
             raise LimitExceeded(f"{n} pages (limit {ctx.limits.max_pages})")
-        meta = pdf.get_metadata_dict(skip_empty=True)
-        ctx.add("\n".join(f"{k}：{v}" for k, v in meta.items() if k in ("Title", "Subject", "Keywords", "Author")),
-                f"{location}/info", "property")
+        _metadata(ctx, pdf, data, location)
         pages = _poppler_pages(ctx, data, n) if PDFTOTEXT and n else None
         if pages is None:
             pages = _pdfium_pages(ctx, pdf, n)
@@ -44,11 +46,126 @@ def extract_pdf(ctx: Context, data: bytes, location: str, depth: int = 0) -> Non
         for i, text in enumerate(pages):
             chars += len(text.strip())
             ctx.add(text, f"{location}/page{i + 1}", "body")
+            _footer(ctx, text, f"{location}/page{i + 1}")
+        _annotations_and_watermarks(ctx, pdf, n, location)
         if n and not chars:
             _ocr_pages(ctx, pdf, n, location)
         _attachments(ctx, pdf, location, depth)
     finally:
         pdf.close()
+
+
+META_CHARS = 64 * 1024
+MARK_PAGES = 50  # pages whose annotations and watermarks are read (markings sit on every page)
+WATERMARK_PAGES = 5  # pages whose text objects are looked at for watermarks (and the last one)
+MAX_OBJECTS = 4000  # text objects looked at per page for watermarks
+_XMP_TEXT = re.compile(r">([^<>]{1,4000})<")
+
+
+def _metadata(ctx: Context, pdf, data: bytes, location: str) -> None:
+    """Every document-info entry (custom keys such as /Classification too) and the XMP
+    packet's text, as `key：value` lines and values alone (a property holding a marking)."""
+    lines, values = [], []
+    try:
+        import pikepdf
+
+        with pikepdf.open(io.BytesIO(data)) as pk:
+            for k, v in pk.docinfo.items():
+                if isinstance(v, pikepdf.String):
+                    text = str(v).strip()
+                    if text:
+                        lines.append(f"{k.lstrip('/')}：{text}")
+                        values.append(text)
+            meta = pk.Root.get("/Metadata")
+            if isinstance(meta, pikepdf.Stream):
+                xmp = meta.read_bytes()[:1 << 20].decode("utf-8", "replace")
+                ctx.add("\n".join(t.strip() for t in _XMP_TEXT.findall(xmp) if t.strip())[:META_CHARS],
+                        f"{location}/xmp", "property")
+    except Exception:  # noqa: BLE001 - qpdf could not read what PDFium opened: keep PDFium's view
+        meta = pdf.get_metadata_dict(skip_empty=True)
+        lines = [f"{k}：{v}" for k, v in meta.items() if k not in ("CreationDate", "ModDate")]
+        values = [v for k, v in meta.items() if k not in ("CreationDate", "ModDate")]
+    ctx.add("\n".join(lines)[:META_CHARS], f"{location}/info", "property")
+    ctx.add("\n".join(dict.fromkeys(values))[:META_CHARS], f"{location}/info (values)", "property")
+
+
+def _footer(ctx: Context, text: str, location: str) -> None:
+    """A page's last lines: where a footer's marking sits (a part of its own, like a header)."""
+    lines = [ln for ln in text.rstrip().rsplit("\n", 3)[-2:] if ln.strip()]
+    if lines:
+        ctx.add("\n".join(lines), f"{location} footer", "footer")
+
+
+def _obj_text(obj, textpage) -> str:
+    n = pdfium_c.FPDFTextObj_GetText(obj, textpage, None, 0)
+    if n <= 2:
+        return ""
+    buf = (ctypes.c_ushort * (n // 2 + 1))()
+    pdfium_c.FPDFTextObj_GetText(obj, textpage, buf, n)
+    return bytes(buf)[:n].decode("utf-16-le", "replace").rstrip("\0")
+
+
+def _annot_string(annot, key: str) -> str:
+    n = pdfium_c.FPDFAnnot_GetStringValue(annot, key.encode(), None, 0)
+    if n <= 2:
+        return ""
+    buf = (ctypes.c_ushort * (n // 2 + 1))()
+    pdfium_c.FPDFAnnot_GetStringValue(annot, key.encode(), buf, n)
+    return bytes(buf)[:n].decode("utf-16-le", "replace").rstrip("\0")
+
+
+def _annotations_and_watermarks(ctx: Context, pdf, n: int, location: str) -> None:
+    """Annotations (FreeText, stamps, form widgets, watermark annotations: their text, field
+    names and values, and the text drawn in their appearance) and watermarks: rotated or
+    transparent text, which text extraction in reading order leaves out or scatters."""
+    for i in range(min(n, MARK_PAGES)):
+        ctx.check_time()
+        page = pdf[i]
+        textpage = page.get_textpage()
+        try:
+            annots = []
+            for a in range(pdfium_c.FPDFPage_GetAnnotCount(page.raw)):
+                annot = pdfium_c.FPDFPage_GetAnnot(page.raw, a)
+                if not annot:
+                    continue
+                try:
+                    field, value = _annot_string(annot, "T").strip(), _annot_string(annot, "V").strip()
+                    if field and value:
+                        annots.append(f"{field}：{value}")  # a form field as it is filled in: 密级：机密
+                    annots.append(value)
+                    for key in ("Contents", "TU", "Subj", "RC"):
+                        value = _annot_string(annot, key)
+                        if value.strip():
+                            annots.append(_XML_TAGS.sub("", value) if key == "RC" else value)
+                    for o in range(min(pdfium_c.FPDFAnnot_GetObjectCount(annot), MAX_OBJECTS)):
+                        obj = pdfium_c.FPDFAnnot_GetObject(annot, o)
+                        if obj and pdfium_c.FPDFPageObj_GetType(obj) == pdfium_c.FPDF_PAGEOBJ_TEXT:
+                            annots.append(_obj_text(obj, textpage.raw))
+                finally:
+                    pdfium_c.FPDFPage_CloseAnnot(annot)
+            ctx.add("\n".join(a for a in annots if a.strip()), f"{location}/page{i + 1} annotations", "property")
+            if i >= WATERMARK_PAGES and i != n - 1:
+                continue  # a watermark repeats on every page: the first pages and the last tell
+            marks = []
+            alpha = ctypes.c_uint()
+            rgb = ctypes.c_uint()
+            for k, obj in enumerate(page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_TEXT,), max_depth=3)):
+                if k >= MAX_OBJECTS:
+                    break
+                a, b, c, d, _e, _f = obj.get_matrix().get()
+                rotated = abs(b) > 1e-3 or abs(c) > 1e-3 or a < 0 or d < 0
+                transparent = (pdfium_c.FPDFPageObj_GetFillColor(obj.raw, ctypes.byref(rgb), ctypes.byref(rgb),
+                                                                 ctypes.byref(rgb), ctypes.byref(alpha))
+                               and alpha.value < 255)
+                if rotated or transparent:
+                    marks.append(_obj_text(obj.raw, textpage.raw))
+            ctx.add("\n".join(m for m in marks if m.strip()), f"{location}/page{i + 1} watermark", "watermark")
+        finally:
+            textpage.close()
+            page.close()
+
+
+_XML_TAGS = re.compile(r"<[^<>]*>")
 
 
 def _attachments(ctx: Context, pdf, location: str, depth: int) -> None:

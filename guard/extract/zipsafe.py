@@ -88,15 +88,51 @@ def local(tag) -> str:
 PARAGRAPHS = frozenset({"p", "h"})  # w:p, a:p, text:p, text:h
 
 
-def xml_text(ctx: Context, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> str:
-    """Text of an XML part with one line per paragraph (any OOXML/ODF part)."""
+def _num_label(p, labels: dict) -> str:
+    """The numbering label of a w:p (its pPr/numPr), when it carries words."""
+    for child in p:
+        if local(child.tag) != "pPr":
+            continue
+        for pr in child:
+            if local(pr.tag) != "numPr":
+                continue
+            vals = {local(x.tag): next((v for k, v in x.attrib.items() if local(k) == "val"), "") for x in pr}
+            return labels.get((vals.get("numId", ""), vals.get("ilvl", "0")), "")
+    return ""
+
+
+def xml_text(ctx: Context, zf: zipfile.ZipFile, info: zipfile.ZipInfo, labels: dict | None = None) -> str:
+    """Text of an XML part with one line per paragraph (any OOXML/ODF part). `labels`: Word's
+    numbering labels by (numId, ilvl), printed before numbered paragraphs as Word prints them."""
     out: list[str] = []
     in_para = 0
+    # Table rows as Word and PowerPoint copy them: the cells of a row on one line, tab-separated
+    # (a 密级 | 机密 row is one field); nested tables nest.
+    rows: list[list[str]] = []
+    cells: list[list[str]] = []
     for ev, el in iter_xml(ctx, zf, info):
         name = local(el.tag)
         if ev == "start":
             if name in PARAGRAPHS:
                 in_para += 1
+            elif name == "tr" and not in_para:
+                rows.append([])
+            elif name == "tc" and rows and not in_para:
+                cells.append([])
+            continue
+        if name == "tc" and cells and not in_para:
+            text = " ".join(cells.pop())
+            if rows:
+                rows[-1].append(text)
+            el.clear(keep_tail=False)
+            continue
+        if name == "tr" and rows and not in_para:
+            line = "\t".join(rows.pop())
+            if cells:
+                cells[-1].append(line)
+            elif line.strip():
+                out.append(line + "\n")
+            el.clear(keep_tail=False)
             continue
         if name in ("tab", "s") and len(el) == 0:
             el.text = "\t" if name == "tab" else " "
@@ -110,7 +146,13 @@ def xml_text(ctx: Context, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> str:
         if name in PARAGRAPHS:
             in_para -= 1
             line = "".join(el.itertext())
-            if line.strip():
+            if labels:
+                label = _num_label(el, labels)
+                if label:
+                    line = f"{label}\t{line}"
+            if cells and in_para == 0:
+                cells[-1].append(line.strip())
+            elif line.strip():
                 out.append(line + "\n")
             el.clear(keep_tail=True)
         elif not in_para:
