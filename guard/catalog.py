@@ -212,8 +212,8 @@ class Catalog:
             # A GET can carry a prompt in its query (translate_a/single?q=, chatgpt.com/?q=).
             return "prompt" if method == "GET" and _QUERY_PROMPT.search(path) else "other"
         p = path.split("?", 1)[0]
-        if any(p.lower().startswith(u) for u in svc.uploads) or _UPLOAD_PATH.search(p):
-            return "upload"
+        if svc.kind == "ocr" or any(p.lower().startswith(u) for u in svc.uploads) or _UPLOAD_PATH.search(p):
+            return "upload"  # an OCR back end is only ever sent pictures and scans
         if content_type.lower().lstrip().startswith(_UPLOAD_TYPES):
             return "upload"
         return "prompt"

@@ -157,7 +157,7 @@ def fact_matches(where, f: Facts) -> bool:
     return True
 
 
-@settings(derandomize=True, max_examples=300, deadline=None)
+@settings(derandomize=True, max_examples=150, deadline=None)
 @given(facts=facts_st, own=st.none() | access_st, rules=st.lists(rule_st, max_size=4), default=access_st,
        activity=st.sampled_from(ACTIVITIES), groups=st.frozensets(GROUPS, max_size=2))
 def test_strictest_of_service_and_matching_rules_then_default(facts, own, rules, default, activity, groups):
