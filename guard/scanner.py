@@ -9,6 +9,7 @@ from guard.decide import decide
 from guard.errors import ExtractionError
 from guard.extract import Context, extract_into, ocr
 from guard.extract.ledger import ledger
+from guard.extract.text import charset_of
 from guard.match.matcher import Matcher
 from guard.policy import Policy, load_policy
 from guard.types import Part, Problem, Verdict
@@ -53,5 +54,6 @@ class Engine:
     def scan_bytes(self, data: bytes, filename: str | None = None, content_type: str | None = None) -> Verdict:
         started = time.perf_counter()
         ctx = Context(self.policy.limits)
-        extract_into(ctx, data, filename, f"file:{filename}" if filename else "file:upload", 0)
+        extract_into(ctx, data, filename, f"file:{filename}" if filename else "file:upload", 0,
+                     charset=charset_of(content_type))
         return self.decide(ctx, started)

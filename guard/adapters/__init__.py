@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from urllib.parse import unquote
 
+from guard.adapters.encoding import transcode
 from guard.adapters.form import scan_form
 from guard.adapters.frames import scan_frames
 from guard.adapters.multipart import scan_multipart
 from guard.adapters.protobuf import scan_protobuf
 from guard.extract import Context, extract_into
 from guard.extract.jsonwalk import parse_body, walk_values
+from guard.extract.text import charset_of
 
 __all__ = ["scan_body"]
 
@@ -55,6 +57,7 @@ def scan_body(ctx: Context, body: bytes, content_type: str, headers, path: str) 
     if not body:
         return "empty"
     ctype = (content_type or "").split(";", 1)[0].strip().lower()
+    body = transcode(ctx, body, content_type)  # JSON and forms in a declared charset or UTF-16: as UTF-8
     if ctype == "multipart/form-data":
         scan_multipart(ctx, body, content_type)
         return "multipart"
@@ -80,8 +83,8 @@ def scan_body(ctx: Context, body: bytes, content_type: str, headers, path: str) 
             ctx.problem("corrupt", "body", "body declared as JSON does not parse")
             return "json"
     if ctype.startswith("text/") and not ctype.startswith("text/html"):
-        extract_into(ctx, body, None, "body", 0)
+        extract_into(ctx, body, None, "body", 0, charset=charset_of(content_type))
         return "text"
     # Anything else is an upload: identify it by its bytes, never by its media type.
-    extract_into(ctx, body, _filename(headers, path), "upload", 0)
+    extract_into(ctx, body, _filename(headers, path), "upload", 0, charset=charset_of(content_type))
     return "file"

@@ -123,3 +123,57 @@ def decode_content(body: bytes, header: str, limits: Limits, inline_cap: int | N
             raise ExtractionError("corrupt", f"undecodable {coding} body: {e}") from None
         budget.raw_size = len(body)
     return body
+
+
+# --- character sets -------------------------------------------------------------------------
+
+_UTF16_32_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def _form_charset(body: bytes) -> str | None:
+    """The `_charset_` field an HTML form sends to name its encoding (HTML: a hidden input)."""
+    i = body.find(b"_charset_=")
+    if i < 0 or (i and body[i - 1:i] != b"&"):
+        return None
+    value = body[i + 10:i + 60].split(b"&", 1)[0]
+    return value.decode("ascii", "replace").strip().lower() or None
+
+
+def transcode(ctx, body: bytes, content_type: str) -> bytes:
+    """A JSON or form body as UTF-8, read the way its receiver reads it: a UTF-16/32 byte-order
+    mark (or JSON's NUL pattern, RFC 4627) and a declared charset (Content-Type parameter,
+    a form's `_charset_` field) are honoured; GBK JSON stays Chinese, UTF-7 is decoded. A
+    charset nobody can decode is a problem: the body was not inspected, so it does not pass.
+    Other media types keep their bytes (text and files are decoded where they are read)."""
+    import json
+    from urllib.parse import parse_qsl, urlencode
+
+    from guard.extract.text import charset_of, codec_for
+
+    ctype = (content_type or "").split(";", 1)[0].strip().lower()
+    charset = charset_of(content_type)
+    try:
+        if ctype == "application/x-www-form-urlencoded":
+            charset = charset or _form_charset(body)
+            codec = codec_for(charset) if charset else "utf-8"
+            if codec == "utf-8":
+                return body
+            text = body.decode(codec, "replace") if not body.isascii() else body.decode("ascii")
+            pairs = parse_qsl(text, keep_blank_values=True, encoding=codec, errors="replace")
+            return urlencode(pairs).encode("ascii")
+        head = body[:4]
+        jsonish = "json" in ctype or body[:64].lstrip(b" \t\r\n\xef\xbb\xbf")[:1] in (b"{", b"[")
+        if not jsonish and not head.startswith(_UTF16_32_BOMS):
+            return body
+        if head.startswith(_UTF16_32_BOMS) or (b"\x00" in head and len(body) >= 4):
+            # JSON in UTF-16/32: what Python's json.loads(bytes) and most servers detect.
+            enc = json.detect_encoding(body)
+            if enc != "utf-8":
+                return body.decode(enc, "replace").lstrip("\ufeff").encode("utf-8")
+        if charset:
+            codec = codec_for(charset)
+            if codec != "utf-8":
+                return body.decode(codec, "replace").encode("utf-8")
+    except ExtractionError as e:
+        ctx.problem(e.reason, "body", e.detail)
+    return body

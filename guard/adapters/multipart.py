@@ -15,6 +15,7 @@ from email.policy import HTTP
 from guard.errors import ExtractionError
 from guard.extract import Context, extract_into
 from guard.extract.jsonwalk import scan_string
+from guard.extract.text import charset_of, codec_for
 
 _HEADERS = BytesHeaderParser(policy=HTTP)
 _B64_ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
@@ -62,7 +63,11 @@ def split_multipart(body: bytes, content_type: str):
 
 def scan_multipart(ctx: Context, body: bytes, content_type: str) -> None:
     names = []
-    for i, (headers, data) in enumerate(split_multipart(body, content_type)):
+    parts = list(split_multipart(body, content_type))
+    # HTML forms name their charset in a `_charset_` field; each part may declare its own.
+    default_charset = next((data.decode("ascii", "replace").strip().lower() for headers, data in parts
+                            if headers.get_param("name", header="content-disposition") == "_charset_"), None)
+    for i, (headers, data) in enumerate(parts):
         ctx.check_time()
         name = headers.get_param("name", header="content-disposition") or f"part{i}"
         names.append(str(name))
@@ -78,10 +83,18 @@ def scan_multipart(ctx: Context, body: bytes, content_type: str) -> None:
         elif cte == "quoted-printable":
             data = quopri.decodestring(data)
         loc = f"multipart:{name}"
-        if filename is not None or not _is_text(data):
-            extract_into(ctx, data, filename, loc, 0)
+        charset = charset_of(headers.get("content-type")) or default_charset
+        if charset:
+            try:
+                codec = codec_for(charset)
+            except ExtractionError as e:
+                ctx.problem(e.reason, loc, e.detail)
+                continue
+        if filename is not None or not _is_text(data) and not (charset and codec != "utf-8"):
+            extract_into(ctx, data, filename, loc, 0, charset=charset)
         else:
-            scan_string(ctx, data.decode("utf-8", errors="replace"), loc)
+            text = data.decode(codec if charset else "utf-8", errors="replace")
+            scan_string(ctx, text, loc)
     ctx.add("\n".join(names), "multipart (field names)", "body")
 
 

@@ -24,7 +24,7 @@ from guard.extract.rtf import extract_rtf
 from guard.extract.sniff import sniff
 from guard.extract.text import extract_csv, extract_text
 from guard.extract.imagemeta import extract_image_metadata
-from guard.extract.zipsafe import open_zip, read_member
+from guard.extract.zipsafe import local_only_members, open_zip, read_member
 from guard.rules import Limits
 
 __all__ = ["Context", "Extraction", "extract", "extract_into", "sniff"]
@@ -84,6 +84,8 @@ def extract_into(ctx: Context, data: bytes, name: str | None, location: str, dep
             kind = _zip_flavour(ctx, zf)
             {"ooxml": extract_ooxml, "odf": extract_odf, "ofd": extract_ofd, "archive": extract_archive}[kind](
                 ctx, zf, location, depth)
+            for member, body in local_only_members(ctx, data, zf):
+                extract_into(ctx, body, member.rsplit("/", 1)[-1], f"{location}/{member} (local header only)", depth + 1)
         elif kind == "pdf":
             extract_pdf(ctx, data, location, depth)
         elif kind == "ole":

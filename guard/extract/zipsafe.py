@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import struct
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -160,3 +161,72 @@ def xml_text(ctx: Context, zf: zipfile.ZipFile, info: zipfile.ZipInfo, labels: d
                 out.append(el.text.strip() + "\n")
             el.clear(keep_tail=False)
     return "".join(out)
+
+
+_LOCAL = struct.Struct("<4sHHHHHIIIHH")
+
+
+def local_only_members(ctx: Context, data: bytes, zf: zipfile.ZipFile):
+    """(name, bytes) of entries that have a local header but no central-directory entry: a
+    streaming reader (Java's ZipInputStream, many upload scanners and unzip libraries) walks
+    local headers and reads them; zipfile, reading the central directory, never sees them.
+    Members whose headers sit inside another member's data are not entries of their own."""
+    covered = []
+    for info in zf.infolist():
+        start = info.header_offset
+        if start + _LOCAL.size > len(data):
+            continue
+        nlen, xlen = _LOCAL.unpack_from(data, start)[-2:]
+        covered.append((start, start + _LOCAL.size + nlen + xlen + info.compress_size
+                        + (16 if info.flag_bits & 0x8 else 0)))
+    starts = {s for s, _ in covered}
+    pos = data.find(b"PK\x03\x04")
+    found = 0
+    while pos >= 0:
+        ctx.check_time()
+        if pos not in starts and not any(s <= pos < e for s, e in covered) and pos + _LOCAL.size <= len(data):
+            _sig, _ver, flags, method, _t, _d, _crc, csize, usize, nlen, xlen = _LOCAL.unpack_from(data, pos)
+            begin = pos + _LOCAL.size + nlen + xlen
+            if 0 < nlen <= 1024 and method in (0, 8) and begin <= len(data):
+                name = data[pos + _LOCAL.size:pos + _LOCAL.size + nlen].decode("utf-8", "replace")
+                found += 1
+                if found > ctx.limits.max_members:
+                    raise LimitExceeded(f"more than {ctx.limits.max_members} archive members")
+                if flags & 0x1:
+                    raise ExtractionError("encrypted", f"{name}: encrypted archive member (local header only)")
+                body = _inflate_local(ctx, data, begin, method, csize, usize, flags, name)
+                if body is None:
+                    raise ExtractionError("corrupt", f"{name}: unreadable member (local header only)")
+                if not name.endswith("/"):
+                    yield name, body
+        pos = data.find(b"PK\x03\x04", pos + 4)
+
+
+def _inflate_local(ctx: Context, data: bytes, begin: int, method: int, csize: int, usize: int, flags: int,
+                   name: str) -> bytes | None:
+    lim = ctx.limits
+    if usize > lim.max_member_bytes:
+        raise LimitExceeded(f"{name}: {usize} bytes uncompressed (limit {lim.max_member_bytes})")
+    if method == 0:
+        if flags & 0x8 and not csize:
+            return None  # stored with a data descriptor: its length is unknowable
+        body = data[begin:begin + csize]
+        ctx.charge(len(body))
+        return body
+    d = zlib.decompressobj(-zlib.MAX_WBITS)
+    src = data[begin:begin + csize] if csize and not flags & 0x8 else data[begin:]
+    out, total = [], 0
+    try:
+        while src and not d.eof:
+            piece = d.decompress(src, CHUNK)
+            src = d.unconsumed_tail
+            total += len(piece)
+            ctx.charge(len(piece))
+            if total > lim.max_member_bytes:
+                raise LimitExceeded(f"{name}: inflates past {lim.max_member_bytes} bytes")
+            out.append(piece)
+            if not piece and not src:
+                break
+    except zlib.error:
+        return None
+    return b"".join(out)
