@@ -1,55 +1,128 @@
-"""Credentials by family: two well-formed values and a near miss each, and a floor of things
-that look like secrets but are not (placeholders, public keys, hashes, ids)."""
+"""Credentials by provider format: well-formed values (random bodies, valid checksums) are found
+by the rule that names the provider, a near miss of each is not, and a floor of things that look
+like secrets but are not (placeholders, public keys, hashes, ids) passes."""
 import base64
 import json
+import random
+import string
+import zlib
 
 import pytest
 
+from guard.policy import load_policy
+
+_R = random.Random(29)
+ALNUM = string.ascii_letters + string.digits
+HEX = "0123456789abcdef"
+B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def rnd(n: int, alphabet: str = ALNUM) -> str:
+    return "".join(_R.choice(alphabet) for _ in range(n))
+
+
+def crc_token(prefix: str) -> str:
+    """A GitHub/npm-format token: 30 random base62 characters and their CRC32 in 6 base62 digits,
+    computed here from the published format, not by the implementation."""
+    body = rnd(30)
+    n, tail = zlib.crc32(body.encode()), ""
+    while n:
+        n, r = divmod(n, 62)
+        tail = B62[r] + tail
+    return f"{prefix}_{body}{tail.rjust(6, '0')}"
+
+
+def uuid() -> str:
+    return "-".join(rnd(n, HEX) for n in (8, 4, 4, 4, 12))
+
+
+# rule id -> (texts it must find, a near miss it must not)
 FAMILIES = {
+    "credential.token.github": ([f"token {crc_token('ghp')}", f"GH_TOKEN={crc_token('gho')}", f"ghs = '{crc_token('ghs')}'"],
+                                "ghp_" + rnd(36)),  # random tail: the checksum fails
+    "credential.token.github-fine-grained": ([f"github_pat_{rnd(22)}_{rnd(59)}"], "github_pat_xxxxxxxxxx"),
+    "credential.registry-token.npm": ([f"//registry.npmjs.org/:_authToken={crc_token('npm')}"], "npm_" + rnd(36)),
+    "credential.token.gitlab": ([f"GITLAB_TOKEN=glpat-{rnd(20)}", f"gldt-{rnd(20)}", f"glrt-{rnd(20)}"], "glpat-xxxxxxxxxxxxxxxxxxxx"),
+    "credential.token.grafana": ([f"glc_{rnd(48)}", f"glsa_{rnd(32)}_{rnd(8, HEX)}"], "glc_ 是 Grafana Cloud 令牌前缀"),
+    "credential.token.vault": ([f"VAULT_TOKEN=hvs.{rnd(24)}", f"hvb.{rnd(140)}"], "hvs.xxxxxxxxxxxxxxxxxxxxxxxx"),
+    "credential.token.terraform": ([f'token = "{rnd(14).lower()}.atlasv1.{rnd(64)}"'], "xxxx.atlasv1.yyyy"),
+    "credential.token.doppler": ([f"DOPPLER_TOKEN=dp.pt.{rnd(43)}", f"dp.st.prd.{rnd(43)}"], "dp.pt.xxxxxxxx"),
+    "credential.token.shopify": ([f"shpat_{rnd(32, HEX)}", f"shpss_{rnd(32, HEX)}"], "shpat_" + "0" * 32),
+    "credential.token.linear": ([f"lin_api_{rnd(40)}"], "lin_api_" + "x" * 40),
+    "credential.token.notion": ([f"ntn_{rnd(11, string.digits)}{rnd(35)}", f"secret_{rnd(43)}"], "secret_key_base"),
+    "credential.token.figma": ([f"X-Figma-Token: figd_{rnd(40)}"], "figd_xxxxxxxx"),
+    "credential.token.sentry": ([f"sntryu_{rnd(64, HEX)}"], "sntryu_" + "0" * 64),
+    "credential.token.sentry-dsn": ([f"dsn: https://{rnd(32, HEX)}@o{rnd(6, string.digits)}.ingest.sentry.io/{rnd(7, string.digits)}"],
+                                    "https://examplePublicKey@o0.ingest.sentry.io/0"),
+    "credential.token.newrelic": ([f"NRAK-{rnd(27, string.ascii_uppercase + string.digits)}"], "NRAK-XXXXXXXXXXXXXXXXXXXXXXXXXXX"),
+    "credential.token.datadog": ([f"DD_API_KEY={rnd(32, HEX)}", f"DD-APPLICATION-KEY: {rnd(40, HEX)}"], "DD_API_KEY=<key>"),
+    "credential.token.atlassian": ([f"ATATT3xFfGF0{rnd(180, ALNUM + '-_')}"], "ATATT3 前缀"),
+    "credential.token.jenkins": ([f"-auth admin:11{rnd(32, HEX)}"], "11" * 17),
+    "credential.token.postman": ([f"PMAK-{rnd(24, HEX)}-{rnd(34, HEX)}"], "PMAK-xxxx"),
+    "credential.token.bitbucket": ([f"ATBB{rnd(32)}"], "ATBBxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"),
+    "credential.token.jfrog": ([f"AKCp{rnd(69)}"], "AKCp" + "x" * 69),
+    "credential.token.slack": ([f"xoxb-{rnd(12, string.digits)}-{rnd(13, string.digits)}-{rnd(24)}"], "xoxb-xxxxxxxxxxxx"),
+    "credential.token.google-api": ([f"AIza{rnd(35)}", f"GOCSPX-{rnd(28)}"], "AIza" + "x" * 35),
+    "credential.ai-key.openai": ([f"sk-proj-{rnd(48)}"], "sk-proj-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"),
+    "credential.ai-key.anthropic": ([f"sk-ant-api03-{rnd(93)}AA"], "sk-ant-api03-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"),
+    "credential.ai-key.openai-compatible": ([f"DEEPSEEK_API_KEY=sk-{rnd(32, HEX)}"], "sk-1234567890abcdef1234567890abcdef"),
+    "credential.ai-key.huggingface": ([f"HF_TOKEN=hf_{rnd(34)}"], "hf_hub_download(repo_id='x')"),
+    "credential.ai-key.azure-openai": ([f"AZURE_OPENAI_API_KEY={rnd(32, HEX)}", f'-H "api-key: {rnd(32, HEX)}"'], "md5 " + rnd(32, HEX)),
+    "credential.ai-key.volcengine-ark": ([f"ARK_API_KEY={uuid()}"], f"request_id: {uuid()}"),
+    "credential.ai-key.zhipu": ([f"ZHIPUAI_API_KEY={rnd(32, HEX)}.{rnd(16)}"], "glm-4 的价格是多少"),
+    "credential.cloud-key.aliyun": ([f"LTAI5t{rnd(18)}"], "LTAI 前缀是阿里云的"),
+    "credential.cloud-key.tencent": ([f"SecretId: AKID{rnd(32)}"], "AKIDz8krbsJ5yKBZQpn74WFkmLPx3EXAMPLE"),
+    "credential.cloud-key.baidu": ([f"ALTAK{rnd(21)}", f"Bearer bce-v3/ALTAK-{rnd(21)}/{rnd(40, HEX)}"], "bce-v3/ALTAK-*********/614fb**********"),
+    "credential.cloud-key.volcengine": ([f"VOLC_ACCESSKEY=AKLT{rnd(40)}"], "AKLT 是火山引擎 AccessKey 的前缀"),
+    "credential.cloud-key.huawei": ([f"HUAWEICLOUD_SDK_AK={rnd(20, string.ascii_uppercase + string.digits)}", f"HW_SECRET_KEY=\"{rnd(40)}\""],
+                                    "HUAWEICLOUD_SDK_AK=${HW_AK}"),
+    "credential.cloud-key.qiniu": ([f"QINIU_SECRET_KEY={rnd(40)}"], "qiniu bucket: media-prod"),
+    "credential.cloud-key.ucloud": ([f"UCLOUD_PRIVATE_KEY={rnd(40)}"], f"UCLOUD_PUBLIC_KEY={rnd(32)}"),
+    "credential.cloud-key.jdcloud": ([f"JDC_{rnd(28, string.ascii_uppercase + string.digits)}"], "JDC_XXXXXXXXXXXXXXXXXXXXXXXXXXXX"),
+    "credential.payment.wechat-pay": ([f"api-v3-key: {rnd(32)}", f"mch_key={rnd(32)}"], "mch_id: 1900000109"),
+    "credential.im-app.wechat": ([f"WECHAT_APP_SECRET={rnd(32, HEX)}"], f"APPID = 'wx{rnd(16, HEX)}'"),
+    "credential.im-app.wecom": ([f"gettoken?corpid=ww{rnd(16, HEX)}&corpsecret={rnd(43, ALNUM + '-_')}"], "corpsecret=SECRET"),
+    "credential.im-app.dingtalk": ([f"secret = 'SEC{rnd(64, HEX)}'"], "SEC 开头的加签密钥"),
+    "credential.im-app.dingtalk-app": ([f"dingtalk.app-secret: {rnd(64)}"], f"dingtalk.app-key: ding{rnd(16, HEX)}"),
+    "credential.im-app.feishu": ([f'{{"app_id": "cli_{rnd(16, HEX)}", "app_secret": "{rnd(32)}"}}'], f'{{"app_id": "cli_{rnd(16, HEX)}"}}'),
+    "credential.registry-token.gitee": ([f"GITEE_TOKEN={rnd(32, HEX)}"], "gitee repo: corp/erp"),
+    "credential.registry-token.pypi": ([f"password = pypi-AgEIcHlwaS5vcmc{rnd(60, ALNUM + '-_')}"], "pypi-simple index"),
+    "credential.registry-token.dockerhub": ([f"docker login -p dckr_pat_{rnd(27)}"], "dckr_pat_ 开头"),
+    "credential.registry-token.nuget": ([f"nuget push -k oy2{rnd(43, string.ascii_lowercase + string.digits)}"], "oy2 开头"),
+    "credential.messaging-token.sendgrid": ([f"SG.{rnd(22)}.{rnd(43)}"], "SG.short.value"),
+    "credential.messaging-token.twilio": ([f"SK{rnd(32, HEX)}"], "SK" + "0" * 32),
+    "credential.messaging-token.twilio-auth": ([f"Client('AC{rnd(32, HEX)}', '{rnd(32, HEX)}')"], f"TWILIO_ACCOUNT_SID=AC{rnd(32, HEX)}"),
+    "credential.messaging-token.mailgun": ([f"key-{rnd(32, HEX)}", f"{rnd(32, HEX)}-{rnd(8, HEX)}-{rnd(8, HEX)}"],
+                                           "key-3ax6xnjp29jd6fds4gc373sgvjxteol0"),  # Mailgun's docs sample
+    "credential.messaging-token.telegram": ([f"TeleBot('{rnd(10, string.digits)}:AA{rnd(33)}')"], "telegram bot id 6839201745"),
+    "credential.stripe": ([f"sk_live_{rnd(24)}", f"rk_live_{rnd(30)}"], f"sk_test_{rnd(24)}"),
+    "credential.age-key": ([f"AGE-SECRET-KEY-1{rnd(58, 'QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L')}"], "AGE-SECRET-KEY-1..."),
     "credential.webhook": (
-        ["curl -X POST https://hooks.slack.com/services/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",
-         "飞书机器人：https://open.feishu.cn/open-apis/bot/v2/hook/0b8e2f4a-7c1d-4e9b-a3f6-5d2c8e1b7a40",
-         "企业微信 https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=1f2e3d4c-5b6a-4789-8a7b-6c5d4e3f2a1b",
-         "https://oapi.dingtalk.com/robot/send?access_token=8f3a2b9c7d1e4f6a0b5c8d2e9f1a3b7c6d4e0f2a9b8c7d1e3f5a6b2c4d8e0f1a"],
+        [f"https://hooks.slack.com/services/T{rnd(8).upper()}/B{rnd(8).upper()}/{rnd(24)}",
+         f"https://open.feishu.cn/open-apis/bot/v2/hook/{uuid()}",
+         f"https://oapi.dingtalk.com/robot/send?access_token={rnd(64, HEX)}"],
         "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX"),
-    "credential.stripe": (
-        ["STRIPE_SECRET_KEY=sk_live_51NzQ8bLf2Hp7KmR4tV9wY3xE6q", "rk_live_51NzQ8bLf2Hp7KmR4tV9wY3xE6q8"],
-        "STRIPE_SECRET_KEY=sk_test_51NzQ8bLf2Hp7KmR4tV9wY3xE6q"),
-    "credential.messaging-token": (
-        ["sg = SendGridAPIClient('SG.aBcD1234eFgH5678iJkL9m.NoPqRsTuVwXyZ0123456789aBcDeFgHiJkLmNoPqRsT')",
-         "TELEGRAM_TOKEN=6839201745:AAGk3lPq9RtVw2XyZ8bN4mC7dF1hJ5sL0aE", "hf_token = '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'",
-         "mailgun: key-3ax6xnjp29jd6fds4gc373sgvjxteol0"],
-        "telegram bot id 6839201745"),
-    "credential.cloud-key": (
-        ["ak = 'ALTAKq8Wm3Zr5Tn7Vb2Xc9Ls4'", "VOLC_ACCESSKEY=AKLTYjA2ZGM5NWE4ODk0NGEyYmIyMzQ0ZjVkNzY1ZDQyNmE",
-         "HW_SECRET_KEY=\"Zx8Cv7Bn6Mq5Wr4Et3Ty2Ui1Op0AsDfGhJkLqWeRt\""],
-        "AKLT 是火山引擎 AccessKey 的前缀"),
-    "credential.registry-token": (
-        ["npm config set //registry.npmjs.org/:_authToken npm_Ab12Cd34Ef56Gh78Ij90Kl12Mn34Op56Qr78",
-         "docker login -p dckr_pat_Q2w3E4r5T6y7U8i9O0pAsDfGh2J"],
-        "npm_config_cache=/tmp/npm"),
     "credential.key-container": (
         ["PuTTY-User-Key-File-2: ssh-rsa\nEncryption: none\nComment: ops\nPrivate-Lines: 14",
-         '{"kty":"RSA","n":"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw","e":"AQAB","d":"X4cTteJY_gn4FYPsXB8rdXix5vwsg1FLN5E3EaG6RJoVH-HLLKD9M7dx5oo7GURknchnrRweUkC7hT5fJLM0WbFAKNLWY2vv7B6NqXSzUvxT0_YSfqijwp3RTzlBaCxWp4doFk5N2o8Gy_nHNKroADIkJ46pRUohsXywbReAdYaMwFs9tv8d_cPVY3i07a3t8MN6TNwm0dSawm9v47UiCl3Sk5ZiG7xojPLu4sbg1U2jx4IBTNBznbJSzFHK66jT8bgkuqsk0GjskDJk19Z4qwjwbsnn4j2WBii3RL-Us2lGVkY8fkFzme1z0HbIkfz0Y6mqnOYtqc0X4jfcKoAC8Q"}',
          "    client-key-data: " + base64.b64encode(b"-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA2a\n").decode(),
          json.dumps({"auths": {"https://index.docker.io/v1/": {"auth": base64.b64encode(b"ci:Dk8#mPq2Zr").decode()}}})],
         '{"kty":"RSA","n":"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4","e":"AQAB"}'),
     "credential.azure-sas": (
-        ["https://acct.blob.core.windows.net/docs/a.pdf?sv=2023-11-03&ss=b&srt=o&sp=r&se=2026-12-31T00:00:00Z&sig=aB3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hJ6kM9nP2q%3D",
-         "?sig=aB3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hJ6kM9nP2q%3D&se=2026-12-31&sv=2023-11-03"],
+        [f"https://acct.blob.core.windows.net/docs/a.pdf?sv=2023-11-03&ss=b&srt=o&sp=r&se=2026-12-31T00:00:00Z&sig={rnd(43)}%3D"],
         "https://acct.blob.core.windows.net/docs/a.pdf?sv=2023-11-03&sig=XXXX"),
-    "credential.xml-password": (
-        ["<password>Mvn$9kQz2Lp7</password>", "<add key=\"ClearTextPassword\" /><ClearTextPassword>Nu9#Gx2Lm8Qw</ClearTextPassword>"],
-        "<password>${env.MAVEN_PASS}</password>"),
-    "credential.ai-key": (
-        ["ZHIPUAI_API_KEY=9c2f7a1e4b8d3f6a0e5c9b2d7a4f1e8c.Pq8Zr2Lm4Nb7Vc1K", "zhipu key 0a1b2c3d4e5f60718293a4b5c6d7e8f9.AbCdEfGh12345678"],
-        "glm-4 的价格是多少"),
     "credential.connection-string": (
-        ["amqps://admin:Rb7#kQz2Lp9w@mq.internal:5671/vhost", "redis://:Xk92LmQz7Rt4@10.0.0.8:6379/0"],
+        ["amqps://admin:Rb7#kQz2Lp9w@mq.internal:5671/vhost", f"redis://:{rnd(16)}@10.0.0.8:6379/0",
+         f"jdbc:oracle:thin:scott/{rnd(12)}@//10.1.1.9:1521/ORCL", f"https://{crc_token('ghp')}@github.com/corp/x.git"],
         "postgres://user:password@localhost/db"),
-    "credential.private-key": (
-        ["-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEI", "-----BEGIN PGP PRIVATE KEY BLOCK-----\nlQdGBF"],
-        "-----BEGIN CERTIFICATE-----\nMIIDdzCCAl+gAwIBAgIE"),
+    "credential.aws-access-key": ([f"aws_access_key_id = AKIA{rnd(16, string.ascii_uppercase + string.digits)}"], "AKIAIOSFODNN7EXAMPLE"),
+    "credential.jwt": (["Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"],
+                       "eyJhbGciOiJIUzI1NiJ9 is a header"),
+    "credential.private-key-der": ([f"alipay_private_key=MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQ{rnd(40)}"],
+                                   f"alipay_public_key=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA{rnd(40)}"),
+    "credential.private-key": (["-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEI", "-----BEGIN PGP PRIVATE KEY BLOCK-----\nlQdGBF"],
+                               "-----BEGIN CERTIFICATE-----\nMIIDdzCCAl+gAwIBAgIE"),
+    "credential.cli-password": ([f"ldapsearch -x -D cn=admin,dc=corp -w {rnd(14)} -b dc=corp", f"mysql -uroot -p'{rnd(12)}' erp"],
+                                "mysql -u root -p"),
 }
 
 
@@ -65,6 +138,15 @@ def test_credential_found(engine, rule, text):
 @pytest.mark.parametrize("rule, text", [(r, miss) for r, (_, miss) in FAMILIES.items()])
 def test_near_miss(engine, rule, text):
     assert rule not in engine.scan_text(text).rules
+
+
+def test_every_credential_rule_names_its_provider_and_is_covered_here():
+    """Each rule carries a Chinese title and the category, and this table exercises every one."""
+    rules = [r for r in load_policy().rules if r.id.startswith("credential.")]
+    for r in rules:
+        assert r.title and r.category == "凭据" and r.description, r.id
+    untested = {r.id for r in rules} - set(FAMILIES) - {"credential.secret-assignment"}
+    assert not untested, untested
 
 
 FLOOR = [
@@ -83,6 +165,17 @@ FLOOR = [
     "文档示例：https://hooks.slack.com/services/TXXXXXXXX/BXXXXXXXX/XXXXXXXXXXXXXXXXXXXXXXXX",
     "curl -u user:password https://api.example.com",
     "mysql -u root -p",
+    # Published documentation samples, allowlisted by name in the policy.
+    "jwt.io: eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ."
+    "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
+    "export GITHUB_TOKEN=ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+    "[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    # Public identifiers alone.
+    "APPID = 'wx1662b5e803b61ba4'\nAccessKeyId 由控制台生成",
+    "client_id: 8f3a2b9c7d1e4f6a0b5c8d2e9f1a3b7c",
+    "TWILIO_ACCOUNT_SID=ACa41ecccc3fc1626e53a13043b026c48b",
+    "feishu app_id: cli_92669653b7024721",
+    "password_hash: $2b$12$KIXQJ8Zx1yq9Vd3Lk0aPOeW3n8Yq2r5t6u7v8w9x0y1z2a3b4c5d6",
 ]
 
 
@@ -92,7 +185,6 @@ def test_false_positive_floor(engine, text):
     assert v.action == "allow", v.findings
 
 
-# Every family of issue 15, whichever rule names it: two or more well-formed values and a near miss.
 _P12 = None
 
 
@@ -103,63 +195,16 @@ def _pkcs12() -> bytes:
                                                   BestAvailableEncryption(b"pw"))
 
 
-BY_FAMILY = {
-    "aws": (["aws_access_key_id=AKIAZ3MQ7RX2PLKW4D7N", "aws_secret_access_key = 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"],
-            "AKIA 开头的是什么"),
-    "gcp-service-account": ([json.dumps({"type": "service_account", "project_id": "p", "private_key_id": "1a2b",
-                                         "private_key": "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0B\n-----END PRIVATE KEY-----\n"}),
-                             "GOOGLE_API_KEY=AIzaSyD3kL9mQ2pR7sT4vW8xZ1aB5cE6fG0hJ2k"],
-                            '{"type": "service_account", "client_email": "svc@p.iam.gserviceaccount.com"}'),
-    "azure": (["DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4MTIzNA==;",
-               "https://a.blob.core.windows.net/c/f?sv=2023-11-03&se=2026-12-31&sr=b&sp=r&sig=Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFi%3D"],
-              "AccountName=acct;AccountKey=<your-key>"),
-    "aliyun-tencent": (["ALIBABA_CLOUD_ACCESS_KEY_ID=LTAI5tQ8xYz2AbCdEfGhIjKl", "SecretId: AKIDz8krbsJ5yKBZQpn74WFkmLPx3Rq9Wd2T"],
-                       "LTAI 前缀是阿里云的"),
-    "huawei-baidu-volc-jd-kingsoft": (["HUAWEICLOUD_SDK_AK=QW7ZRT4KLP2MNX8VB3CD", "BAIDU_AK=ALTAKq8Wm3Zr5Tn7Vb2Xc9Ls4",
-                                       "ak=AKLTYjA2ZGM5NWE4ODk0NGEyYmIyMzQ0ZjVkNzY1ZDQyNmE", "JDC_7F4A9C2E1B8D6F3A5C9E2B7D4F1A"],
-                                      "HUAWEICLOUD_SDK_AK=${HW_AK}"),
-    "code-hosting": (["git remote set-url origin https://ci:ghp_aB3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hJ6@github.com/o/r.git",
-                      "GITLAB_TOKEN=glpat-x9Qm2RvT7wLp4ZsN8cJk", "GITEE_TOKEN=3f9c2a7e1b8d4f6a0c5e9b2d7a4f1e8c"],
-                     "ghp_ 是 GitHub 令牌前缀"),
-    "registries": (["//registry.npmjs.org/:_authToken=npm_Ab12Cd34Ef56Gh78Ij90Kl12Mn34Op56Qr78",
-                    "password = pypi-AgEIcHlwaS5vcmcCJDg3YjQ2ZjE5LTVkMmItNGE5ZS1iNzA0LWE4ZjYwOTBjNzQ1YQ",
-                    "<server><password>Mvn$9kQz2Lp7</password></server>"],
-                   "npm_config_registry=https://registry.npmmirror.com"),
-    "chat-office": (["https://oapi.dingtalk.com/robot/send?access_token=8f3a2b9c7d1e4f6a0b5c8d2e9f1a3b7c6d4e0f2a9b8c7d1e3f5a6b2c4d8e0f1a",
-                     "WX_APP_SECRET=3f9c2a7e1b8d4f6a0c5e9b2d7a4f1e8c",
-                     "https://discord.com/api/webhooks/112233445566778899/AbCdEfGhIjKlMnOpQrStUvWxYz0123456789_-AbCdEfGhIjKlMnOpQrStUv"],
-                    "钉钉机器人文档 https://oapi.dingtalk.com/robot/send?access_token=XXXXXX"),
-    "payment-messaging": (["sk_live_51NzQ8bLf2Hp7KmR4tV9wY3xE6q", "alipay_private_key=MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC3mJ8xq2Lz",
-                           "mch_key: 8Kd92LmQz7Rt4Vw1Yb6Nc3Pf5Hj0Gs2U", "SK2a9f8e7d6c5b4a3928171605f4e3d2c1"],
-                          "alipay_public_key=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA3mJ8xq2Lz"),
-    "ai-providers": (["OPENAI_API_KEY=sk-proj-Ab3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hJ6kM9n",
-                      "ANTHROPIC_API_KEY=sk-ant-api03-Ab3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hJ6kM9nP2q",
-                      "DEEPSEEK_API_KEY=sk-3f9c2a7e1b8d4f6a0c5e9b2d7a4f1e8c", "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"],
-                     "OPENAI_API_KEY=sk-..."),
-    "databases": (["jdbc:mysql://app:Qw8#Lm2Zp7Rt@10.0.0.5:3306/erp", "spring.datasource.password=Dq7#Lp2Xm9Wz",
-                   "mongodb+srv://svc:Mg0Pass2027x@cluster0.abcde.mongodb.net/db"],
-                  "jdbc:mysql://localhost:3306/erp?user=app"),
-    "private-keys": (["-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA",
-                      "PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\nPrivate-Lines: 1"],
-                     "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A"),
-    "generic": (["DB_PASSWORD=Tr0ub4dor&3x", "redis:\n  password: \"Zq8#mLp2Xw9\"", "[smtp]\npassword = Sm7#pQ2wLx9",
-                 "生产库 root 的密码是 Wn7#qLp29z", "运维口令：Ab12!xYz99"],
-                "DB_PASSWORD=${DB_PASSWORD}"),
-}
-
-
-@pytest.mark.parametrize("family, text", [(f, t) for f, (pos, _) in BY_FAMILY.items() for t in pos])
-def test_family_caught(engine, family, text):
-    v = engine.scan_text(text)
-    assert v.action == "block" and any(r.startswith("credential.") for r in v.rules), (family, v.rules)
-
-
-@pytest.mark.parametrize("family, text", [(f, miss) for f, (_, miss) in BY_FAMILY.items()])
-def test_family_near_miss(engine, family, text):
-    v = engine.scan_text(text)
-    assert not any(r.startswith("credential.") for r in v.rules), (family, v.rules)
-
-
 def test_pkcs12_file_blocks(engine):
     v = engine.scan_bytes(_pkcs12(), filename="证书.p12")
     assert v.action == "block" and "uninspectable.encrypted" in v.rules
+
+
+def test_checksum_decides_a_bare_github_token_but_an_assignment_still_counts(engine):
+    """A token whose CRC32 tail fails is a hand-written sample when it stands alone; assigned to a
+    name that says secret it is still a finding (a live token of another format, a paste)."""
+    bad = "ghp_" + rnd(36)
+    assert engine.scan_text(f"示例 {bad}").action == "allow"
+    assert "credential.secret-assignment" in engine.scan_text(f"GITHUB_TOKEN={bad}").rules
+    good = crc_token("ghp")
+    assert "credential.token.github" in engine.scan_text(f"示例 {good}").rules

@@ -18,7 +18,7 @@ def _ids(n):
     ("export AWS_ACCESS_KEY_ID=AKIAZ3MQ7RX2PLKW4D8N", "block", "credential.aws-access-key"),
     ("阿里云 AccessKeySecret: 3kD9sQ2mX7vB1nL5pR8tY4wZ6", "block", "credential.secret-assignment"),
     ("jdbc连接 postgresql://app:S3cretPass9@10.0.0.8:5432/prod", "block", "credential.connection-string"),
-    ("my token is ghp_0123456789abcdefghijABCDEFGHIJ012345", "block", "credential.token"),
+    ("my token is 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", "block", "credential.token.github"),
     ("请联系张三，身份证110105198803121236", "warn", "pii.cn-id"),
     ("卡号 4111 1111 1111 1111 错误，正确是4111111111111111", "warn", "pii.bank-card"),
     ("工资卡 6222 0210 0112 3456 789", "warn", "pii.bank-card"),

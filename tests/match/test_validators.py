@@ -102,3 +102,88 @@ def test_compact_only_removes_group_separators():
 @pytest.mark.parametrize("value, ok", [("9s8DkqJ2mV+u1XbT0cW3", True), ("response.json", False), ("aaaaaaa1", False)])
 def test_secret(value, ok):
     assert secret(value) is ok
+
+
+# -- Credential values (guard/match/validators.py: secret, token, crc32_tail) --------------------
+import math  # noqa: E402
+import zlib  # noqa: E402
+from collections import Counter  # noqa: E402
+
+from guard.match.validators import crc32_tail, entropy, has_stopword, is_low_entropy, token  # noqa: E402
+
+
+def shannon(v: str) -> float:
+    n = len(v)
+    return -sum(c / n * math.log2(c / n) for c in Counter(v).values())
+
+
+@pytest.mark.parametrize("value", ["aaaa", "abcd", "aab1aab2aab3", "9s8DkqJ2mV+u1XbT0cW3", "口令口令"])
+def test_entropy_is_shannon_bits_per_character(value):
+    assert entropy(value) == pytest.approx(shannon(value))
+    assert entropy("") == 0.0
+
+
+def test_entropy_check_rejects_what_nothing_else_does():
+    """`aab1aab2aab3` has a digit, four distinct characters, no run, no repeated unit, no stop word,
+    no placeholder: only its entropy (1.9 bits) marks it typed. Removing the check lets it through."""
+    low, control = "aab1aab2aab3", "k8d2m5q9x3z7"
+    assert shannon(low) < 2.0 < 3.0 < shannon(control)
+    assert is_low_entropy(low) and not is_low_entropy(control)
+    assert secret(low) is False and secret(control) is True
+
+
+def test_stopword_check_rejects_what_nothing_else_does():
+    """`Xq8_password_9Lm2` looks generated (mixed classes, high entropy) but names a secret rather
+    than being one; the same value with the word misspelt passes. Removing the check lets it through."""
+    named, control = "Xq8_password_9Lm2", "Xq8_pazzword_9Lm2"
+    assert not is_low_entropy(named) and has_stopword(named) and not has_stopword(control)
+    assert secret(named) is False and secret(control) is True
+    assert has_stopword("secretKeyRef") and has_stopword("GITHUB_TOKEN") and has_stopword("api-key-v2")
+
+
+@pytest.mark.parametrize("value", ["123456789012", "abcdefghijkl", "qwertyuiop12", "zyxwvutsrq98", "abcabcabcabc", "Ab1Ab1Ab1Ab1", "aaaaaaaa1bcd"])
+def test_runs_repeats_and_few_characters_are_low_entropy(value):
+    assert is_low_entropy(value) and secret(value) is False
+
+
+@pytest.mark.parametrize("value", ["your-token-here", "<YOUR_API_KEY>", "${DB_PASSWORD}", "{{ .Values.pw }}", "%DB_PASS%", "$DB_PASS",
+                                   "changeme", "xxxxxxxxxxxx", "****************", "sk_test_4eC39HqLyjWDarjtT1zdp7dc",
+                                   "access-sandbox-5c1a8f2e", "$2b$12$KIXQJ8Zx1yq9Vd3Lk0aPOe", "{SSHA}Zx8Kq2Lm9w", "os.environ['PW']",
+                                   "settings.SECRET_KEY", "user_input", "userInput", "CONFIG_VALUE", "P@ssw0rd", "admin123"])
+def test_placeholders_references_hashes_test_keys_and_tutorial_passwords_are_not_secrets(value):
+    assert secret(value) is False
+
+
+@pytest.mark.parametrize("value", ["PmeMjvqPVStNKi", "correct-horse-battery-staple", "PurpleElephantDances", "UtBrmg@O6grn",
+                                   "168160adb59261ff2d3c425c8d99d19b", "ce10cd79-e048-c07d-d775-3eda83d7c58d", "839201746512"])
+def test_passphrases_hex_and_uuids_where_a_secret_goes_are_secrets(value):
+    assert secret(value) is True
+
+
+B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def github_style(prefix: str, body: str) -> str:
+    """The published format: 30 base62 characters, then their CRC32 as 6 base62 digits."""
+    n, tail = zlib.crc32(body.encode()), ""
+    while n:
+        n, r = divmod(n, 62)
+        tail = B62[r] + tail
+    return f"{prefix}_{body}{tail.rjust(6, '0')}"
+
+
+@pytest.mark.parametrize("prefix", ["ghp", "gho", "ghu", "ghs", "ghr", "npm"])
+def test_crc32_tail(prefix):
+    good = github_style(prefix, "rb2P9rNofny9gMPjcnYJt7V0Fs2xol")
+    assert crc32_tail(good) is True
+    wrong = good[:-1] + ("A" if good[-1] != "A" else "B")  # one tail character off
+    assert crc32_tail(wrong) is False
+    assert crc32_tail(github_style(prefix, "abcdefghijklmnopqrstuvwxyz0123")) is False  # checks, but typed by hand
+    assert crc32_tail("ghp_16C7e42F292c6912E7710c838347Ae178B4a") is False  # GitHub's documentation sample
+
+
+@pytest.mark.parametrize("value, ok", [("hvs.moLglYd2MupWhHR9a1YuOYXp", True), ("hvs.xxxxxxxxxxxxxxxxxxxxxxxx", False),
+                                       ("sk-1234567890abcdef1234567890abcdef", False), ("sk_test_51HxQ2bKf9Zp3LmN7vR4tY8wE2q", False),
+                                       ("dp.st.prd.lKFqQ9MHeAW1bJdPl45adHCbBdbsrfLNPyeNY539Xgt", True), ("SEC" + "0" * 64, False)])
+def test_token_body_must_look_generated(value, ok):
+    assert token(value) is ok
