@@ -1,8 +1,9 @@
 """The catalog, table-driven: every service staff use is classified, with its activity, and
 path-scoped entries claim only their paths on hosts that mix AI and other traffic."""
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
-from guard.catalog import UNKNOWN, load_catalog, parse_access
+from guard.catalog import CLOUD_DOMAINS, UNKNOWN, load_catalog, parse_access
 from guard.errors import PolicyError
 from guard.identity import Who
 
@@ -67,6 +68,23 @@ ROWS = [
     ("generativelanguage.googleapis.com", "/upload/v1beta/files", "POST", "gemini", "upload"),
     ("bedrock-runtime.us-east-1.amazonaws.com", "/model/anthropic.claude/invoke", "POST", "bedrock", "prompt"),
     ("www.example.org", "/", "POST", None, None),
+    # A GET whose query carries text sends a prompt; other reads are `other`.
+    ("translate.googleapis.com", "/translate_a/single?client=gtx&sl=auto&tl=en&q=%E6%9C%BA", "GET", "google-translate", "prompt"),
+    ("chatgpt.com", "/?q=hello", "GET", "chatgpt-web", "prompt"),
+    ("chatgpt.com", "/backend-api/conversations?offset=0&limit=28", "GET", "chatgpt-web", "other"),
+    ("api.coze.cn", "/v3/chat", "POST", "coze-cn", "prompt"),
+    ("api.coze.cn", "/v1/files/upload", "POST", "coze-cn", "upload"),
+    ("api.dify.ai", "/v1/files/upload", "POST", "dify-cloud", "upload"),
+    ("open.feishu.cn", "/open-apis/aily/v1/sessions", "POST", "feishu-aily", "prompt"),
+    ("open.feishu.cn", "/open-apis/im/v1/messages", "POST", None, None),
+    ("api.dingtalk.com", "/v1.0/assistant/threads", "POST", "dingtalk-ai", "prompt"),
+    ("api.dingtalk.com", "/v1.0/contact/users/me", "GET", None, None),
+    ("open.volcengineapi.com", "/?Action=TranslateText&Version=2020-06-01", "POST", "volc-translate", "prompt"),
+    ("open.volcengineapi.com", "/?Action=ListUsers&Version=2018-01-01", "POST", None, None),
+    ("ocr.tencentcloudapi.com", "/", "POST", "tencent-ocr", "upload"),
+    ("aip.baidubce.com", "/rest/2.0/ocr/v1/general_basic", "POST", "baidu-ocr", "upload"),
+    ("ollama.com", "/api/chat", "POST", "ollama-cloud", "prompt"),
+    ("ollama.com", "/library/qwen3", "GET", None, None),
 ]
 
 
@@ -131,3 +149,46 @@ def test_bad_catalog_is_one_line(tmp_path, text, msg):
     with pytest.raises(PolicyError, match=msg) as e:
         load_catalog(tmp_path / "c.yaml")
     assert "\n" not in str(e.value)
+
+
+def _write(tmp, text: str):
+    path = tmp / "c.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("a, b, ok", [
+    ("[a.example, b.example]", "[a.example]", False),          # two services, one host
+    ("[a.example, A.Example.]", None, False),                  # the same host in any case
+    ("[x.example/v1/chat, x.example/V1/Chat]", None, False),   # the same path scope twice
+    ("[x.example/v1/chat, x.example/v1/files]", None, True),   # two scopes on one host
+    ("[x.example]", "[x.example/v1/chat]", True),              # a scope beside a whole host
+    ("[x.example]", "[api.x.example]", True),                  # a closer host under another service
+])
+def test_duplicate_hosts_are_refused(tmp_path, a, b, ok):
+    text = f"services:\n  - {{id: a, hosts: {a}}}\n" + (f"  - {{id: b, hosts: {b}}}\n" if b else "")
+    path = _write(tmp_path, text)
+    if ok:
+        load_catalog(path)
+        return
+    with pytest.raises(PolicyError, match="listed twice") as e:
+        load_catalog(path)
+    assert "\n" not in str(e.value)
+
+
+@settings(derandomize=True, max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(domain=st.sampled_from(sorted(CLOUD_DOMAINS)), stars=st.integers(0, 2),
+       tenant=st.from_regex(r"[a-z][a-z0-9-]{0,12}", fullmatch=True), star_in_tenant=st.booleans())
+def test_a_whole_cloud_domain_is_refused_a_tenant_or_path_is_not(tmp_path, domain, stars, tenant, star_in_tenant):
+    wild = "*." * stars + domain                    # amazonaws.com, *.aliyuncs.com, *.*.cloudfront.net
+    with pytest.raises(PolicyError, match="whole cloud domain") as e:
+        load_catalog(_write(tmp_path, f'services:\n  - {{id: a, hosts: ["{wild}"]}}\n'))
+    assert "\n" not in str(e.value)
+    # A path scope, a tenant's own name (possibly with a wildcard beside it) and `storage:` are fine.
+    name = (tenant + "-*" if star_in_tenant else tenant) + "." + wild
+    cat = load_catalog(_write(tmp_path, f'services:\n  - {{id: a, hosts: ["{wild}/v1/chat", "{name}"]}}\n'
+                                        f"storage: [{domain}]\n"))
+    assert cat.service(name.replace("*", "x"), "/").id == "a"
+    other = "o." * max(stars, 1) + domain           # a name the wildcards stand for
+    assert cat.service(other, "/v1/chat/completions").id == "a"
+    assert cat.service(other, "/") is None
