@@ -14,12 +14,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from guard.cli import approve, audit, console, eval as eval_, pac, policy, proxy, register, scan
+    from guard.cli import approve, audit, console, doctor, eval as eval_, pac, policy, proxy, register, scan
 
     p = _Parser(prog="guard", description="AI-usage guard: keep classified and sensitive content out of internet AI services.")
     p.add_argument("--version", action="version", version=f"guard {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for mod in (scan, eval_, policy, audit, proxy, pac, approve, register, console):
+    for mod in (scan, eval_, policy, audit, proxy, pac, approve, register, console, doctor):
         mod.register(sub)
     return p
 
