@@ -162,9 +162,8 @@ def transcode(ctx, body: bytes, content_type: str) -> bytes:
             pairs = parse_qsl(text, keep_blank_values=True, encoding=codec, errors="replace")
             return urlencode(pairs).encode("ascii")
         head = body[:4]
-        jsonish = "json" in ctype or body[:64].lstrip(b" \t\r\n\xef\xbb\xbf")[:1] in (b"{", b"[")
-        if not jsonish and not head.startswith(_UTF16_32_BOMS):
-            return body
+        if "json" not in ctype:
+            return body  # text and files: decoded where they are read, with this charset
         if head.startswith(_UTF16_32_BOMS) or (b"\x00" in head and len(body) >= 4):
             # JSON in UTF-16/32: what Python's json.loads(bytes) and most servers detect.
             enc = json.detect_encoding(body)

@@ -79,8 +79,10 @@ def _utf7(m: re.Match) -> str:
 
 
 def _readable(data: bytes) -> str | None:
-    """The text base64 bytes hold, when they are text (UTF-8, or GB18030 that reads as Chinese)."""
-    for enc in ("utf-8", "gb18030"):
+    """The text base64 bytes hold, when they are text (UTF-8, GB18030 that reads as Chinese, or
+    UTF-16 with a byte-order mark: Gemini/OpenAI inline data written by Windows tools)."""
+    encodings = ("utf-16",) if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ("utf-8", "gb18030")
+    for enc in encodings:
         try:
             t = data.decode(enc)
         except UnicodeDecodeError:

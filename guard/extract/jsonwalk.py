@@ -147,9 +147,9 @@ def _path(prefix: str, key) -> str:
     return f"{prefix}.{key}" if prefix else str(key)
 
 
-def decode_base64(s: str) -> bytes | None:
+def decode_base64(s: str, min_len: int = MIN_B64) -> bytes | None:
     compact = s.strip()
-    if len(compact) < MIN_B64 or not _B64_RE.fullmatch(compact):
+    if len(compact) < min_len or not _B64_RE.fullmatch(compact):
         return None
     compact = compact.replace("\n", "").replace("\r", "")
     try:
@@ -167,7 +167,7 @@ def scan_string(ctx: Context, s: str, location: str, filename: str | None = None
     ctx.check_time()
     m = _DATA_URL_RE.match(s)
     if m:
-        data = decode_base64(s[m.end():]) if len(s) - m.end() >= 4 else None
+        data = decode_base64(s[m.end():], 4) if len(s) - m.end() >= 4 else None
         if data is None:
             ctx.problem("corrupt", location, "data: URL with undecodable base64")
             return
@@ -201,10 +201,13 @@ def scan_string(ctx: Context, s: str, location: str, filename: str | None = None
         strings = json_like_strings(s) if '"' in s else None
         if strings:  # JSON cut off or with a stray comma: its strings, as a tolerant reader reads them
             ctx.add("\n".join(strings), f"{location} (JSON-like)", "body")
-    ctx.add(s, location, "body")
     if '"' in s and _GRAPHQL.match(s):
-        # A GraphQL document: its string literals are arguments, their quotes are syntax.
+        # A GraphQL document: its string literals are arguments, their quotes are syntax (read
+        # decoded, each on its own), and the rest of the document is read without them.
         ctx.add("\n".join(graphql_strings(s)), f"{location} (GraphQL strings)", "body")
+        ctx.add(_GQL_STRING.sub('""', s), location, "body")
+    else:
+        ctx.add(s, location, "body")
     if len(s) >= 120:
         from guard.extract.embedded import hidden_files
         hidden_files(ctx, s, location, depth)

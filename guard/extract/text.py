@@ -81,6 +81,16 @@ def _declared_in(data: bytes) -> str | None:
     return m.group(1).decode("ascii").lower() if m else None
 
 
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def _non_ascii_plausibility(text: str) -> float:
+    """Plausibility from the first non-ASCII character on: 5 KB of English before a Big5
+    marking must not make both code pages look equally good."""
+    m = _NON_ASCII.search(text)
+    return 1.0 if m is None else _plausibility(text[m.start():])
+
+
 def decode(data: bytes, declared: str | None = None) -> str | None:
     """Decode text; None when the bytes are not text in any encoding we know. `declared`: the
     charset the sender named. Raises ExtractionError for a declared charset we cannot decode."""
@@ -100,8 +110,8 @@ def decode(data: bytes, declared: str | None = None) -> str | None:
     # Offices here write GBK/GB18030 or, for traditional text, Big5. Both grammars accept much of
     # each other's bytes, so the more plausible decode wins; the ASCII around does not count.
     cands = [t for t in (_strict(data, "gb18030"), _strict(data, "big5hkscs")) if t is not None]
-    best = max(cands, key=_plausibility) if cands else None
-    if best is not None and _plausibility(best) >= 0.6:
+    best = max(cands, key=_non_ascii_plausibility) if cands else None
+    if best is not None and _non_ascii_plausibility(best) >= 0.6:
         return best
     if b"\x00" in data[:8192]:
         # UTF-16 without a BOM (CJK text in it may have no NUL at all, ASCII in it does).
