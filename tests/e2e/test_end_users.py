@@ -10,7 +10,6 @@ import shutil
 import subprocess
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 from harness import BIN, ROOT, Proxy, acknowledge
@@ -191,4 +190,3 @@ def test_coaching_page_in_a_headless_browser(proxy, tmp_path):
         again = c.post("https://api.openai.com/v1/chat/completions",
                        json={"model": "m", "messages": [{"role": "user", "content": f"{INTERNAL}\n本月安全培训计划"}]})
     assert again.headers["x-ai-guard-action"] == "warn"
-    assert Path(ROOT / "docs" / "coaching-page.png").exists()

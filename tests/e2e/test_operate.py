@@ -137,98 +137,118 @@ def _policy(tmp: Path, extra_rule: str = "") -> Path:
     return pol
 
 
-def test_policy_edit_under_load_reloads_without_failing_a_request(tmp_path, upstream):
+@pytest.fixture
+def start_proxy(tmp_path, upstream):
+    """Start a proxy; every proxy started is stopped at teardown, however the test ended."""
+    started: list[Proxy] = []
+
+    def start(**kw) -> Proxy:
+        started.append(Proxy(tmp_path, upstream, **kw))
+        return started[-1]
+    yield start
+    for p in started:
+        p.stop()
+
+
+def test_policy_edit_under_load_reloads_without_failing_a_request(tmp_path, start_proxy):
     pol = _policy(tmp_path)
     port = free_port()
-    p = Proxy(tmp_path, upstream, command="guard", policy=pol, guard_args=("--metrics", f"127.0.0.1:{port}"))
-    results: list[tuple[float, int]] = []
+    p = start_proxy(command="guard", policy=pol, guard_args=("--metrics", f"127.0.0.1:{port}"))
+    results: list[tuple[float, float, int]] = []  # (sent, answered, status)
     errors: list[str] = []
     stop = threading.Event()
 
     def client_loop():
         with p.client() as c:
             while not stop.is_set():
+                sent = time.monotonic()
                 try:
                     r = post(c, "蓝鲸计划的进度如何")
-                    results.append((time.monotonic(), r.status_code))
+                    results.append((sent, time.monotonic(), r.status_code))
                 except Exception as e:  # a dropped connection or a failed request
                     errors.append(repr(e))
+
+    def answered_after(t: float) -> list[int]:
+        return [s for sent, _, s in list(results) if sent > t]
 
     threads = [threading.Thread(target=client_loop) for _ in range(4)]
     try:
         for t in threads:
             t.start()
-        time.sleep(1.5)
-        assert results and all(s == 200 for _, s in results)
+        assert wait_for(lambda: len(results) >= 20, timeout=60)
+        assert all(s == 200 for *_, s in results)
         before_hash = audit(p)[-1]["policy"]["sha256"]
         (tmp_path / "terms.txt").write_text("# code names\n金沙江一号\n蓝鲸计划\n", encoding="utf-8")
-        edited = time.monotonic()
-        assert wait_for(lambda: any(t > edited and s == 403 for t, s in results), timeout=6)
-        first_block = min(t for t, s in results if t > edited and s == 403)
-        assert first_block - edited < 5
+        # Polling with a deadline, not a measured delay: the reload is seen by what it does.
+        assert wait_for(lambda: any(s == 403 for *_, s in list(results)), timeout=60)
+        # A request sent after the first block was answered came after the new policy was in force.
+        settled = min(answered for _, answered, s in list(results) if s == 403)
         # Uploads are decided in worker processes: they switched to the new policy too.
         big = ("普通的会议纪要。" * 12000 + "\n附：蓝鲸计划进度表\n").encode()
         with p.client() as c:
             up = c.post("https://api.openai.com/v1/files", data={"purpose": "assistants"},
                         files={"file": ("minutes.txt", big, "text/plain")})
         assert len(big) > 64 * 1024 and up.status_code == 403 and "custom.office-term" in up.text
-        time.sleep(0.5)
-        settled = time.monotonic()
         # An invalid edit (a regex RE2 rejects), then an edit whose example fails: both rejected.
         good_text = pol.read_text(encoding="utf-8")
         pol.write_text(good_text + "  - id: custom.broken\n    action: block\n    regex: '(unclosed'\n"
                        "    examples: {match: [x], no_match: [y]}\n", encoding="utf-8")
-        assert wait_for(lambda: any("policy_rejected" in line for line in p.log_lines()), timeout=6)
+        assert wait_for(lambda: any("policy_rejected" in line for line in p.log_lines()), timeout=60)
         pol.write_text(good_text + "  - id: custom.wrong-example\n    action: warn\n    keywords: [金海豚]\n"
                        "    examples: {match: [银海豚项目], no_match: [普通文本]}\n", encoding="utf-8")
-        assert wait_for(lambda: sum("policy_rejected" in line for line in p.log_lines()) >= 2, timeout=6)
-        time.sleep(1)
+        assert wait_for(lambda: sum("policy_rejected" in line for line in p.log_lines()) >= 2, timeout=60)
+        rejected_both = time.monotonic()
+        assert wait_for(lambda: len(answered_after(rejected_both)) >= 20, timeout=60)  # traffic through both
     finally:
         stop.set()
         for t in threads:
             t.join(30)
-    try:
-        assert errors == []
-        assert all(s in (200, 403) for _, s in results)
-        # After the reload every request is blocked, through both rejected edits.
-        assert all(s == 403 for t, s in results if t > settled)
-        assert len(results) > 50
-        rejected = [json.loads(line) for line in p.log_lines() if "policy_rejected" in line]
-        assert all(r["level"] == "error" for r in rejected)
-        assert "custom.broken" in rejected[0]["error"] and "custom.wrong-example" in rejected[1]["error"]
-        scrape = httpx.get(f"http://127.0.0.1:{port}/metrics").text
-        assert metric(scrape, "guard_policy_reloads_total", result="ok") == 1
-        assert metric(scrape, "guard_policy_reloads_total", result="rejected") == 2
-        hashes = [r["policy"]["sha256"] for r in audit(p)]
-        assert hashes[0] == before_hash and len(set(hashes)) == 2  # both policies named, none other
-        blocked = [r for r in audit(p) if r["action"] == "block"]
-        assert blocked and all(r["policy"]["sha256"] != before_hash for r in blocked)
-    finally:
-        p.stop()
+    assert errors == []
+    assert all(s in (200, 403) for *_, s in results)
+    # After the reload every request is blocked, through both rejected edits.
+    assert answered_after(settled) and set(answered_after(settled)) == {403}
+    assert len(results) > 50
+    rejected = [json.loads(line) for line in p.log_lines() if "policy_rejected" in line]
+    assert all(r["level"] == "error" for r in rejected)
+    assert "custom.broken" in rejected[0]["error"] and "custom.wrong-example" in rejected[1]["error"]
+    scrape = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    assert metric(scrape, "guard_policy_reloads_total", result="ok") == 1
+    assert metric(scrape, "guard_policy_reloads_total", result="rejected") == 2
+    hashes = [r["policy"]["sha256"] for r in audit(p)]
+    assert hashes[0] == before_hash and len(set(hashes)) == 2  # both policies named, none other
+    blocked = [r for r in audit(p) if r["action"] == "block"]
+    assert blocked and all(r["policy"]["sha256"] != before_hash for r in blocked)
 
 
-def test_sighup_reloads_the_catalog(tmp_path, upstream):
+def _reloads(p: Proxy) -> list[dict]:
+    return [json.loads(line) for line in p.log_lines() if line.startswith("{") and "policy_reloaded" in line]
+
+
+def test_sighup_reloads_the_catalog(tmp_path, start_proxy):
+    from guard.proxy.state import SETTLE_SECONDS, WATCH_SECONDS
+
     cat = tmp_path / "catalog.yaml"
-    cat.write_text(CATALOG.read_text(encoding="utf-8"), encoding="utf-8")
-    p = Proxy(tmp_path, upstream, command="guard",
-              extra_args=("--set", f"guard_catalog={cat}", "--set", "guard_reload=false"))
-    try:
-        with p.client() as c:
+    original = CATALOG.read_text(encoding="utf-8")
+    cat.write_text(original, encoding="utf-8")
+    p = start_proxy(command="guard", extra_args=("--set", f"guard_catalog={cat}", "--set", "guard_reload=false"))
+    with p.client() as c:
+        assert post(c, CLEAN).status_code == 200
+    edited = re.sub(r"(\{id: openai, [^\n]*?hosts: \[api\.openai\.com\])", r"\1, access: block", original, count=1)
+    assert edited != original  # the edit changes the catalog (the line it rewrites is still there)
+    cat.write_text(edited, encoding="utf-8")
+    # Watching is off: through several of the watcher's polls (where a watching proxy would have
+    # reloaded) the old catalog stays in force and nothing is reloaded.
+    until = time.monotonic() + 3 * WATCH_SECONDS + SETTLE_SECONDS
+    with p.client() as c:
+        while time.monotonic() < until:
             assert post(c, CLEAN).status_code == 200
-        cat.write_text(cat.read_text(encoding="utf-8").replace(
-            "  - {id: openai, name: OpenAI API, shape: openai, hosts: [api.openai.com]}",
-            "  - {id: openai, name: OpenAI API, shape: openai, hosts: [api.openai.com], access: block}"),
-            encoding="utf-8")
-        time.sleep(2)  # watching is off: nothing changes until SIGHUP
-        with p.client() as c:
-            assert post(c, CLEAN).status_code == 200
-        p.proc.send_signal(1)
-        assert wait_for(lambda: any("policy_reloaded" in line for line in p.log_lines()), timeout=10)
-        with p.client() as c:
-            r = post(c, CLEAN)
-        assert r.status_code == 403 and "access.prompt" in r.text
-    finally:
-        p.stop()
+    assert _reloads(p) == []
+    p.proc.send_signal(1)
+    assert wait_for(lambda: _reloads(p), timeout=60)
+    assert [r["reason"] for r in _reloads(p)] == ["SIGHUP"]
+    with p.client() as c:
+        r = post(c, CLEAN)
+    assert r.status_code == 403 and "access.prompt" in r.text
 
 
 # -- monitor mode -----------------------------------------------------------------------------------
@@ -289,8 +309,10 @@ def test_htpasswd_user_cidr_department_and_scoped_exemption(tmp_path, upstream, 
         bob_rec = next(r for r in recs if r["user"] == "bob")
         assert bob_rec["action"] == "block" and bob_rec["department"] == "勘探开发研究院"
         # The exemption names marking rules only: a credential from the same user still stops.
-        assert alice_cred.status_code == 403 or any(
-            r["user"] == "alice" and r["action"] == "block" for r in recs)
+        assert alice_cred.status_code == 403
+        cred = next(r for r in recs if r["event_id"] == alice_cred.headers["x-ai-guard-event"])
+        assert cred["user"] == "alice" and cred["action"] == "block" and "exempt" not in cred
+        assert any(x["id"].startswith("credential.") and x.get("mode", "enforce") == "enforce" for x in cred["rules"])
         lines = decisions(p)
         assert {d["user"] for d in lines} >= {"alice", "bob"}
         assert all(d["department"] == "勘探开发研究院" for d in lines)
