@@ -76,11 +76,13 @@ def phone(value: str) -> bool | None:
 # repeats, one class of character at low entropy). Each check is a small predicate, tested alone.
 
 _PLACEHOLDER = re.compile(
-    r"^(\$\{|\$\(|\{\{|<|%[A-Za-z_]|\$[A-Za-z_]|@[A-Za-z_]+@|\[\[|\.\.\.|…)"  # ${VAR} $(cmd) {{tpl}} <x> %X% $X
-    r"|x{4,}|X{4,}|\*{3,}|#{4,}|\.{3}|…|0{8,}"                                 # xxxx, ****, ...
+    r"^(\$\{|\$\(|\{\{|<|\[\[|\.\.\.|…)|^((?-i:\$[A-Z_][A-Z0-9_]*|\$[a-z_][a-z0-9_]*)|%\w+%|@\w+@)$"  # ${VAR} $(cmd) {{x}} <x> $X %X%
+    r"|(?-i:x{4,}|X{4,})|\*{3,}|#{4,}|\.{3}|…|0{8,}"                           # xxxx, ****, ...
     r"|^(your|insert|enter|replace|paste)|^(my|the|some|put|fill|add|set)[-_ .]"  # your-token-here
     r"|[-_ .](here|goes[-_]?here)$"
-    r"|change[-_.]?me|placeholder|example|sample|dummy|fake|redacted|masked|hidden|todo|tbd|fixme|lorem|foo[-_.]?bar"
+    r"|change[-_.]?me|placeholder|example|redacted|foo[-_.]?bar"
+    # Short words only as words: a random token body holds `tbd` or `fake` by chance.
+    r"|(?<![a-z])(sample|dummy|fake|masked|hidden|todo|tbd|fixme|lorem)(?![a-z])"
     r"|^(null|none|nil|true|false|undefined|empty|string|str|int|required|optional|default|secret|password|token)$",
     re.IGNORECASE)
 # Test and sandbox keys (sk_test_…, access-sandbox-…): made to be pasted into examples.
@@ -90,7 +92,7 @@ _HASH = re.compile(r"^(\$(2[abxy]?|1|5|6|7|y|gy|argon2(id|i|d)?|scrypt|pbkdf2[-\
                    r"|(sha1|sha256|sha384|sha512|md5)[:-])", re.IGNORECASE)
 # A reference to where the secret lives, not the secret: env lookups, calls, dotted attributes.
 _REFERENCE = re.compile(r"[()\[\]]|^(os\.|process\.env|env\.|ENV\[|System\.getenv|getenv|secrets\.|vault:|ref\+)"
-                        r"|^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")
+                        r"|^[A-Za-z_]+(\.[A-Za-z_]+)+$")
 # Identifiers in code (user_input, userInput, CONFIG_VALUE): names of variables, not their values.
 _IDENTIFIER = re.compile(r"^([a-z]+(_[a-z]+)+|[a-z]+([A-Z][a-z]+)+|[A-Z]+(_[A-Z]+)+|[a-z]{1,15}|[A-Z]{1,15}|[A-Z][a-z]{1,11})$")
 # Words that name a secret rather than being one (db_password, GITHUB_TOKEN, secretKeyRef).
@@ -186,9 +188,15 @@ def secret(value: str) -> bool | None:
         return False
     if v.lower() in _WELL_KNOWN or is_placeholder(v) or is_hash(v) or is_test_key(v):
         return False
-    if has_stopword(v) or is_reference(v):
+    if has_stopword(v) or is_reference(v) or is_jwt_part(v):
         return False
     return not is_low_entropy(v)
+
+
+def is_jwt_part(value: str) -> bool:
+    """A JWT header or payload without its signature (eyJ… base64 JSON): claims, not a secret. A
+    whole token (three parts) is a credential; its parts alone are what decoded copies leave."""
+    return value.startswith("eyJ") and value.strip(".").count(".") < 2
 
 
 def token(value: str) -> bool | None:
