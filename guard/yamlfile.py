@@ -7,10 +7,13 @@ import yaml
 
 from guard.errors import PolicyError
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 def load_mapping(p: Path, what: str) -> dict:
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        # libyaml when present: the pure-Python reader takes ~0.7 s for the 200-service catalog.
+        data = yaml.load(p.read_text(encoding="utf-8"), Loader=_LOADER) or {}
     except FileNotFoundError:
         raise PolicyError(f"{p}: {what} not found") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:

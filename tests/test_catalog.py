@@ -176,7 +176,7 @@ def test_duplicate_hosts_are_refused(tmp_path, a, b, ok):
     assert "\n" not in str(e.value)
 
 
-@settings(derandomize=True, max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(derandomize=True, max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(domain=st.sampled_from(sorted(CLOUD_DOMAINS)), stars=st.integers(0, 2),
        tenant=st.from_regex(r"[a-z][a-z0-9-]{0,12}", fullmatch=True), star_in_tenant=st.booleans())
 def test_a_whole_cloud_domain_is_refused_a_tenant_or_path_is_not(tmp_path, domain, stars, tenant, star_in_tenant):

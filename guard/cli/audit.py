@@ -113,6 +113,8 @@ def register(sub) -> None:
     dc.add_argument("--until", help="up to this local day (inclusive) or time")
     dc.add_argument("--json", action="store_true")
     dc.set_defaults(func=cmd_discover)
+    from guard.cli.shadow import register as register_shadow  # `guard audit shadow`: its own module
+    register_shadow(asub, common)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
 
 
