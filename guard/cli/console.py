@@ -15,6 +15,9 @@ def register(sub) -> None:
     p.add_argument("--listen", default="127.0.0.1:8081", metavar="HOST:PORT")
     p.add_argument("--key-file", help="HMAC key file of the audit chains, when the proxy used one")
     p.add_argument("--index", help="SQLite index file (default: under ~/.cache/ai-guard; rebuildable)")
+    p.add_argument("--tz", metavar="ZONE", help="time zone of every page, filter and export (default: $GUARD_TZ, "
+                                                "else Asia/Shanghai)")
+    p.add_argument("--policy", metavar="P", help="policy whose rule names to show (default: policies/default.yaml)")
     csub = p.add_subparsers(dest="console_command", metavar="SUBCOMMAND")
     a = csub.add_parser("add-user", help="add or reset an account (password on stdin)")
     a.add_argument("--users", required=True, dest="users_file")
@@ -49,7 +52,7 @@ def serve(args) -> int:
     from guard.console.app import serve as run
 
     print(f"guard console on http://{args.listen}/ for {', '.join(dirs)}", file=sys.stderr, flush=True)
-    run(dirs, args.users, args.listen, args.key_file, args.index)
+    run(dirs, args.users, args.listen, args.key_file, args.index, args.tz, args.policy)
     return 0
 
 

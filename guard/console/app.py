@@ -63,7 +63,8 @@ class Console:
         self.env.globals.update(
             zone=zone_label(self.tz), word=action_word, title=self.names.title, names=self.names,
             when=lambda ts, seconds=True: local_text(ts or "", self.tz, seconds),
-            joined=lambda *vs: " · ".join(str(v) for v in vs if v not in (None, "")))
+            # "a · b" of the values that are there (None, "" and jinja's Undefined are not)
+            joined=lambda *vs: " · ".join(t for t in ("" if v is None else str(v).strip() for v in vs) if t))
         self.app = Starlette(routes=[
             Route("/login", self.login, methods=["GET", "POST"]),
             Route("/logout", self.logout, methods=["POST"]),

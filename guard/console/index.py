@@ -11,12 +11,18 @@ import threading
 from pathlib import Path
 
 from guard.audit.chain import log_files
+from guard.audit.query import is_background
+from guard.display import bound, local_day, zone
 
+# Bumped when a column's meaning changes: an index built under another version (or zone) is rebuilt.
+VERSION = "2"
 SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS events (
   id INTEGER PRIMARY KEY,
   event_id TEXT, ts TEXT, day TEXT, node TEXT, seq INTEGER, action TEXT, rules TEXT, provider TEXT,
-  host TEXT, client TEXT, user TEXT, department TEXT, acknowledges TEXT, would TEXT, dir TEXT, record TEXT
+  host TEXT, client TEXT, user TEXT, department TEXT, acknowledges TEXT, would TEXT, dir TEXT, record TEXT,
+  background INTEGER DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS ev_ts ON events(ts, id);
 CREATE INDEX IF NOT EXISTS ev_action_ts ON events(action, ts);
@@ -37,14 +43,29 @@ def default_path(audit_dirs: list[str]) -> Path:
 
 
 class Index:
-    def __init__(self, audit_dirs: list[str], path: Path | None = None):
+    """`day` is the calendar day in the console's zone (`tz`); `background` marks allowed
+    requests that were no AI use (pages, icons: see query.is_background)."""
+
+    def __init__(self, audit_dirs: list[str], path: Path | None = None, tz=None):
         self.dirs = [str(Path(d).resolve()) for d in audit_dirs]
         self.path = Path(path) if path else default_path(self.dirs)
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.tz = tz or zone()
         self._lock = threading.Lock()
         self.db = sqlite3.connect(self.path, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
+        stamp = f"{VERSION} {getattr(self.tz, 'key', str(self.tz))}"
+        try:
+            row = self.db.execute("SELECT value FROM meta WHERE key = 'stamp'").fetchone()
+        except sqlite3.OperationalError:  # an index from before the meta table
+            row = None
+        if row is None or row[0] != stamp:
+            # Built under another schema or zone: rebuilt from the trail (the source of truth).
+            self.db.executescript("DROP TABLE IF EXISTS events; DROP TABLE IF EXISTS rules; DROP TABLE IF EXISTS files;"
+                                  "DROP TABLE IF EXISTS meta;")
         self.db.executescript(SCHEMA)
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES ('stamp', ?)", (stamp,))
+        self.db.commit()
 
     def refresh(self) -> int:
         """Index what was appended since last time; returns the number of new records."""
@@ -75,11 +96,11 @@ class Index:
         rules = r.get("rules") or []
         cur = self.db.execute(
             "INSERT INTO events (event_id, ts, day, node, seq, action, rules, provider, host, client, user, department,"
-            " acknowledges, would, dir, record) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (r.get("event_id"), r.get("ts"), (r.get("ts") or "")[:10], r.get("node") or Path(d).name, r.get("seq"),
-             r.get("action"), ",".join(x.get("id", "") for x in rules), r.get("provider"), r.get("host"),
+            " acknowledges, would, dir, record, background) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (r.get("event_id"), r.get("ts"), local_day(r.get("ts") or "", self.tz), r.get("node") or Path(d).name,
+             r.get("seq"), r.get("action"), ",".join(x.get("id", "") for x in rules), r.get("provider"), r.get("host"),
              r.get("client"), r.get("user"), r.get("department"), r.get("acknowledges"), r.get("would"), d,
-             json.dumps(r, ensure_ascii=False)))
+             json.dumps(r, ensure_ascii=False), int(is_background(r))))
         for x in rules:
             self.db.execute("INSERT INTO rules VALUES (?,?,?)", (cur.lastrowid, x.get("id"), x.get("mode", "enforce")))
 
@@ -88,18 +109,24 @@ class Index:
             return self.db.execute(sql, args).fetchall()
 
 
-def where(filters: dict) -> tuple[str, list]:
-    """SQL conditions for the console's filters (time range, action, rule, provider, host, user,
-    department, node)."""
+def where(filters: dict, tz=None) -> tuple[str, list]:
+    """SQL conditions for the console's filters (time range: local calendar days or times in
+    `tz`; action, rule, provider, host, user, department, node). A bad date raises GuardError."""
     conds, args = [], []
+    tz = tz or zone()
     if filters.get("since"):
         conds.append("ts >= ?")
-        args.append(filters["since"])
+        args.append(bound(filters["since"], tz))
     if filters.get("until"):
-        u = filters["until"]
         conds.append("ts <= ?")
-        args.append(u + "T23:59:59.999Z" if len(u) == 10 else u)
-    for col in ("action", "provider", "user", "department", "node"):
+        args.append(bound(filters["until"], tz, end=True))
+    act = filters.get("action")
+    if act == "background":  # allowed pages, icons, polls: apart from AI use
+        conds.append("background = 1")
+    elif act:
+        conds.append("action = ?" + (" AND background = 0" if act == "allow" else ""))
+        args.append(act)
+    for col in ("provider", "user", "department", "node"):
         if filters.get(col):
             conds.append(f"{col} = ?")
             args.append(filters[col])

@@ -241,7 +241,7 @@ def render_xlsx(data: dict, out: Path, show_reasons: bool = True) -> None:
         for i, c in enumerate(ws[ws.max_row], start=0):
             c.font = Font(bold=True)
             ws.column_dimensions[c.column_letter].width = widths[i] if i < len(widths) else 16
-        ws.freeze_panes = ws.cell(ws.max_row + 1, 1).coordinate
+        ws.freeze_panes = f"A{ws.max_row + 1}"  # ws.cell() would create the row
 
     wb = Workbook()
     ws = wb.active
