@@ -71,7 +71,8 @@ def _build_table() -> dict[int, str]:
 _TABLE = _build_table()
 # Characters common in ordinary Chinese text whose folding changes nothing a rule
 # needs; they do not by themselves make the (slow) translate step run.
-_COMMON = set(range(0xFF01, 0xFF10)) | set(range(0xFF1A, 0xFF21)) | set(range(0xFF3B, 0xFF41)) \
+# (＊ is not: it stands for ★ in 绝密＊十年.)
+_COMMON = (set(range(0xFF01, 0xFF10)) - {0xFF0A}) | set(range(0xFF1A, 0xFF21)) | set(range(0xFF3B, 0xFF41)) \
     | set(range(0xFF5B, 0xFF66)) | {0x3000, 0xA0}
 _TRIGGER_CHARS = frozenset(chr(cp) for cp in _TABLE if cp not in _COMMON and cp < 0x10000)
 _TRIGGER_WIDE = "\U0001F100-\U0001F2FF\U0002F800-\U0002FA1F"
@@ -160,6 +161,10 @@ class Normalizer:
                 # and the symbol in 机密\\*5年): try the longest gap first, then shorter ones.
                 while e > s and text[s - 1] + text[e] not in self._bigrams:
                     e -= 1
+                # A number and a unit are joined across spaces only: across a table's cell bar,
+                # a tab or a line (| 2 | 年度预算) they are different cells.
+                if e > s and text[s - 1].isdigit() and any(c in text[s:e] for c in "|\t\n"):
+                    continue
                 if e > s:
                     cuts.append((s, e))
         if not cuts:

@@ -90,7 +90,8 @@ def is_quoted(text: str, start: int, end: int) -> bool:
 
 
 # A period a shorter match leaves behind (机密★ | 5年是什么意思): skipped before after-cues.
-_PERIOD = re.compile(r"^\s*(\d{1,4}|[一二三四五六七八九十两半]{1,3})\s*(年|个月|月)|^\s*长期")
+_PERIOD = re.compile(r"^\s*(?:\d{4}\s*年(?:\s*\d{1,2}\s*月)?(?:\s*\d{1,2}\s*日)?|\d{4}[-./]\d{1,2}(?:[-./]\d{1,2})?"
+                     r"|(?:\d{1,4}|[一二三四五六七八九十两半]{1,3})\s*(?:年|个月|月)|长期|启用前|[^\s，。：:]{0,12}?(?:后解密|时解密))")
 
 
 # A colon and an explanation after a marking: a definition (核心商密▲5年：表示……).
@@ -266,8 +267,9 @@ def is_listed(text: str, start: int, end: int, level: str) -> bool:
 
 _ANY_LEVEL = re.compile(r"核心商密|普通商密|商业秘密|工作秘密|绝密|机密|秘密|商密|内部|(?i:top secret|secret|confidential)")
 # The options of a form field listed together (密级：绝密/机密/秘密, □机密 □秘密 □非密).
-_OPTION = re.compile(r"核心商密|普通商密|商业秘密|工作秘密|绝密|机密|秘密|内部|公开|非密")
+_OPTION = re.compile(r"核心商密|普通商密|商业秘密|工作秘密|绝密|机密|秘密|内部公开|内部|公开|非密")
 _OPTION_GAP = 4
+_OPTION_SEP = re.compile(r"^[\s/、,，;；|□☐▢◻○◯☑☒■▣√✓✔\[\]()（）xX]*$")  # only separators and boxes between
 # Placeholders of a template's 版头 (〔20××〕×号, ××××年××月××日, 机密★×年): an example of where a
 # marking goes, not a document under one. An owner written ××公司 is a name, not a placeholder.
 _PLACEHOLDER = re.compile(r"(?:19|20)[×xX＊*]{2}|[×X＊]{1,4}\s*(?:年|月|日|号)|[xX]{2,4}\s*(?:年|月|日)")
@@ -282,9 +284,32 @@ def is_option_list(text: str, start: int, end: int) -> bool:
         return False
     run = 1
     for (_, e1, _), (s2, _, _) in zip(found, found[1:]):
-        run = run + 1 if s2 - e1 <= _OPTION_GAP else 1
+        gap = text[e1:s2]
+        run = run + 1 if len(gap) <= _OPTION_GAP and _OPTION_SEP.match(gap) else 1
         if run >= 2:
             return True
+    return False
+
+
+# A glossary entry: a bracketed term at a line's head, then its definition (【工作秘密】指……。).
+_DEFINES = ("指", "是指", "即", "是", "：", ":", "，是", "——")
+_TERM_OPEN = "【〔［[「"
+
+
+def is_glossary(text: str, start: int, end: int) -> bool:
+    ls, le = line_bounds(text, start, end)
+    lead = text[ls:start].strip()
+    if not lead or lead[-1] not in _TERM_OPEN or lead[:-1].strip(" >#*-"):
+        return False
+    close = text.find(_CLOSERS.get(lead[-1], "】"), end, le)
+    if close < 0:
+        return False
+    rest = text[close + 1:le].strip()
+    if rest.startswith(_DEFINES):
+        return True
+    if rest.endswith("。"):  # a sentence after the term, and sibling entries around it
+        before, after = _lines_around(text, ls, le, 1)
+        return any(line.lstrip().startswith(lead[-1]) for line in (*before, *after))
     return False
 
 

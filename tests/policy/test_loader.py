@@ -30,7 +30,7 @@ def test_bad_policies_name_rule_and_field(yaml_text, message):
 def test_extends_disable_and_lists(tmp_path):
     (tmp_path / "names.txt").write_text("# comment\n天山一号\n塔河-9井\n", encoding="utf-8")
     (tmp_path / "p.yaml").write_text(
-        f"id: site\nextends: [{POLICY_DIR / 'default.yaml'}]\ndisable: [internal.marking]\n"
+        f"id: site\nextends: [{POLICY_DIR / 'default.yaml'}]\ndisable: [internal.marking, internal.level-head]\n"
         "lists:\n  wells: {file: names.txt}\n"
         "rules:\n  - id: site.wells\n    action: block\n    keywords_from: [wells]\n", encoding="utf-8")
     policy = load_policy(tmp_path / "p.yaml")
