@@ -7,12 +7,14 @@ before mitmproxy buffers their body.
 """
 from __future__ import annotations
 
+import json
 import logging
 
 from mitmproxy import http
 
 from guard.catalog import ACK_HOST
 from guard.proxy.act import Act, access_verdict, last_resort
+from guard.proxy import shadow
 from guard.proxy.body import fail
 from guard.proxy.deadline import BodyDeadlines
 from guard.proxy.snapshot import ACK, MAYBE, META, Target, who_of
@@ -47,6 +49,9 @@ class Classify:
         if ACK_HOST in names:
             flow.metadata[ACK] = True
             return None
+        if responses_websocket(req):
+            flow.response = responses_websocket_refusal()
+            return None
         host, svc = names[0], None
         path = req.path
         for name in names:
@@ -60,6 +65,9 @@ class Classify:
             via_origin = svc is not None
         if svc is None:
             if catalog.discover and req.method in ("POST", "PUT", "PATCH"):
+                if not could_be_llm_call(req):
+                    req.stream = True  # a large or binary upload to some host: passed on, not held
+                    return None
                 # The body decides (shadow AI); the destination is noted now, before map_remote.
                 flow.metadata[MAYBE] = (host, req.port, snap)
             return None
@@ -98,3 +106,32 @@ def host_names(flow: http.HTTPFlow) -> list[str]:
         if name and name not in out:
             out.append(name)
     return out or [""]
+
+
+# Bodies the shadow-AI check reads: JSON-ish text up to its size limit. A larger body or a binary
+# type (a git push, a backup, a video) is not an LLM call and goes on as it streams in.
+_BINARY_TYPES = ("multipart/", "image/", "audio/", "video/", "application/octet-stream", "application/zip",
+                 "application/x-git-", "application/vnd.", "application/x-tar", "application/gzip")
+
+
+def could_be_llm_call(req: http.Request) -> bool:
+    length = req.headers.get("content-length", "")
+    if length.isdigit() and int(length) > shadow.MAX_BODY:
+        return False
+    return not req.headers.get("content-type", "").lower().lstrip().startswith(_BINARY_TYPES)
+
+
+def responses_websocket(req: http.Request) -> bool:
+    """The Responses API over a WebSocket (`GET /v1/responses`, `Upgrade: websocket`)."""
+    return (req.method == "GET" and "websocket" in req.headers.get("upgrade", "").lower()
+            and req.path.split("?", 1)[0].rstrip("/").endswith("/responses"))
+
+
+def responses_websocket_refusal() -> http.Response:
+    """426: coding agents (Codex) then fall back to HTTP, where every request is inspected whole."""
+    body = {"error": {"message": "[AI-Guard] 请改用 HTTP 调用 Responses API：经由防护代理不支持 WebSocket 模式 / "
+                                 "the Responses API WebSocket mode is not available through the AI guard: use HTTP",
+                      "type": "invalid_request_error", "code": "websocket_not_supported", "param": None}}
+    return http.Response.make(426, json.dumps(body, ensure_ascii=False).encode(),
+                              {"Content-Type": "application/json", "Connection": "close",
+                               "Cache-Control": "no-store"})

@@ -19,6 +19,7 @@ from mitmproxy.exceptions import OptionsError
 
 from guard import obs
 from guard.errors import GuardError
+from guard.proxy import no_intercept
 from guard.proxy.pool import InspectionPool
 from guard.proxy.snapshot import Snapshot, build, signature
 
@@ -45,6 +46,7 @@ class PolicyState:
         self._pool_key = None
         self._workers = 0
         self._applying = False
+        self._no_intercept: list[str] | None = None
 
     def load(self, loader):
         loader.add_option("guard_policy", str, "", "AI guard policy YAML (default: policies/default.yaml).")
@@ -54,12 +56,18 @@ class PolicyState:
         loader.add_option("guard_reload", bool, True,
                           "Watch the policy, its extended files and lists, the catalog and the identity map, "
                           "and reload on change (SIGHUP reloads too).")
-        loader.add_option("guard_intercept", str, "catalog",
+        loader.add_option("guard_intercept", str, "wide",
+                          "wide (default): intercept TLS for catalog hosts and every other host except the "
+                          "guard_no_intercept list and private addresses (sets allow_hosts), so an AI-shaped "
+                          "request to a relay outside the catalog is inspected; "
                           "catalog: intercept TLS only for catalog hosts (sets allow_hosts); "
                           "all: intercept every TLS connection (but ignore_hosts), so a request whose SNI is "
                           "a CDN name and whose Host is an AI service (domain fronting), and AI-shaped requests "
                           "to hosts outside the catalog, are seen and inspected; "
                           "operator: leave allow_hosts/ignore_hosts as configured.")
+        loader.add_option("guard_no_intercept", str, "",
+                          "Hosts never intercepted in guard_intercept=wide, one per line (default: "
+                          "policies/no-intercept.txt: banking, health, pinned update services).")
         loader.add_option("guard_workers", int, -1,
                           "Processes that inspect uploads (bodies over 64 KB): -1 one per CPU, "
                           "0 none (inspect in threads of the proxy process).")
@@ -68,8 +76,13 @@ class PolicyState:
 
     def configure(self, updated):
         opts = ctx.options
-        if opts.guard_intercept not in ("catalog", "all", "operator"):
-            raise OptionsError(f"Cannot parse guard_intercept: {opts.guard_intercept!r} (catalog, all or operator)")
+        if opts.guard_intercept not in ("wide", "catalog", "all", "operator"):
+            raise OptionsError(f"Cannot parse guard_intercept: {opts.guard_intercept!r} (wide, catalog, all or operator)")
+        if "guard_no_intercept" in updated or self._no_intercept is None:
+            try:
+                self._no_intercept = no_intercept.load(opts.guard_no_intercept or None)
+            except GuardError as e:
+                raise OptionsError(f"Cannot load guard_no_intercept: {e}") from None
         if opts.guard_workers < -1 or opts.guard_worker_memory < 0:
             raise OptionsError("guard_workers must be -1, 0 or more, guard_worker_memory 0 or more")
         if self.current is None or updated & {"guard_policy", "guard_catalog", "guard_identity"}:
@@ -80,7 +93,7 @@ class PolicyState:
             self._install(snap)
         elif updated & {"guard_workers", "guard_worker_memory"}:
             self._install(self.current)
-        if updated & {"guard_intercept", "allow_hosts", "ignore_hosts", "body_size_limit"}:
+        if updated & {"guard_intercept", "guard_no_intercept", "allow_hosts", "ignore_hosts", "body_size_limit"}:
             self._apply_options()
 
     def _install(self, snap: Snapshot, seen: tuple | None = None) -> None:
@@ -124,12 +137,21 @@ class PolicyState:
 
     def _set_derived_options(self, snap: Snapshot) -> None:
         opts = ctx.options
-        if opts.guard_intercept == "catalog" and (not opts.allow_hosts or opts.allow_hosts == self._auto.allow_hosts) \
-                and not opts.ignore_hosts:
+        mine = not opts.allow_hosts or opts.allow_hosts == self._auto.allow_hosts
+        if opts.guard_intercept in ("catalog", "wide") and mine and not opts.ignore_hosts:
             hosts = snap.catalog.allow_hosts()
+            if opts.guard_intercept == "wide":
+                try:  # re-read on every reload (SIGHUP); a broken edit keeps the list in force
+                    self._no_intercept = no_intercept.load(opts.guard_no_intercept or None)
+                except GuardError as e:
+                    obs.event("policy_rejected", level="error", reason="guard_no_intercept", error=str(e))
+                hosts = hosts + [no_intercept.allow_pattern(self._no_intercept or [])]
             if hosts != opts.allow_hosts:
                 self._auto.allow_hosts = hosts
                 opts.update(allow_hosts=hosts)
+        elif opts.guard_intercept == "all" and self._auto.allow_hosts and opts.allow_hosts == self._auto.allow_hosts:
+            self._auto.allow_hosts = []  # switched to `all` at run time: drop what the other modes set
+            opts.update(allow_hosts=[])
         if "body_size_limit" in opts and (not opts.body_size_limit or opts.body_size_limit == self._auto.body_size_limit):
             # Bodies are buffered to be inspected: mitmproxy cuts one that grows past this while
             # it streams in (chunked, no Content-Length), so memory stays bounded.

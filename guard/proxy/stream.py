@@ -9,7 +9,12 @@ from guard.proxy.snapshot import META
 
 def responseheaders(flow: http.HTTPFlow) -> None:
     resp = flow.response
-    if resp is None or flow.metadata.get(META) is None:
+    if resp is None:
+        return
+    if flow.metadata.get(META) is None:
+        # Not AI traffic (a host opened only to look for shadow AI): passed on as it arrives,
+        # whatever its size (body_size_limit is for bodies the guard must hold).
+        resp.stream = True
         return
     # SSE, chunked and large answers stream through token by token; a small answer
     # with a Content-Length is whole only when complete anyway, and buffering it is cheaper.
