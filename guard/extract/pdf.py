@@ -42,14 +42,15 @@ def extract_pdf(ctx: Context, data: bytes, location: str, depth: int = 0) -> Non
         pages = _poppler_pages(ctx, data, n) if PDFTOTEXT and n else None
         if pages is None:
             pages = _pdfium_pages(ctx, pdf, n)
-        chars = 0
+        scanned = []   # pages without a text layer: pictures of pages, read by OCR
         for i, text in enumerate(pages):
-            chars += len(text.strip())
+            if len(text.strip()) < SCANNED_PAGE_CHARS:
+                scanned.append(i)
             ctx.add(text, f"{location}/page{i + 1}", "body")
             _footer(ctx, text, f"{location}/page{i + 1}")
         _annotations_and_watermarks(ctx, pdf, n, location)
-        if n and not chars:
-            _ocr_pages(ctx, pdf, n, location)
+        if scanned:
+            _ocr_pages(ctx, pdf, scanned, n, location)
         _attachments(ctx, pdf, location, depth)
     finally:
         pdf.close()
@@ -187,20 +188,39 @@ def _attachments(ctx: Context, pdf, location: str, depth: int) -> None:
         extract_into(ctx, body, name, f"{location}/attachment:{name}", depth + 1)
 
 
-def _ocr_pages(ctx: Context, pdf, n: int, location: str) -> None:
-    """A scan: read its first pages with OCR (markings sit on the first page); the pages
-    past the OCR allowance are reported as not inspected."""
-    readable = min(n, ocr.allowance(ctx))
-    for i in range(readable):
+SCANNED_PAGE_CHARS = 20  # a page with less text than this is a scan if it holds a picture
+
+
+def _ocr_pages(ctx: Context, pdf, candidates: list[int], n: int, location: str) -> None:
+    """Every page that is a picture (no text layer, an image on it) is read by OCR, in page
+    order up to the OCR allowance, even when other pages have text (a scanned attachment
+    behind a typed cover letter); the pages past the allowance are reported as not read."""
+    import pypdfium2.raw as pdfium_c
+
+    pages = []
+    for i in candidates:
+        page = pdf[i]
+        try:
+            if next(page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=3), None) is not None:
+                pages.append(i)
+        finally:
+            page.close()
+    if not pages:
+        return
+    readable = min(len(pages), ocr.allowance(ctx))
+    images = []
+    for i in pages[:readable]:
         ctx.check_time()
         page = pdf[i]
         try:
-            image = ocr.page_image(ctx, page)
+            images.append((f"{location}/page{i + 1}", ocr.page_image(ctx, page)))
         finally:
             page.close()
-        ctx.add(ocr.ocr(ctx, image), f"{location}/page{i + 1} (OCR)", "body")
-    if readable < n:
-        what = "PDF without a text layer" if not readable else f"pages {readable + 1}-{n} of a scanned PDF"
+    ocr.read_pages(ctx, images)
+    if readable < len(pages):
+        left = [i + 1 for i in pages[readable:]]
+        what = ("PDF without a text layer" if not readable and len(pages) == n
+                else f"scanned pages {left[0]}-{left[-1]}" if len(left) > 1 else f"scanned page {left[0]}")
         ctx.problem("image", location, f"{what}: not read by OCR")
 
 

@@ -78,6 +78,7 @@ def test_stuck_ocr_blocks_at_the_time_budget(monkeypatch, tmp_path):
     slow.chmod(0o755)
     monkeypatch.setattr(ocr, "TESSERACT", str(slow))
     monkeypatch.setattr(ocr, "languages", lambda: "chi_sim")
+    monkeypatch.setattr(ocr, "engine", lambda: "tesseract")   # the fallback path; the pool's own test is in test_ocr_damaged
     tight = Engine(load_policy_text(f"extends: [{DEFAULT_POLICY}]\nlimits:\n  max_seconds: 0.3\n", "tight"))
     started = time.monotonic()
     v = tight.scan_bytes(make_image(["会议纪要"]), filename="a.png")
@@ -176,3 +177,16 @@ def test_screenshot_in_an_odt_blocks(engine):
     assert engine.scan_bytes(odt(None), filename="d.odt").action == "allow"
     v = engine.scan_bytes(odt(make_image(["绝密★长期", "年度部署"])), filename="d.odt")
     assert v.action == "block" and any("Pictures/10000001.png (OCR)" in f.location for f in v.findings)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not ocr.languages(), reason=OCR_MISSING)
+@pytest.mark.parametrize("kind", ["exif_sideways", "work_secret", "salt_pepper"])
+def test_tesseract_fallback_with_its_remedies(monkeypatch, kind):
+    """Without RapidOCR: EXIF orientation, median filter on noise, Sauvola, deskew."""
+    import ocr_pages
+    monkeypatch.setattr(ocr, "engine", lambda: "tesseract")
+    patient = Engine(load_policy_text(f"extends: [{DEFAULT_POLICY}]\nlimits:\n  max_seconds: 120\n", "patient"))
+    page = ocr_pages.make_page(kind, 7)
+    v = patient.scan_bytes(page.data, filename=page.name)
+    assert v.action == "block", [(f.rule, f.location) for f in v.findings]
