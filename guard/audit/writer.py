@@ -130,6 +130,7 @@ class AuditWriter:
             os.ftruncate(fd, self._last_newline(path) if st.st_size else 0)
         if self._gid is not None:
             os.fchown(fd, -1, self._gid)
+            os.fchmod(fd, self._file_mode)  # open()'s mode passed the umask (the unit's UMask=0077 made it 0600)
         self._fd, self._day, self._path = fd, day, path
         self._size = os.fstat(fd).st_size
         return fd
@@ -235,6 +236,9 @@ class AuditWriter:
         tmp = self.dir / f".{HEAD_FILE}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, self._file_mode)
         try:
+            if self._gid is not None:  # auditors read it too (guard audit verify)
+                os.fchown(fd, -1, self._gid)
+                os.fchmod(fd, self._file_mode)
             _write_all(fd, json.dumps({"seq": seq, "hash": hash_}).encode())
             os.fsync(fd)
         finally:
