@@ -84,7 +84,7 @@ def _readable(data: bytes) -> str | None:
     encodings = ("utf-16",) if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ("utf-8", "gb18030")
     for enc in encodings:
         try:
-            t = data.decode(enc)
+            t = data.decode(enc).lstrip("\ufeff")
         except UnicodeDecodeError:
             continue
         if not t or sum(c.isprintable() or c in "\n\r\t" for c in t) < 0.95 * len(t):

@@ -74,8 +74,10 @@ class _Text(HTMLParser):
             self.comments[-1] += "\n" + data
 
     def unknown_decl(self, data):
-        if data.upper().startswith("CDATA["):  # text in SVG/MathML; a bogus comment elsewhere
-            self.handle_comment(data[6:])
+        if data.upper().startswith("CDATA["):
+            # Text in SVG/MathML and to any XML reader (a bogus comment to an HTML browser):
+            # read as text in place, so 机<![CDATA[密]]> is 机密 whichever way it is read.
+            self.handle_data(data[6:])
 
 
 def _lines(text: str) -> str:

@@ -191,6 +191,9 @@ def read_text(ctx: Context, text: str, location: str, name: str | None = None, d
     if stripped.startswith(("<!doctype html", "<html")) or ("<body" in stripped and "<" == stripped[:1]):
         for part_text, suffix, kind in html_parts(text):
             ctx.add(part_text, f"{location}{suffix}", kind)
+        if "<!ENTITY" in text:  # a browser ignores them; an XML reader (XHTML) expands them
+            from guard.extract.markup import resolve_markup
+            ctx.add(resolve_markup(text), f"{location} (entities expanded)", "body")
         hidden_files(ctx, text, location, depth)
         return
     if _JSON_START.match(stripped) and len(text) <= ctx.limits.max_bytes:
