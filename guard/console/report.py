@@ -188,14 +188,14 @@ code.hash {{ font-size: 7pt; word-break: break-all; }} .hbars {{ table-layout: a
 <tr><td colspan=2><b>部门（拦截与警告）/ departments (blocked, warned)</b>{hbars(data['departments'], 300)}</td></tr></table>
 {"<p><b>试运行规则 / monitor-mode rules:</b></p>" + hbars(data['would'], 300) if data['would'] else ""}</section>
 <section class="long"><h2>四、拦截事件 / Blocked events ({len(data['blocked'])})</h2>
-<table><colgroup><col style="width:17%"><col style="width:29%"><col style="width:11%"><col style="width:11%">
-<col style="width:12%"><col style="width:20%"></colgroup>
+<table><colgroup><col style="width:20%"><col style="width:28%"><col style="width:10%"><col style="width:10%">
+<col style="width:13%"><col style="width:19%"></colgroup>
 <thead><tr><th>时间（{e(zl)}）</th><th>事件编号</th><th>用户</th><th>部门</th><th>服务</th><th>规则</th></tr></thead>
 <tbody>{blocked or '<tr><td colspan=6 class=muted>本期无 / none</td></tr>'}</tbody></table>
 {more(len(data['blocked']), 500)}</section>
 <section class="long"><h2>五、警告确认与理由 / Acknowledgements ({len(data['acks'])})</h2>
-<table><colgroup><col style="width:17%"><col style="width:29%"><col style="width:10%"><col style="width:17%">
-<col style="width:19%"><col style="width:8%"></colgroup>
+<table><colgroup><col style="width:20%"><col style="width:28%"><col style="width:10%"><col style="width:17%">
+<col style="width:17%"><col style="width:8%"></colgroup>
 <thead><tr><th>时间（{e(zl)}）</th><th>所确认的事件</th><th>用户</th><th>规则</th><th>理由</th><th>类型</th></tr></thead>
 <tbody>{acks or '<tr><td colspan=6 class=muted>本期无 / none</td></tr>'}</tbody></table>
 {more(len(data['acks']), 500)}</section>

@@ -123,13 +123,13 @@ def test_console_in_a_headless_browser(console, tmp_path):
         assert "action=block" in page.url and "node=node-b" in page.url   # shareable: filters in the URL
         actions = page.locator("#events tr td:nth-child(2)").all_inner_texts()
         nodes = page.locator("#events tr td:nth-child(9)").all_inner_texts()
-        assert actions and set(actions) == {"block"} and set(nodes) == {"node-b"}
+        assert actions and set(actions) == {"拦截"} and set(nodes) == {"node-b"}   # Chinese action words
         if docs:
             page.screenshot(path=str(ROOT / "docs" / "console-events.png"))
         with page.expect_navigation():
             page.click("#events a >> nth=0")
         body = page.inner_text("body")
-        assert "state-secret.marking" in body and "node-b" in body and "seq" in body
+        assert "state-secret.marking" in body and "国家秘密" in body and "node-b" in body and "序号" in body
         if docs:
             page.screenshot(path=str(ROOT / "docs" / "console-event.png"), full_page=True)
         page.go_back()
