@@ -177,13 +177,16 @@ def is_low_entropy(value: str) -> bool:
     h = entropy(value)
     if classes == 1:  # all lower, all upper, all digits: a word or a number unless long and varied
         return n < 16 and not (value.isdigit() and n >= 10) or h < 3.0
-    return h < min(3.0, 0.8 * math.log2(n))
+    return h < min(2.9, 0.75 * math.log2(n))  # a three-word passphrase sits near 3.0
 
 
 def secret(value: str) -> bool | None:
     """A value where a password, key or token goes: a credential unless it is a placeholder,
     a reference, a hash, a test key, a well-known tutorial password or typed at low entropy."""
-    v = value.strip("'\"`“”「」")
+    quoted = value.strip("'\"`“”「」")
+    if is_placeholder(quoted):  # sk-proj-... before the dots go
+        return False
+    v = quoted.rstrip(".,;:?")  # a sentence's full stop is not part of it
     if len(v) < 6 or (len(v) < 8 and not (any(c.isdigit() for c in v) and any(not c.isalnum() for c in v))):
         return False
     if v.lower() in _WELL_KNOWN or is_placeholder(v) or is_hash(v) or is_test_key(v):
