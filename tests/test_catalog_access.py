@@ -182,3 +182,45 @@ def test_parse_access_short_form_is_the_long_form(tmp_path):
     t = cat.service("t.example")
     assert cat.access(t, "upload", Who(user="u", groups=frozenset({"研发"}))) == "warn"
     assert cat.access(t, "upload", Who(user="u")) == "allow"
+
+
+@pytest.mark.slow
+def test_fact_rules_through_the_real_proxy(tmp_path):
+    """The 保密办 policy in a real guard proxy: who is in 涉密 comes from the identity map, the
+    service's facts from the catalog; the refusal names the rule and shows the facts with their source."""
+    import sys
+
+    import bcrypt
+
+    sys.path.insert(0, str(Path(__file__).parent / "e2e"))
+    from harness import Proxy
+    from upstream import Upstream
+
+    cat = shipped_with(POLICY, tmp_path)
+    hashed = {u: bcrypt.hashpw(f"{u}-pw".encode(), bcrypt.gensalt(4)).decode() for u in ("alice", "bob")}
+    (tmp_path / "htpasswd").write_text("".join(f"{u}:{h}\n" for u, h in hashed.items()), encoding="utf-8")
+    (tmp_path / "identity.yaml").write_text("groups:\n  涉密: [alice]\n", encoding="utf-8")
+    chat = {"model": "m", "max_tokens": 64, "messages": [{"role": "user", "content": "请把这段会议纪要整理成三条要点"}]}
+    with Upstream() as upstream:
+        p = Proxy(tmp_path / "run", upstream, command="guard",
+                  extra_args=("--proxyauth", f"@{tmp_path / 'htpasswd'}", "--set", f"guard_catalog={cat.source}",
+                              "--set", f"guard_identity={tmp_path / 'identity.yaml'}"))
+        try:
+            with p.client(auth="bob:bob-pw") as c:
+                assert c.post("https://api.anthropic.com/v1/messages", json=chat).status_code == 200
+                upload = c.post("https://chatgpt.com/backend-api/files",
+                                files={"file": ("周报.txt", "本周完成了装置检修计划".encode(), "text/plain")})
+                warned = c.post("https://dashscope.aliyuncs.com/compatible-mode/v1/chat/completions", json=chat)
+                coaching = c.get(warned.headers["x-ai-guard-ack"]).text  # the page the warned person opens
+            with p.client(auth="alice:alice-pw") as c:
+                secret_unit = c.post("https://api.anthropic.com/v1/messages", json=chat)
+        finally:
+            p.stop()
+    assert upload.status_code == 403 and upload.headers["x-ai-guard-action"] == "block"
+    assert "access rule training-no-uploads" in upload.text
+    assert warned.status_code == 403 and warned.headers["x-ai-guard-action"] == "warn"
+    # The coaching page names the rule and shows the facts it keyed on, with their source.
+    assert "domestic-filed-warn" in coaching and "生成式AI备案 是" in coaching
+    assert "CAC (通义千问)" in coaching
+    assert secret_unit.status_code == 403 and secret_unit.headers["x-ai-guard-action"] == "block"
+    assert secret_unit.json()["type"] == "error" and "foreign-secret-units" in secret_unit.text

@@ -6,8 +6,8 @@ with a source note; `access_rules` key access on those facts, so a policy reads 
 block for 涉密 units" instead of listing every foreign service."""
 from guard.catalog.load import DEFAULT_CATALOG, load_catalog, parse_access
 from guard.catalog.model import (ACCESS, ACK_HOST, ACTIVITIES, CLOUD_DOMAINS, DOMESTIC, KINDS, NO_FACTS, SHAPES,
-                                 UNKNOWN, Access, AccessRule, Answer, Catalog, Facts, Service)
+                                 UNKNOWN, Access, AccessRule, Answer, Catalog, Facts, Service, facts_line)
 
 __all__ = ["ACCESS", "ACK_HOST", "ACTIVITIES", "CLOUD_DOMAINS", "DEFAULT_CATALOG", "DOMESTIC", "KINDS", "NO_FACTS",
            "SHAPES", "UNKNOWN", "Access", "AccessRule", "Answer", "Catalog", "Facts", "Service", "load_catalog",
-           "parse_access"]
+           "parse_access", "facts_line"]

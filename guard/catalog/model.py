@@ -129,6 +129,16 @@ class Answer:
 
 
 UNKNOWN = Service("unknown", "AI service outside the catalog")
+_YES_NO = {True: "是", False: "否", None: "未知"}
+
+
+def facts_line(svc: Service) -> str:
+    """The service's facts as staff read them, with where they come from (never a fact without it)."""
+    f = svc.facts
+    if f is NO_FACTS:
+        return f"{svc.name}：未收录事实 / no facts on file"
+    return (f"{svc.name}：运营方 {f.operator or '未知'}（{f.country or '国别未知'}）；生成式AI备案 {_YES_NO[f.filed]}；"
+            f"默认以输入训练 {_YES_NO[f.trains]}；企业版 {_YES_NO[f.enterprise]}；依据 {f.source or '未注明'}")
 
 
 @dataclass

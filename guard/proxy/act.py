@@ -21,7 +21,7 @@ from guard import obs
 from guard.adapters.redact import redact_json
 from guard.audit import record as audit_record
 from guard.audit.writer import new_event_id
-from guard.catalog import ACK_HOST
+from guard.catalog import ACK_HOST, facts_line
 from guard.coaching import Found
 from guard.decide import finalize
 from guard.errors import AuditError
@@ -155,6 +155,8 @@ class Act:
             if shared is not None and not shared.consume(event):
                 return verdict, "", None
             approval = {"event": event, "decision": decision["decision"], "by": str(decision.get("by", ""))[:80]}
+            obs.event("approval_used", event=event, decision=approval["decision"], by=approval["by"],
+                      user=target.who.user, client=target.who.client)  # a log line per approval (no content)
             if decision["decision"] == "approved":
                 return dataclasses.replace(verdict, action="allow"), "approved by a security officer", approval
             return dataclasses.replace(verdict, action="block"), "approval rejected by a security officer", approval
@@ -180,7 +182,8 @@ def respond(flow, target: Target, policy, verdict: Verdict, event_id: str, ack_u
     status, content, headers = render(target.service.shape, verdict, event_id, policy.settings.contact,
                                       is_navigation(flow.request.headers), ack_url,
                                       target.snap.catalog.answer(target.service, target.path or flow.request.path),
-                                      policy.settings.why, target.service.name)
+                                      policy.settings.why, target.service.name, policy=policy,
+                                      web_app=bool(target.service.web) or None)
     flow.response = http.Response.make(status, content, headers)
 
 
@@ -217,8 +220,12 @@ def access_verdict(target: Target, level: str) -> Verdict:
     """The catalog's access rule for this service and activity, as a finding."""
     svc = target.service
     what = {"prompt": "提示词 / prompts", "upload": "文件上传 / file uploads", "other": "访问 / access"}[target.activity]
-    return Verdict(level, (Finding(f"access.{target.activity}", level, "medium", "request", f"{svc.name}: {what}",
-                                   f"本单位对 {svc.name} 的{what.split(' / ')[0]}设为 {level}"),))
+    # Set by a rule on the service's facts: name the rule and show those facts with their source.
+    origin = target.snap.catalog.explain_access(svc, target.activity, target.who)[1]
+    why = f"（规则 {origin[5:]}；{facts_line(svc)}）" if origin.startswith("rule:") else ""
+    return Verdict(level, (Finding(f"access.{target.activity}", level, "medium",
+                                   f"access rule {origin[5:]}" if why else "request", f"{svc.name}: {what}",
+                                   f"本单位对 {svc.name} 的{what.split(' / ')[0]}设为 {level}{why}"),))
 
 
 def inject_headers(flow: http.HTTPFlow, target: Target) -> None:

@@ -337,9 +337,8 @@ def test_identity_map_names_users_by_ip_without_proxy_auth(tmp_path, upstream):
 
 # -- access per service and activity; tenant restriction ---------------------------------------------
 def _catalog(tmp: Path, openai_extra: str, extra_services: str = "") -> Path:
-    text = CATALOG.read_text(encoding="utf-8").replace(
-        "  - {id: openai, name: OpenAI API, shape: openai, hosts: [api.openai.com]}",
-        "  - {id: openai, name: OpenAI API, shape: openai, hosts: [api.openai.com]" + openai_extra + "}")
+    text = re.sub(r"(\{id: openai, [^\n]*?hosts: \[api\.openai\.com\])", lambda m: m.group(1) + openai_extra,
+                  CATALOG.read_text(encoding="utf-8"), count=1)  # the entry's fields, wherever its line ends
     text = text.replace("services:\n", "services:\n" + extra_services, 1)
     cat = tmp / "catalog.yaml"
     cat.write_text(text, encoding="utf-8")
@@ -387,8 +386,8 @@ def test_per_activity_block_group_override_and_tenant_header(tmp_path, upstream,
 def test_catalog_block_and_warn_whole_service(tmp_path, upstream, command):
     cat = _catalog(tmp_path, ", access: block",
                    "  - {id: trial-llm, name: Trial LLM, shape: openai, hosts: [api.deepseek.com], access: warn}\n")
-    cat.write_text(cat.read_text(encoding="utf-8").replace(
-        "  - {id: deepseek, name: DeepSeek API, shape: openai, hosts: [api.deepseek.com]}\n", ""), encoding="utf-8")
+    cat.write_text(re.sub(r"  - \{id: deepseek, .*?\}\n", "", cat.read_text(encoding="utf-8"), count=1, flags=re.S),
+                   encoding="utf-8")  # the whole entry (its last line ends the mapping)
     p = Proxy(tmp_path, upstream, command=command, extra_args=("--set", f"guard_catalog={cat}"))
     try:
         n = len(upstream.received)
