@@ -50,6 +50,7 @@ PYTHON = os.environ.get("GUARD_OCR_PYTHON", sys.executable)   # the interpreter 
 MIN_SCORE = 0.5          # recognition confidence below which a line is not text
 UNREADABLE_CHARS = 12    # fewer readable characters than this on a page of text: not inspected
 TEXT_PAGE_ROWS = 8       # bands of text rows that make a picture look like a page of text
+LEGIBLE_SIDE = 500       # px: a smaller picture of a page (a thumbnail) is not legible to anyone
 
 
 @functools.cache
@@ -194,7 +195,8 @@ def from_worker(answer: dict) -> Reading:
     w, h = answer.get("size", [1, 1])
     page = 1.15 < h / max(1, w) < 1.8
     blks = blocks(lines) if not page and len(lines) > 1 else []
-    unreadable = (_readable(answer.get("lines", [])) < UNREADABLE_CHARS
+    # Only a picture large enough for a person to read (not a document's thumbnail) can hide text.
+    unreadable = (min(w, h) >= LEGIBLE_SIDE and _readable(answer.get("lines", [])) < UNREADABLE_CHARS
                   and (answer.get("text_rows", 0) >= TEXT_PAGE_ROWS or answer.get("boxes", 0) >= 6))
     return Reading.make(text, band, blks if len(blks) > 1 else (), unreadable, answer.get("rotation", 0))
 
@@ -318,6 +320,15 @@ class Pool:
 
 _pool: Pool | None = None
 _pool_lock = threading.Lock()
+
+
+def _forget_pool() -> None:
+    # A forked child (an inspection worker) must not talk to its parent's OCR workers.
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool)
 
 
 def pool() -> Pool:
@@ -531,7 +542,8 @@ def _tesseract(ctx: Context, data: bytes) -> Reading:
             text = _tesseract_run(ctx, _pgm(g))
     w, h = g.size
     band = _tesseract_run(ctx, _pgm(g.crop((0, 0, w, int(h * 0.22))))) if 1.15 < h / w < 1.8 else ""
-    unreadable = sum(c.isalnum() for c in text) < UNREADABLE_CHARS and _text_rows(g) >= TEXT_PAGE_ROWS
+    unreadable = (min(w, h) >= LEGIBLE_SIDE and sum(c.isalnum() for c in text) < UNREADABLE_CHARS
+                  and _text_rows(g) >= TEXT_PAGE_ROWS)
     return Reading.make(text, band, (), unreadable, rotation)
 
 

@@ -66,6 +66,8 @@ def test_a_reading_that_looks_like_text_but_is_not_is_reported():
     ctx = Context(ctx.limits)
     ocr.add_reading(ctx, ocr.from_worker({"lines": [], "size": [800, 600], "boxes": 0, "text_rows": 2}), "file:b.png")
     assert ctx.out.problems == []   # a photo without text is just a photo
+    thumb = ocr.from_worker({"lines": [], "size": [250, 354], "boxes": 9, "text_rows": 30})
+    assert not thumb.unreadable     # a document's thumbnail: too small for anyone to read
 
 
 # -- the worker pool -------------------------------------------------------------------------------
