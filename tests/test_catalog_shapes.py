@@ -161,3 +161,19 @@ def test_every_family_of_the_catalog_has_a_sample():
                    "ollama-cloud", "deepl", "google-translate", "fanyi-qq", "transmart", "github-models",
                    "azure-ai-inference", "modelscope", "hf-inference", "together", "fireworks", "deepinfra"):
         assert needed in tested, needed
+
+
+@pytest.mark.parametrize("sample, shape", [
+    ("dify-chat-messages.json", "dify"), ("coze-v3-chat.json", "coze"), ("coze-v3-chat-object-string.json", "coze"),
+    ("cohere-chat-v2.json", "openai-chat"), ("ollama-chat.json", "openai-chat"), ("ollama-generate.json", "completions"),
+    ("qianfan-v2-chat.json", "openai-chat"),
+    ("deepl-translate.json", None), ("tencent-tmt.json", None), ("feishu-aily-message.json", None),
+])
+def test_agent_platform_bodies_to_unknown_hosts_are_ai_traffic(sample, shape):
+    """A self-hosted Dify or a Coze-compatible endpoint on a host the catalog cannot name is still
+    AI traffic by its body (shadow AI); translation and messaging bodies are not taken for it."""
+    from guard.proxy.shadow import api_shape
+
+    assert api_shape((REQ / sample).read_bytes()) == shape
+    graphql = json.dumps({"query": "query { viewer { login } }", "variables": {"user": 1}}).encode()
+    assert api_shape(graphql) is None

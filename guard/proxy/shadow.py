@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 MAX_BODY = 8 << 20  # a larger JSON body is an upload, not a chat call: not parsed here
-_HINTS = (b'"messages"', b'"contents"', b'"prompt"', b'"input"', b'"model"')
+_HINTS = (b'"messages"', b'"contents"', b'"prompt"', b'"input"', b'"model"', b'"response_mode"', b'"additional_messages"')
 
 
 def api_shape(body: bytes) -> str | None:
@@ -40,6 +40,11 @@ def api_shape(body: bytes) -> str | None:
     if isinstance(d.get("prompt"), str) and any(k in d for k in ("conversation_id", "chat_session_id",
                                                                    "parent_message_id", "session_id")):
         return "chat-web"
+    # Agent platforms, often self-hosted on a host of their own: Dify's service API, Coze's v3 chat.
+    if isinstance(d.get("query"), str) and "response_mode" in d and "user" in d:
+        return "dify"
+    if isinstance(d.get("additional_messages"), list) and ("bot_id" in d or "workflow_id" in d):
+        return "coze"
     return None
 
 
