@@ -223,3 +223,84 @@ def test_heldout_credentials(engine):
     for k, t, rules in false_pos:
         print("  flagged", k, rules)
     assert caught >= 0.97 and len(false_pos) <= 1
+
+
+def positives_round2() -> list[tuple[str, str]]:
+    """Written after the first run, before looking at its results again: other files and
+    languages (netrc, .pgpass, git-credentials, rclone, s3cfg, Dockerfile, Jenkinsfile, Ansible,
+    Helm, HAR, notebooks, Ruby, C#, Rust), other Chinese phrasings, another seed."""
+    P = []
+
+    def add(family, *texts):
+        P.extend((family, t) for t in texts)
+
+    add("netrc", f"machine api.heroku.com\n  login ops@corp.example\n  password {uid()}", f"machine github.com login ci password {crc('ghp')}")
+    add("pgpass", f"10.0.3.3:5432:erp:erp_app:{pw()}")
+    add("git-credentials", f"https://ci-bot:{crc('ghp')}@github.com", f"https://deploy:{s(20)}@git.corp.example")
+    add("rclone", f"[oss]\ntype = s3\nprovider = Alibaba\naccess_key_id = LTAI5t{s(18)}\nsecret_access_key = {s(30)}\nendpoint = oss-cn-hangzhou.aliyuncs.com")
+    add("s3cfg", f"[default]\naccess_key = AKIA{s(16, string.ascii_uppercase + string.digits)}\nsecret_key = {s(40, ALNUM + '+/')}")
+    add("dockerfile", f"FROM python:3.12\nENV OPENAI_API_KEY=sk-proj-{s(56, ALNUM + '_-')}\nRUN pip install -r req.txt",
+        f"ARG NPM_TOKEN={crc('npm')}\nRUN npm ci")
+    add("jenkinsfile", f"withEnv(['DB_PASS={pw()}']) {{\n  sh './migrate.sh'\n}}", f"sh \"curl -u deploy:{pw()} https://nexus.corp/repository/raw/app.tgz -O\"")
+    add("ansible", f"[db]\n10.0.4.4 ansible_user=root ansible_password={pw()}", f"ansible_become_pass: \"{pw()}\"")
+    add("helm", f"postgresql:\n  auth:\n    postgresPassword: \"{pw()}\"\n    database: erp", f"--set redis.auth.password={pw()}")
+    add("har", f'{{"name": "Authorization", "value": "Bearer {s(40, ALNUM + "-_")}"}}', f'{{"name": "x-api-key", "value": "{s(40)}"}}')
+    add("notebook", f'"source": [\n    "import openai\\n",\n    "openai.api_key = \\"sk-{s(48)}\\"\\n"\n]')
+    add("ruby", f"Stripe.api_key = 'sk_live_{s(40)}'", f"config.secret_key_base = '{s(128, HEX)}'")
+    add("csharp", f"var client = new SecretClient(vaultUri, new ClientSecretCredential(tenantId, clientId, \"{s(3)}8Q~{s(34, ALNUM + '_.~-')}\"));",
+        f"\"ConnectionStrings\": {{ \"Db\": \"Server=10.0.0.9;Database=erp;User Id=sa;Password={pw()};\" }}")
+    add("rust", f"let token = \"xoxp-{s(12, string.digits)}-{s(12, string.digits)}-{s(13, string.digits)}-{s(32, HEX)}\";")
+    add("zh-chat", f"老王，新服务器 10.8.1.3 的 root 口令是 {pw()} 你先用着", f"邮箱 SMTP 授权码：{s(16, string.ascii_lowercase)}", f"钉钉群机器人的加签 secret 是 SEC{s(64, HEX)}",
+        f"这是企业微信应用的 Secret：{s(43, ALNUM + '_-')}，corpid 是 ww{s(16, HEX)}", f"Wi-Fi 密码：{words(2)}{s(3, string.digits)}")
+    add("chinese-cloud", f"七牛上传凭证生成失败，QINIU_AK={s(40, ALNUM + '_-')} QINIU_SK={s(40, ALNUM + '_-')}",
+        f"华为云 IAM 用户的 SK：{s(40)}", f"火山引擎 VOLC_ACCESSKEY=AKLT{s(44)}")
+    add("saas", f"HEROKU_API_KEY={uid()}", f"circleci: CIRCLE_TOKEN={s(40, HEX)}", f"SNYK_TOKEN={uid()}", f"CLOUDFLARE_API_TOKEN={s(40, ALNUM + '_-')}",
+        f"sentry.io DSN: https://{s(32, HEX)}@sentry.corp.example/12", f"postman env: PMAK-{s(24, HEX)}-{s(34, HEX)}")
+    add("private-key", f"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA{s(60, ALNUM + '+/')}\n-----END OPENSSH PRIVATE KEY-----",
+        f"-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEI{s(60, ALNUM + '+/')}\n-----END EC PRIVATE KEY-----")
+    add("webhook", f"SLACK_WEBHOOK=https://hooks.slack.com/services/T{s(8, string.ascii_uppercase + string.digits)}/B{s(8, string.ascii_uppercase + string.digits)}/{s(24)}",
+        f"飞书告警 https://open.feishu.cn/open-apis/bot/v2/hook/{uid()}")
+    add("jwt", f"curl -H 'Authorization: Bearer eyJhbGciOiJSUzI1NiIsImtpZCI6I{s(30)}.eyJpc3MiOiJodHRwczovL{s(80)}.{s(86, ALNUM + '-_')}' https://api.corp/me")
+    return P
+
+
+def lookalikes_round2() -> list[tuple[str, str]]:
+    return [
+        ("netrc-docs", "machine api.example.com\n  login <user>\n  password <password>"),
+        ("pgpass-docs", "hostname:port:database:username:password"),
+        ("dockerfile-arg", "ARG NPM_TOKEN\nRUN echo \"//registry.npmjs.org/:_authToken=${NPM_TOKEN}\" > .npmrc"),
+        ("ansible-vault", "ansible_password: \"{{ vault_root_password }}\""),
+        ("helm-existing", "auth:\n  existingSecret: postgres-credentials\n  secretKeys:\n    adminPasswordKey: postgres-password"),
+        ("har-cookie-name", '{"name": "Authorization", "value": "Bearer {{token}}"}'),
+        ("notebook-env", '"source": ["openai.api_key = os.getenv(\\"OPENAI_API_KEY\\")"]'),
+        ("zh-reset", "忘记密码？请点击“重置密码”，新密码将发送到您的手机。"),
+        ("zh-policy2", "口令应定期更换，禁止使用 123456、admin 等弱口令。"),
+        ("en-docs", "Set the password to a strong value (at least 16 characters) before deploying."),
+        ("pub-ssh-rsa", f"ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ{s(80, ALNUM + '+/')} ci@runner"),
+        ("gpg-pub", f"-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQINBF{s(60, ALNUM + '+/')}\n-----END PGP PUBLIC KEY BLOCK-----"),
+        ("trace-id", f"X-Request-Id: {uid()}\ntraceparent: 00-{s(32, HEX)}-{s(16, HEX)}-01"),
+        ("etag", f"ETag: \"{s(32, HEX)}\"\nContent-MD5: {s(22, ALNUM + '+/')}=="),
+        ("git-log", f"commit {s(40, HEX)}\nMerge: {s(7, HEX)} {s(7, HEX)}\nAuthor: Zhang Wei <zw@corp.example>"),
+        ("lockfile", f"pkg@1.2.3:\n  resolved \"https://registry.yarnpkg.com/pkg/-/pkg-1.2.3.tgz#{s(40, HEX)}\"\n  integrity sha512-{s(86, ALNUM + '+/')}=="),
+        ("test-keys", f"STRIPE_KEY=sk_test_{s(24)}\nPAYPAL_MODE=sandbox"),
+        ("appkey", f"高德地图 key={s(32, HEX)}，是 JS API 用的"),
+        ("oss-bucket", "OSS_BUCKET=corp-media\nOSS_ENDPOINT=oss-cn-hangzhou.aliyuncs.com\nOSS_REGION=cn-hangzhou"),
+        ("cos-docs", "SecretId 和 SecretKey 可在访问管理控制台的 API 密钥管理页面获取，格式如 AKIDxxxxxxxx"),
+        ("example-url", "postgres://username:password@localhost:5432/dbname"),
+        ("redis-local", "REDIS_URL=redis://localhost:6379/0"),
+        ("json-schema", '{"password": {"type": "string", "minLength": 12, "format": "password"}}'),
+        ("form-html", '<input type="password" name="password" placeholder="请输入密码" required>'),
+    ]
+
+
+def test_heldout_round2_not_tuned(engine):
+    """The second set was run once, as written; its figure is reported, not tuned to."""
+    pos, neg = positives_round2(), lookalikes_round2()
+    missed = [(f, t) for f, t in pos if not _flagged(engine, t)]
+    false_pos = [(k, engine.scan_text(t).rules) for k, t in neg if _flagged(engine, t)]
+    print(f"\nheld-out round 2: {len(pos) - len(missed)}/{len(pos)} caught, {len(false_pos)}/{len(neg)} look-alikes flagged")
+    for f, t in missed:
+        print("  missed", f, repr(t[:110]))
+    for k, rules in false_pos:
+        print("  flagged", k, rules)
+    assert (len(pos) - len(missed)) / len(pos) >= 0.9 and len(false_pos) <= 1

@@ -68,6 +68,7 @@ FAMILIES = {
     "credential.ai-key.openai-compatible": ([f"DEEPSEEK_API_KEY=sk-{rnd(32, HEX)}"], "sk-1234567890abcdef1234567890abcdef"),
     "credential.ai-key.huggingface": ([f"HF_TOKEN=hf_{rnd(34)}"], "hf_hub_download(repo_id='x')"),
     "credential.ai-key.azure-openai": ([f"AZURE_OPENAI_API_KEY={rnd(32, HEX)}", f'-H "api-key: {rnd(32, HEX)}"'], "md5 " + rnd(32, HEX)),
+    "credential.token.azure-ad": ([f"AZURE_CLIENT_SECRET={rnd(3)}8Q~{rnd(34)}"], "abc8Q~" + "x" * 34),
     "credential.ai-key.volcengine-ark": ([f"ARK_API_KEY={uuid()}"], f"request_id: {uuid()}"),
     "credential.ai-key.zhipu": ([f"ZHIPUAI_API_KEY={rnd(32, HEX)}.{rnd(16)}"], "glm-4 的价格是多少"),
     "credential.cloud-key.aliyun": ([f"LTAI5t{rnd(18)}"], "LTAI 前缀是阿里云的"),
