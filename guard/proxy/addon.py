@@ -3,6 +3,7 @@
     requestheaders     -> classify.py   which service, who, what activity; access rules
     request            -> inspect.py    body -> verdict, inline or pooled (ack.py: the coaching page)
     error              -> inspect.py    a body cut off before it was whole is audited
+                          upstream.py   an allowed request's AI service unreachable: explained, logged
     websocket_message  -> websocket.py  client messages inspected, blocked ones dropped
     responseheaders    -> stream.py     responses stream through untouched
 and below them act.py (a verdict becomes a response and an audit record), state.py (the policy
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 from mitmproxy import http
 
-from guard.proxy import stream
+from guard.proxy import stream, upstream
 from guard.proxy.ack import AckEndpoint
 from guard.proxy.acks import Acknowledgements
 from guard.proxy.act import Act
@@ -87,6 +88,7 @@ class GuardAddon:
     def error(self, flow: http.HTTPFlow):
         self.deadlines.arrived(flow)
         self.inspect.error(flow)
+        upstream.error(flow)  # an allowed request's AI service unreachable: explained, logged
 
     def responseheaders(self, flow: http.HTTPFlow):
         stream.responseheaders(flow)
