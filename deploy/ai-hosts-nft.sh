@@ -6,8 +6,10 @@
 # published ranges to the sets by hand, or use the strict mode in nftables.conf.
 set -eu
 GUARD=${GUARD:-/opt/ai-guard/.venv/bin/guard}
+CATALOG=${CATALOG:-/etc/ai-guard/catalog.yaml}   # the installed catalog (the checkout's when absent)
+[ -r "$CATALOG" ] && set -- --catalog "$CATALOG"
 v4=""; v6=""
-for host in $("$GUARD" pac --hosts); do
+for host in $("$GUARD" pac --hosts "$@"); do
     for addr in $(getent ahosts "$host" 2>/dev/null | awk '{print $1}' | sort -u); do
         case "$addr" in
             *:*) v6="$v6${v6:+, }$addr" ;;

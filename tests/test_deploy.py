@@ -51,6 +51,9 @@ def test_host_list_for_the_firewall():
     hosts = subprocess.run([*GUARD, "pac", "--hosts"], capture_output=True, text=True, check=True).stdout.split()
     assert "api.openai.com" in hosts and "chat.deepseek.com" in hosts
     assert not any("*" in h for h in hosts) and "blob.core.windows.net" not in hosts
+    # Shared hosts (path-scoped in the catalog) stay out of the firewall sets: their addresses
+    # carry other traffic too.
+    assert "api.github.com" not in hosts and "x.com" not in hosts
 
 
 def test_audit_keygen_is_private_and_never_overwrites(tmp_path):

@@ -25,7 +25,8 @@ def register(sub) -> None:
                         "guards, with --fallback after them; off by default (blast radius)")
     p.add_argument("--catalog", help="catalog YAML (default: policies/catalog.yaml)")
     p.add_argument("--hosts", action="store_true",
-                   help="instead: the catalog's AI host names, one per line (for firewall address sets)")
+                   help="instead: the catalog's AI host names, one per line (for firewall address sets; hosts the "
+                        "catalog shares with other traffic by path are left out)")
     p.set_defaults(func=run)
 
 
@@ -45,8 +46,13 @@ def run(args) -> int:
             raise GuardError(f"--intranet: {s!r} is not a domain suffix (corp.example)")
     catalog = load_catalog(args.catalog)
     if args.hosts:
-        for host in catalog.ai_hosts():
-            print(host)
+        # Hosts that are AI services as a whole: a host shared with other traffic (a path-scoped
+        # entry such as api.github.com/copilot_internal) is not put in a firewall set.
+        from guard.catalog import ACK_HOST
+        from guard.pac import routes
+        for host in routes(catalog).suffixes:
+            if host != ACK_HOST:
+                print(host)
         return 0
     sys.stdout.write(render(catalog, guards, args.fallback, args.intranet, args.storage))
     return 0
