@@ -135,8 +135,7 @@ SHAPES = {
 # A bare token without its name: only self-identifying formats are expected there.
 BARE = {"github", "github-fine", "gitlab", "npm", "pypi", "dockerhub", "vault", "terraform", "doppler", "shopify", "linear", "notion",
         "figma", "sentry", "newrelic", "atlassian", "postman", "bitbucket", "jfrog", "huggingface", "openai", "anthropic", "deepseek",
-        "slack", "google", "stripe", "sendgrid", "telegram", "aliyun-ak", "tencent-id", "baidu", "baidu-ak", "dingtalk", "zhipu", "age",
-        "mailgun", "jenkins"}
+        "slack", "google", "stripe", "sendgrid", "telegram", "aliyun-ak", "tencent-id", "baidu", "baidu-ak", "dingtalk", "age"}
 BARE_SHAPES = {
     "curl": lambda v: f"curl -s https://api.corp.example/v1/me -H \"Authorization: Bearer {v}\"",
     "zh-bare": lambda v: f"这个 key 过期了吗：{v}",
