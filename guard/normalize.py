@@ -163,7 +163,9 @@ class Normalizer:
                     e -= 1
                 # A number and a unit are joined across spaces only: across a table's cell bar,
                 # a tab or a line (| 2 | 年度预算) they are different cells.
-                if e > s and text[s - 1].isdigit() and any(c in text[s:e] for c in "|\t\n"):
+                # Nor a level and a symbol across a line (工作秘密 / * Copyright in a comment).
+                if e > s and (text[s - 1].isdigit() or text[s - 1] in "★▲*" or text[e] in "★▲*") \
+                        and any(c in text[s:e] for c in "|\t\n"):
                     continue
                 if e > s:
                     cuts.append((s, e))

@@ -15,8 +15,8 @@ _QUOTE_PAIRS = {"“": "”", "‘": "’", "「": "」", "『": "』", '"': '"'
 # heading/quote/list/table/emphasis marks (`> 工作秘密`, `| 密级 | 秘密 |`, `**机密★**`).
 # Comment marks count as decoration too (`// 机密`, ` * 商业秘密` in a file's header comment,
 # `<!-- 内部 -->`), and box-drawing borders (│机密★5年│).
-_LEAD = " \t\r【[［(（〔<＜#>*-+|_~`/!=│┃║"
-_TRAIL = " \t\r】]］)）〕>＞*|_~`/!-=│┃║"
+_LEAD = " \t\r【[［(（〔<＜#>*-+|_~`/!=│┃║★"
+_TRAIL = " \t\r】]］)）〕>＞*|_~`/!-=│┃║★"
 
 
 def line_bounds(text: str, start: int, end: int) -> tuple[int, int]:
@@ -139,6 +139,9 @@ _TOPIC = ("保护", "管理", "泄露", "泄密", "侵权", "案例", "培训", 
           "花园", "任务", "武器", "行动", "档案")
 MARKING_TAIL_MAX = 40
 # A 份号 before the level on one line (a 版头 collapsed by copying from a PDF: 000120　秘　密).
+# A page number before the level on a footer line (第3页 共12页　机密, - 3 -　秘密, Page 2 of 9).
+_PAGE = re.compile(r"^(?:第\s*\d+\s*页(?:\s*[,，/]?\s*共\s*\d+\s*页)?|[-—]\s*\d+\s*[-—]|(?i:page)\s*\d+(?:\s*(?:of|/)\s*\d+)?"
+                   r"|\d+\s*/\s*\d+)(?=[ \t\u3000]|$)")
 _SERIAL = re.compile(r"^(?:份号\s*[:：]?\s*)?(?:No\.?\s*)?\d{4,8}(?=[ \t\u3000]|$)")
 
 
@@ -149,7 +152,8 @@ def marking_tail(text: str, start: int, end: int) -> bool:
     lead = text[ls:start]
     if lead.lstrip().startswith("<!--"):
         lead = lead.lstrip()[4:]
-    lead = _SERIAL.sub("", lead.strip(" \t\r#>*-+|_~`/!=│┃║\u3000"), count=1).strip(" \t\u3000")
+    lead = lead.strip(" \t\r#>*+|_~`/!=│┃║★\u3000")
+    lead = _PAGE.sub("", _SERIAL.sub("", lead, count=1), count=1).strip(" \t\u3000#>*-+|_~`/!=")
     tail = text[end:le]
     if lead:
         closer = _CLOSERS.get(lead[-1])
@@ -162,8 +166,8 @@ def marking_tail(text: str, start: int, end: int) -> bool:
         tail = stripped[1:].rstrip(_TRAIL)
         if not tail.strip():
             return True
-    elif not tail.rstrip(_TRAIL).strip():
-        return True
+    elif not tail.rstrip(_TRAIL).strip() or tail.rstrip(_TRAIL).strip() == "件":
+        return True  # the level alone, or 机密件 (a classified copy) alone
     elif tail[0] not in _SEPARATOR:
         return False
     rest = tail.strip(" \t\u3000")
@@ -269,6 +273,8 @@ _ANY_LEVEL = re.compile(r"核心商密|普通商密|商业秘密|工作秘密|�
 # The options of a form field listed together (密级：绝密/机密/秘密, □机密 □秘密 □非密).
 _OPTION = re.compile(r"核心商密|普通商密|商业秘密|工作秘密|绝密|机密|秘密|内部公开|内部|公开|非密")
 _OPTION_GAP = 4
+_LEVEL_WORDS = re.compile(r"核心商密|普通商密|商业秘密|商密|技术秘密|经营秘密|(?:公司|企业|集团)(?:秘密|机密|绝密)|工作秘密|绝密|机密|秘密"
+                          r"|内部|受控|(?i:top secret|secret|confidential|restricted|internal)")
 _OPTION_SEP = re.compile(r"^[\s/、,，;；|□☐▢◻○◯☑☒■▣√✓✔\[\]()（）xX]*$")  # only separators and boxes between
 # Placeholders of a template's 版头 (〔20××〕×号, ××××年××月××日, 机密★×年): an example of where a
 # marking goes, not a document under one. An owner written ××公司 is a name, not a placeholder.
@@ -394,7 +400,7 @@ def column_rows(text: str, start: int, end: int) -> int:
         if _SEP_ROW.match(row):
             continue
         rc = _cells(row, sep)
-        if col < len(rc) and _OPTION.search(row[rc[col][0]:rc[col][1]]):
+        if col < len(rc) and _LEVEL_WORDS.search(row[rc[col][0]:rc[col][1]]):
             count += 1
     return count
 
