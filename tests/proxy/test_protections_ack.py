@@ -122,7 +122,7 @@ async def test_acknowledgement_from_a_foreign_origin_is_refused(addon, origin):
 async def test_acknowledgement_expires_after_the_ttl(addon, clock):
     link = await warned(addon)
     token = await csrf_of(addon, link)
-    assert (await send(addon, ack_flow(link, "POST", f"csrf={token}", f"http://{ACK_HOST}"))).response.status_code == 200
+    assert (await send(addon, ack_flow(link, "POST", f"csrf={token}&note=ok", f"http://{ACK_HOST}"))).response.status_code == 200
     clock.offset += TTL - 5
     assert await retry_passes(addon)                # within the TTL: the retry passes
     clock.offset += 10
