@@ -66,6 +66,7 @@ def test_bad_intercept_option(addon):
 
 def test_allow_hosts_from_catalog(addon):
     a, tctx = addon
+    tctx.configure(a, guard_intercept="catalog")  # the default, wide, adds every host outside no-intercept.txt
     pats = tctx.options.allow_hosts
     import re
 
