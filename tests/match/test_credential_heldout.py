@@ -11,6 +11,8 @@ import random
 import string
 import zlib
 
+import pytest
+
 ALNUM = string.ascii_letters + string.digits
 HEX = "0123456789abcdef"
 B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -210,6 +212,7 @@ def _flagged(engine, text: str) -> bool:
     return any(r.startswith("credential.") for r in engine.scan_text(text).rules)
 
 
+@pytest.mark.slow  # ~3 s: 188 pastes, each a first scan for its rule combination
 def test_heldout_credentials(engine):
     pos, neg = positives(), lookalikes()
     assert len(pos) >= 120 and len(neg) >= 45

@@ -9,6 +9,7 @@ import random
 import string
 import zlib
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -148,6 +149,7 @@ def _is_credential(engine, text: str) -> bool:
     return v.action == "block" and any(r.startswith("credential.") for r in v.rules)
 
 
+@pytest.mark.slow  # ~3-5 s: 400 generated pastes, most a new rule combination for the matcher to warm up
 @settings(derandomize=True, max_examples=400, deadline=None)
 @given(family=st.sampled_from(sorted(FAMILIES)), shape=st.sampled_from(sorted(SHAPES)), seed=st.integers(0, 2**32))
 def test_every_family_in_every_shape_is_blocked(engine, family, shape, seed):
