@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench bench-proxy bench-attacks clean
+.PHONY: install run test bench bench-proxy bench-attacks mutate clean
 
 install: $(STAMP)
 
@@ -29,6 +29,11 @@ bench-proxy: install
 
 bench-attacks: install
 	$(BIN)/python bench/bench_attacks.py
+
+# Mutation testing of the protection modules (tools/mutate.py; not in CI: minutes per module).
+# One module: make mutate MODULES=guard/identity.py
+mutate: install
+	nice -n 19 $(BIN)/python tools/mutate.py $(MODULES) --report docs/mutation.md
 
 clean:
 	rm -rf $(VENV) var
