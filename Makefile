@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench bench-proxy bench-attacks mutate clean
+.PHONY: install run test test-quick bench bench-proxy bench-attacks mutate clean
 
 install: $(STAMP)
 
@@ -18,8 +18,18 @@ run: install
 	mkdir -p var/audit
 	$(BIN)/guard proxy --policy policies/default.yaml --audit-dir var/audit --listen-host 127.0.0.1 --listen-port 8080 --metrics 127.0.0.1:9464
 
+# Tests run in parallel, one worker per CPU (pytest-xdist; make test WORKERS=1 runs them in one
+# process); a test file stays on one worker, so its module fixtures (a real proxy, a compiled
+# policy, a scored corpus) are built once.
+WORKERS ?= auto
+PYTEST := $(BIN)/python -m pytest -n $(WORKERS) --dist loadfile
+
 test: install
-	$(BIN)/python -m pytest
+	$(PYTEST)
+
+# The inner loop: everything but end-to-end, browser and other slow tests (@pytest.mark.slow).
+test-quick: install
+	$(PYTEST) -m "not slow"
 
 bench: install
 	$(BIN)/python bench/bench_engine.py

@@ -114,6 +114,7 @@ def _cases(hits: int, flags: int, misses: int, clean: int, fps: int) -> list[dic
     return out
 
 
+@pytest.mark.slow  # 25 generated folders, each evaluated
 @settings(derandomize=True, max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(hits=st.integers(0, 3), flags=st.integers(0, 2), misses=st.integers(0, 3), clean=st.integers(0, 2),
@@ -141,6 +142,7 @@ def test_totals_and_threshold_exit_codes(hits, flags, misses, clean, fps, min_re
     assert code == (1 if fail else 0)
 
 
+@pytest.mark.slow  # guard eval in real processes
 def test_thresholds_in_a_real_process(tmp_path):
     _write_folder(tmp_path, _cases(hits=2, flags=1, misses=1, clean=2, fps=1))  # recall 0.75, 1 fp
     assert _eval_json(tmp_path)[0] == 0

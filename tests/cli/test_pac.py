@@ -150,6 +150,7 @@ def test_private_addresses_direct_and_cloud_subdomains_never_guarded(addresses, 
     assert got[-1] == "DIRECT"
 
 
+@pytest.mark.slow  # starts real guard proxies
 @needs_node
 def test_several_guard_nodes_each_client_one_with_failover():
     text = pac("--guard", "g1:8080", "--guard", "g2:8080", "--guard", "g3:8080")

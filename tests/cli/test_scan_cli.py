@@ -41,6 +41,7 @@ def test_exit_codes(args, code, capsys):
     assert main(args) == code
 
 
+@pytest.mark.slow  # guard in real processes
 def test_exit_codes_subprocess():
     assert run("scan", "--text", "今天天气不错").returncode == 0
     assert run("scan", "--text", "绝密★长期").returncode == 1
@@ -91,6 +92,7 @@ def _commands(parser, prefix=()):
                 yield from _commands(sub, (*prefix, name))
 
 
+@pytest.mark.slow  # one guard process per command
 def test_help_for_every_command():
     from guard.cli.main import build_parser
 

@@ -95,6 +95,7 @@ def login(base: str, name: str, password: str) -> httpx.Client:
     return c
 
 
+@pytest.mark.slow  # a real headless Chromium
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
 def test_console_in_a_headless_browser(console, tmp_path):
     from playwright.sync_api import sync_playwright
@@ -213,6 +214,7 @@ def test_roles_and_no_content(console):
     assert "内容已公开发布" not in bob.get("/report?from=2026-11-01&to=2026-11-30&format=html").text
 
 
+@pytest.mark.slow  # prints the report in headless Chromium
 def test_report_pdf_pages_name_the_head_hash(console, tmp_path):
     if not shutil.which("pdftoppm") or CHROMIUM is None:
         pytest.skip("needs poppler-utils (pdftoppm) and chromium")

@@ -211,6 +211,7 @@ OPTIONAL = ("user", "department", "client", "provider", "category", "activity", 
             "policy", "body_sha256", "files", "note")
 
 
+@pytest.mark.slow  # 40 generated events, each page rendered
 @settings(derandomize=True, max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(drop=st.sets(st.sampled_from(OPTIONAL)), empty=st.sets(st.sampled_from(OPTIONAL)))
 def test_event_detail_has_no_empty_separators(alice, drop, empty):

@@ -20,3 +20,11 @@ def proxy(tmp_path_factory, upstream):
     p = Proxy(tmp_path_factory.mktemp("proxy"), upstream)
     yield p
     p.stop()
+
+
+def pytest_collection_modifyitems(config, items):
+    # Every test here starts real proxies (and some a browser): slow, left out by `make test-quick`.
+    here = Path(__file__).parent
+    for item in items:
+        if item.path.parent == here:
+            item.add_marker(pytest.mark.slow)

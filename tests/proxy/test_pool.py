@@ -13,6 +13,7 @@ from guard.proxy.body import Request, inspect
 from guard.proxy.pool import InspectionPool, _ready
 from writers import make_docx, make_xlsx
 
+pytestmark = pytest.mark.slow  # worker processes, each compiling the policy
 PADDING = ["普通段落，介绍项目的一般进展情况。" * 40] * 60  # well over the 64 KB inline limit
 
 
