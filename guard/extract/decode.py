@@ -19,7 +19,7 @@ _PCT = re.compile(r"(?:%[0-9A-Fa-f]{2}){3,}")
 # Also: markup a reader resolves (markup.TRIGGER), JSON string escapes left in text (a JSON
 # body inside a string: \\" and \\n), and UTF-7 shifted runs (+ZwZbxg-).
 TRIGGER = (r"\\[uU][0-9a-fA-F]{4}|\\x[0-9a-fA-F]{2}|&#[xX]?[0-9a-fA-F]|%[Ee][0-9A-Fa-f]%|[A-Za-z+/_-][A-Za-z0-9+/_-]{14,}"  # a run with a letter: not a long number
-           r'|\\"|\\n|\+[A-Za-z0-9/]{3,}[A-Za-z0-9/+]*-|' + MARKUP_TRIGGER)
+           r'|\\"|\\n|\+[A-Za-z0-9/][A-Za-z0-9/][A-Za-z0-9/][A-Za-z0-9/+]*-|' + MARKUP_TRIGGER)
 # Base64 (standard or URL-safe) of at least ~12 bytes: a short marking (机密★5年) encodes to 20.
 _B64_RUN = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 MAX_B64_BYTES = 4 << 20       # decoded bytes per part (a lockfile's 1,000 sha512 hashes are 64 KB)
