@@ -22,24 +22,24 @@ PACKAGE = ROOT / "guard"
 # Bottom up. A module belongs to the layer of the longest prefix that names it.
 LAYERS: list[tuple[str, ...]] = [
     ("guard.errors", "guard.types", "guard.yamlfile", "guard.rules", "guard.scope"),  # data types
-    ("guard.normalize", "guard.decode", "guard.obs", "guard.coaching"),
+    ("guard.normalize", "guard.decode", "guard.obs"),
     ("guard.match",),
     ("guard.extract", "guard.adapters"),
     ("guard.decide",),
     ("guard.policy", "guard.identity"),
     ("guard.scanner",),
-    ("guard.catalog", "guard.audit", "guard.respond", "guard.display"),
+    ("guard.catalog", "guard.audit", "guard.respond", "guard.display", "guard.coaching"),
     ("guard",),                      # the package's facade: `from guard import Engine`
     # the proxy: state -> act -> {classify, ack, inspect} -> {websocket, stream} -> the addon
     ("guard.proxy", "guard.proxy.body", "guard.proxy.shadow", "guard.proxy.uploads", "guard.proxy.acks",
-     "guard.proxy.scale"),
+     "guard.proxy.scale", "guard.proxy.no_intercept"),
     ("guard.proxy.pool",),
     ("guard.proxy.snapshot",),
     ("guard.proxy.state", "guard.proxy.trail", "guard.proxy.deadline", "guard.proxy.telemetry",
      "guard.proxy.shipping"),
     ("guard.proxy.act",),
     ("guard.proxy.classify", "guard.proxy.inspect", "guard.proxy.ack"),
-    ("guard.proxy.websocket", "guard.proxy.stream"),
+    ("guard.proxy.websocket", "guard.proxy.stream", "guard.proxy.upstream"),
     ("guard.proxy.addon",),
     ("guard.proxy.master",),
     ("guard.console", "guard.pac"),
