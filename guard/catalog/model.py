@@ -154,6 +154,7 @@ class Catalog:
     rules: tuple[AccessRule, ...] = ()           # access keyed on services' facts
 
     def __post_init__(self):
+        self._matching: dict[str, tuple[AccessRule, ...]] = {}  # service id -> the access rules its facts match
         self._hosts: dict[str, list[tuple[str, Service]]] = {}
         self._patterns = []
         for host, prefix, svc in self.services:
@@ -232,11 +233,13 @@ class Catalog:
             got = svc.access.decide(activity, who)
             if got:
                 best, origin = got, "service"
-        for rule in self.rules:
-            if rule.matches(svc):
-                got = rule.access.decide(activity, who)
-                if got and (best is None or _STRICTNESS[got] > _STRICTNESS[best]):
-                    best, origin = got, f"rule:{rule.id}"
+        rules = self._matching.get(svc.id)
+        if rules is None:  # facts do not change while a catalog is in force: match once per service
+            rules = self._matching[svc.id] = tuple(r for r in self.rules if r.matches(svc))
+        for rule in rules:
+            got = rule.access.decide(activity, who)
+            if got and (best is None or _STRICTNESS[got] > _STRICTNESS[best]):
+                best, origin = got, f"rule:{rule.id}"
         if best:
             return best, origin
         if svc.id == UNKNOWN.id and self.unknown_access:
