@@ -59,7 +59,8 @@ def extract_pdf(ctx: Context, data: bytes, location: str, depth: int = 0) -> Non
 META_CHARS = 64 * 1024
 MARK_PAGES = 50  # pages whose annotations and watermarks are read (markings sit on every page)
 WATERMARK_PAGES = 5  # pages whose text objects are looked at for watermarks (and the last one)
-MAX_OBJECTS = 4000  # text objects looked at per page for watermarks
+MAX_OBJECTS = 4000
+MAX_ANNOTS = 1000  # annotations read per page  # text objects looked at per page for watermarks
 _XMP_TEXT = re.compile(r">([^<>]{1,4000})<")
 
 
@@ -70,7 +71,9 @@ def _metadata(ctx: Context, pdf, data: bytes, location: str) -> None:
     try:
         import pikepdf
 
-        with pikepdf.open(io.BytesIO(data)) as pk:
+        # No recovery: a damaged file's xref is rebuilt by PDFium already; qpdf's rebuild would
+        # scan it again, unbounded by our time budget.
+        with pikepdf.open(io.BytesIO(data), attempt_recovery=False) as pk:
             for k, v in pk.docinfo.items():
                 if isinstance(v, pikepdf.String):
                     text = str(v).strip()
@@ -125,7 +128,7 @@ def _annotations_and_watermarks(ctx: Context, pdf, n: int, location: str) -> Non
         textpage = page.get_textpage()
         try:
             annots = []
-            for a in range(pdfium_c.FPDFPage_GetAnnotCount(page.raw)):
+            for a in range(min(pdfium_c.FPDFPage_GetAnnotCount(page.raw), MAX_ANNOTS)):
                 annot = pdfium_c.FPDFPage_GetAnnot(page.raw, a)
                 if not annot:
                     continue

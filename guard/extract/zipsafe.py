@@ -1,6 +1,7 @@
 """Bounded reading of zip containers (OOXML, ODF, OFD, archives): bombs stop early."""
 from __future__ import annotations
 
+import bisect
 import io
 import struct
 import zipfile
@@ -179,12 +180,18 @@ def local_only_members(ctx: Context, data: bytes, zf: zipfile.ZipFile):
         nlen, xlen = _LOCAL.unpack_from(data, start)[-2:]
         covered.append((start, start + _LOCAL.size + nlen + xlen + info.compress_size
                         + (16 if info.flag_bits & 0x8 else 0)))
-    starts = {s for s, _ in covered}
+    covered.sort()
+    starts = [s for s, _ in covered]
+    reach = []  # the furthest end of any member starting at or before each start
+    for _s, e in covered:
+        reach.append(max(e, reach[-1]) if reach else e)
     pos = data.find(b"PK\x03\x04")
     found = 0
     while pos >= 0:
         ctx.check_time()
-        if pos not in starts and not any(s <= pos < e for s, e in covered) and pos + _LOCAL.size <= len(data):
+        i = bisect.bisect_right(starts, pos) - 1
+        inside = i >= 0 and (starts[i] == pos or pos < reach[i])
+        if not inside and pos + _LOCAL.size <= len(data):
             _sig, _ver, flags, method, _t, _d, _crc, csize, usize, nlen, xlen = _LOCAL.unpack_from(data, pos)
             begin = pos + _LOCAL.size + nlen + xlen
             if 0 < nlen <= 1024 and method in (0, 8) and begin <= len(data):
