@@ -86,7 +86,7 @@ class Act:
         if target.access == "warn" and ACTION_RANK[verdict.action] < ACTION_RANK["warn"]:
             access = access_verdict(target, "warn")
             verdict = Verdict("warn", access.findings + verdict.findings, verdict.parts, verdict.chars,
-                              verdict.elapsed_ms, verdict.would, verdict.exempt)
+                              verdict.elapsed_ms, verdict.would, verdict.exempt, verdict.ledger)
         note = ""
         new = None
         approval = None
