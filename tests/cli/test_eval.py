@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from guard.cli import eval as eval_cmd
 from guard.cli.main import main
 from writers import make_docx
 
@@ -120,7 +121,11 @@ def _cases(hits: int, flags: int, misses: int, clean: int, fps: int) -> list[dic
 @given(hits=st.integers(0, 3), flags=st.integers(0, 2), misses=st.integers(0, 3), clean=st.integers(0, 2),
        fps=st.integers(0, 3), min_recall=st.none() | st.sampled_from([0.0, 0.5, 0.6, 0.75, 0.8, 1.0]),
        max_fp=st.none() | st.integers(0, 3))
-def test_totals_and_threshold_exit_codes(hits, flags, misses, clean, fps, min_recall, max_fp, capsys):
+def test_totals_and_threshold_exit_codes(hits, flags, misses, clean, fps, min_recall, max_fp, capsys, monkeypatch,
+                                         engine):
+    # The default policy's engine, built once (building it takes a second): the run is what is tested.
+    monkeypatch.setattr(eval_cmd, "load_policy", lambda path=None: engine.policy)
+    monkeypatch.setattr(eval_cmd, "Engine", lambda policy: engine)
     cases = _cases(hits, flags, misses, clean, fps)
     if not cases:
         return
@@ -143,6 +148,7 @@ def test_totals_and_threshold_exit_codes(hits, flags, misses, clean, fps, min_re
 
 
 @pytest.mark.slow  # guard eval in real processes
+@pytest.mark.slow
 def test_thresholds_in_a_real_process(tmp_path):
     _write_folder(tmp_path, _cases(hits=2, flags=1, misses=1, clean=2, fps=1))  # recall 0.75, 1 fp
     assert _eval_json(tmp_path)[0] == 0
