@@ -18,7 +18,7 @@ from guard.errors import ExtractionError
 from guard.extract.context import Context
 from guard.extract.html import html_parts
 from guard.extract.jsonwalk import json_like_strings, parse_values, walk_socketio, walk_values
-from guard.extract.plausible import plausibility as _plausibility
+from guard.decode import plausibility as _plausibility
 from guard.extract.sniff import printable
 
 _UTF8_NAMES = frozenset({"utf-8", "utf8", "unicode-1-1-utf-8", "us-ascii", "ascii", "iso-ir-6", "ansi_x3.4-1968"})
@@ -192,7 +192,7 @@ def read_text(ctx: Context, text: str, location: str, name: str | None = None, d
         for part_text, suffix, kind in html_parts(text):
             ctx.add(part_text, f"{location}{suffix}", kind)
         if "<!ENTITY" in text:  # a browser ignores them; an XML reader (XHTML) expands them
-            from guard.extract.markup import resolve_markup
+            from guard.decode import resolve_markup
             ctx.add(resolve_markup(text), f"{location} (entities expanded)", "body")
         hidden_files(ctx, text, location, depth)
         return

@@ -14,7 +14,7 @@ import re2
 
 from guard.match import structure
 from guard.match.validators import VALIDATORS, compact
-from guard.extract.decode import TRIGGER as DECODE_TRIGGER, decoded
+from guard.decode import TRIGGER as DECODE_TRIGGER, decoded
 from guard.normalize import DEFAULT_VOCABULARY, Normalized, Normalizer
 from guard.rules import Policy, Rule
 from guard.types import MARKING_AREAS, Part

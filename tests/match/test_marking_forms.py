@@ -201,7 +201,7 @@ def test_base64_noise_is_not_a_finding(engine, text):
 
 
 def test_base64_runs_bounded(monkeypatch):
-    from guard.extract import decode
+    from guard import decode
     hidden = base64.b64encode("机密★5年".encode()).decode()
     noise = " ".join(base64.b64encode(bytes([i, 0xFF, 0]) * 10).decode() for i in range(20))
     assert "机密★5年" in decode.decoded(noise + " " + hidden)
