@@ -92,6 +92,7 @@ def _excel(ctx: Context, data: bytes, location: str) -> None:
             raise ExtractionError("encrypted", "password-protected Excel workbook") from None
         raise ExtractionError("corrupt", f"unreadable Excel workbook: {e}") from None
     try:
+        ctx.add("\n".join(book.sheet_names()), f"{location}/sheet names", "title")  # the tabs Excel shows
         for sname in book.sheet_names():
             ctx.check_time()
             sheet = book.sheet_by_name(sname)

@@ -91,6 +91,7 @@ def extract_xlsb(ctx: Context, zf: zipfile.ZipFile, names: dict, location: str) 
         raise ExtractionError("unsupported", "xlsb workbook could not be handed to its reader")
     try:
         wb = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(raw))
+        ctx.add("\n".join(wb.sheet_names), f"{location}/sheet names", "title")  # the tabs Excel shows
         for sheet_name in wb.sheet_names:
             ctx.check_time()
             sheet = wb.get_sheet_by_name(sheet_name)

@@ -254,6 +254,32 @@ def xlsx_sheet_name(mark):
     return make_xlsx({mark[:31]: [["项目", "金额"], ["检修", 100]], "Sheet2": [["培训", 200]]}), "budget.xlsx", "sheet name"
 
 
+def xls_sheet_name(mark):
+    """A legacy .xls (BIFF8) written by xlwt."""
+    import xlwt
+    wb = xlwt.Workbook(encoding="utf-8")
+    ws = wb.add_sheet(mark[:31])
+    ws.write(0, 0, "项目")
+    ws.write(0, 1, "金额")
+    wb.add_sheet("Sheet2").write(0, 0, "培训")
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue(), "budget.xls", "sheet names"
+
+
+def xlsxwriter_formula(mark):
+    """xlsxwriter writes a cached value of 0 and asks Excel to recalculate on open."""
+    import xlsxwriter
+    buf = io.BytesIO()
+    wb = xlsxwriter.Workbook(buf)
+    ws = wb.add_worksheet("预算")
+    ws.write_row(0, 0, ["项目", "金额"])
+    half = len(mark) // 2
+    ws.write_formula("C1", f'="{mark[:half]}"&"{mark[half:]}"')
+    wb.close()
+    return buf.getvalue(), "budget.xlsx", "formula"
+
+
 def _wb(data_fn):
     import openpyxl
     wb = openpyxl.Workbook()
@@ -453,7 +479,8 @@ TEXT_CARRIERS = [mail_subject, mail_banner, mail_attachment, json_field, json_ke
                  xml_attribute, xml_comment, csv_cell, markdown_table, html_table, html_comment, front_matter,
                  source_comment, source_block_comment]
 OFFICE_CARRIERS = [docx_core, docx_custom, docx_msip, docx_header, docx_footer, docx_table, docx_textbox,
-                   docx_numbering, docx_renamed_header, xlsx_sheet_name, xlsx_defined_name, xlsx_comment,
+                   docx_numbering, docx_renamed_header, xlsx_sheet_name, xls_sheet_name, xlsxwriter_formula,
+                   xlsx_defined_name, xlsx_comment,
                    xlsx_formula, xlsx_number_format, xlsx_validation, xlsx_print_header, pptx_notes, pptx_table]
 PDF_CARRIERS = [pdf_info, pdf_xmp, pdf_freetext, pdf_stamp, pdf_widget, pdf_watermark, pdf_footer]
 IMAGE_CARRIERS = [image_exif, image_png_text]
