@@ -83,6 +83,9 @@ class Install:
         shutil.rmtree(self.base, ignore_errors=True)
 
 
+_mountpoints: list[str] = []  # empty directories on the host (mount points inside the namespace only)
+
+
 def home_exposed(base_prefix: str) -> str:
     """Shell lines for a private mount namespace in which an interpreter kept in a private home
     (pyenv under /root) is reachable, as it would be after install.sh's advice (an interpreter
@@ -91,6 +94,7 @@ def home_exposed(base_prefix: str) -> str:
         return ""
     top = "/" + base_prefix.split("/")[1]
     keep = tempfile.mkdtemp(prefix="ai-guard-python-", dir="/tmp")
+    _mountpoints.append(keep)
     return (f"mount --bind {shlex.quote(base_prefix)} {keep} && mount -t tmpfs -o mode=0755 tmpfs {top} && "
             f"mkdir -p {shlex.quote(base_prefix)} && mount --bind {keep} {shlex.quote(base_prefix)} && ")
 
@@ -317,3 +321,5 @@ def test_install_then_run_as_the_unit_with_chromium_through_the_pac():
             if server is not None:
                 (server.close if isinstance(server, FakeAI) else server.shutdown)()
         inst.remove()
+        while _mountpoints:
+            os.rmdir(_mountpoints.pop())
