@@ -126,6 +126,18 @@ def test_pac_and_catalog_agree():
         assert any(CATALOG.service(h, p or "/") for hh, p, _ in CATALOG.services if hh.lower() == h), h
 
 
+@needs_node
+def test_no_cloud_or_cdn_domain_goes_to_the_guard():
+    """Every multi-tenant cloud/CDN domain the catalog knows of: neither it nor an arbitrary
+    tenant under it is sent to the guard (only hosts the catalog names exactly are)."""
+    from guard.catalog import CLOUD_DOMAINS
+    r = routes(CATALOG)
+    assert not (set(r.suffixes) | set(r.exact)) & set(CLOUD_DOMAINS)
+    urls = [u for d in sorted(CLOUD_DOMAINS) for u in (f"https://{d}/", f"https://zz-tenant-4711.{d}/x")]
+    got = evaluate(pac("--guard", "g:1", "--fallback", "corp:3128"), urls)
+    assert dict(zip(urls, got)) == {u: "PROXY corp:3128" for u in urls}
+
+
 _label = st.from_regex(r"[a-z][a-z0-9-]{0,10}[a-z0-9]", fullmatch=True)
 _private = st.one_of(
     st.ip_addresses(network="10.0.0.0/8"), st.ip_addresses(network="172.16.0.0/12"),
