@@ -143,12 +143,19 @@ def recognize(engine: Engine, data: bytes, opts: dict) -> dict:
         rotation = 90 if flipped > 0.5 else 270   # counter-clockwise degrees, as PIL turns
     elif len(rects) >= 2 and engine.upside_down(_crops(bgr, rects)) > 0.5:
         rotation = 180
+    sw, sh = small.size
+    lines = _lines(boxes, txts, scores, 1.0)
     if rotation:
+        # The lines were read right (tall crops are turned, the classifier flips upside-down
+        # ones); only their order was wrong: turn the boxes, not the page, and read nothing twice.
+        lines = [_turned(ln, rotation, sw, sh) for ln in lines]
         img = img.rotate(rotation, expand=True)
-        small = _scaled(img, WHOLE_SIDE)
-        boxes, txts, scores = engine.read(_bgr(small))
-    scale = img.size[0] / small.size[0]
-    result = {"lines": _lines(boxes, txts, scores, scale), "band": [], "rotation": rotation,
+        if rotation != 180:
+            sw, sh = sh, sw
+    scale = img.size[0] / sw
+    for ln in lines:
+        ln[2:] = [round(v * scale) for v in ln[2:]]
+    result = {"lines": lines, "band": [], "rotation": rotation,
               "size": list(img.size), "boxes": len(boxes), "text_rows": text_rows(small)}
     w, h = img.size
     if opts.get("band") and 1.15 < h / w < 1.8:
@@ -172,6 +179,16 @@ def text_rows(img) -> int:
     inked = (dark > 0.01) & (dark < 0.5)
     starts = np.flatnonzero(inked[1:] & ~inked[:-1])
     return int(len(starts) + inked[0])
+
+
+def _turned(line: list, rotation: int, w: int, h: int) -> list:
+    """A line's box in a picture of w x h after turning it counter-clockwise by `rotation`."""
+    text, score, x0, y0, x1, y1 = line
+    if rotation == 90:
+        return [text, score, y0, w - x1, y1, w - x0]
+    if rotation == 270:
+        return [text, score, h - y1, x0, h - y0, x1]
+    return [text, score, w - x1, h - y1, w - x0, h - y0]
 
 
 def _read_exact(f, n: int) -> bytes:
