@@ -128,7 +128,8 @@ def _flagged(engine, page) -> bool:
 
 @pytest.mark.slow
 @needs_rapid
-@pytest.mark.parametrize("kind", ["exif_sideways", "upside_down", "top_right", "red_stamp", "chat", "photocopy2"])
+@pytest.mark.parametrize("kind", ["exif_sideways", "upside_down", "sideways_pixels", "top_right", "red_stamp", "chat",
+                                  "photocopy2"])
 def test_damaged_marked_pages_block(patient, kind):
     page = pages.make_page(kind, 1001)
     v = patient.scan_bytes(page.data, filename=page.name)
