@@ -15,6 +15,11 @@ _DATA_URL = re.compile(r"data:[\w.+/-]{0,80}(?:;[\w=.+-]{1,60}){0,4};base64,([A-
 # A base64 run long enough to be a file (a minimal zip is ~100 bytes), line-wrapped or not.
 _RUN = re.compile(r"[A-Za-z0-9+/_-]{60,}={0,2}(?:[ \t]*\r?\n[ \t]*[A-Za-z0-9+/_-]{4,}={0,2})*")
 MIN_RUN = 120
+# Prefilter in C: base64-alphabet bytes (and line breaks: MIME wraps at 76) as "A", everything else (UTF-8 of CJK included) as a
+# space; a text without a run of MIN_RUN "A"s holds no encoded file. A regex over every
+# position of a 10 KB prompt costs ~0.6 ms; this ~0.05 ms.
+_ALPHABET = bytes(65 if i < 128 and (chr(i).isalnum() or chr(i) in "+/_-\r\n") else 32 for i in range(256))
+_LONG_RUN = b"A" * MIN_RUN
 MAX_FILES = 16   # files decoded out of one text
 
 
@@ -63,6 +68,8 @@ def hidden_files(ctx: Context, text: str, location: str, depth: int = 0) -> None
             _inspect(ctx, data, f"{location} (data: URL {found})", depth, always=True)
             if found >= MAX_FILES:
                 return
+    if _LONG_RUN not in text.encode("utf-8", "surrogatepass").translate(_ALPHABET):
+        return
     for m in _RUN.finditer(text):
         if len(m.group()) < MIN_RUN or any(s <= m.start() < e for s, e in spans):
             continue
