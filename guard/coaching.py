@@ -75,7 +75,7 @@ def message(action: str, names: list[str], event_id: str, advice: Advice, ack_ur
                                    f"位置 {where}" if where else "") if x)
     at = f"（{detail}）" if detail else ""
     if action == "warn":
-        head = (f"[AI-Guard] 请先确认：您要发送的内容中有{what}{at}。内容一旦发往互联网 AI 服务便无法收回，"
+        head = (f"[AI-Guard] 警告，请先确认：您要发送的内容中有{what}{at}。内容一旦发往互联网 AI 服务便无法收回，"
                 f"所以发送前需要您确认。")
     else:
         head = f"[AI-Guard] 已拦截：您要发送的内容中有{what}{at}。涉密不上网、上网不涉密，这类内容不能发往互联网 AI 服务。"

@@ -129,7 +129,7 @@ def test_free_text_ack_used_link_and_log_lines(tmp_path, upstream, command):
             ok = c.post(link, data={"csrf": csrf, "note": note})           # free text only, no preset
             assert ok.status_code == 200 and "已确认" in ok.text
             again = c.get(link)                                            # the used link, reopened
-            assert again.status_code == 200 and "已经使用过" in again.text and warned.headers["x-ai-guard-event"] in again.text
+            assert again.status_code == 404 and "已经使用过" in again.text and warned.headers["x-ai-guard-event"] in again.text
             assert "拦截" not in again.text.split("仍会被拦截")[0] and "<table" not in again.text
             assert _warned(c).status_code == 200                           # the retry passes
         lines = [json.loads(x) for x in p.log_lines() if x.startswith("{")]

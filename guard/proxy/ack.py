@@ -81,7 +81,8 @@ class AckEndpoint:
         coach = {"names": Names(policy), "advice": Advice.of(settings)}
         w = store.find(token, settings.contact, settings.why, settings.ack_reasons)
         if token in self.used and (w is None or not w.approval):
-            flow.response = http.Response.make(200, self._used_page(token, settings.contact), _HTML)
+            # 404 as before (a link is good for one use), with a page that explains instead of alarming
+            flow.response = http.Response.make(404, self._used_page(token, settings.contact), _HTML)
             return
         if w is None or w.expires < time.monotonic() or not parts.path.startswith("/ack/"):
             flow.response = http.Response.make(404, notice_page(

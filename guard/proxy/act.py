@@ -155,7 +155,7 @@ class Act:
             if shared is not None and not shared.consume(event):
                 return verdict, "", None
             approval = {"event": event, "decision": decision["decision"], "by": str(decision.get("by", ""))[:80]}
-            obs.event("approval_used", event=event, decision=approval["decision"], by=approval["by"],
+            obs.event("approval_used", acknowledges=event, decision=approval["decision"], by=approval["by"],
                       user=target.who.user, client=target.who.client)  # a log line per approval (no content)
             if decision["decision"] == "approved":
                 return dataclasses.replace(verdict, action="allow"), "approved by a security officer", approval

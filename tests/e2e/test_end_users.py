@@ -178,7 +178,7 @@ def test_coaching_page_in_a_headless_browser(proxy, tmp_path):
             f"--proxy-server=http://127.0.0.1:{proxy.port}", f"--user-data-dir={tmp_path / 'profile'}",
             "--lang=zh-CN", "--window-size=1100,1000"]
     dom = subprocess.run([*base, "--dump-dom", link], capture_output=True, text=True, timeout=90)
-    assert "<form" in dom.stdout and "内部资料标志" in dom.stdout and "csrf" in dom.stdout, dom.stderr[-500:]
+    assert "<form" in dom.stdout and "internal.marking" in dom.stdout and "csrf" in dom.stdout, dom.stderr[-500:]
     shot = tmp_path / "coaching.png"
     subprocess.run([*base, f"--screenshot={shot}", link], capture_output=True, timeout=90)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
