@@ -41,11 +41,13 @@ case "$LISTEN" in *:*) ;; *) die "AI_GUARD_LISTEN=$LISTEN is not HOST:PORT" ;; e
 case "$METRICS" in *:*) ;; *) die "AI_GUARD_METRICS=$METRICS is not HOST:PORT" ;; esac
 
 # -- the service user, a member of the auditors' group (it hands its trail files to that group) --
-getent group "$AUDIT_GROUP" >/dev/null || groupadd --system "$AUDIT_GROUP"
+# (retried: /etc/passwd and /etc/group are locked while another tool edits them)
+retry() { n=0; until "$@"; do n=$((n + 1)); [ $n -lt 10 ] || return 1; sleep 1; done; }
+getent group "$AUDIT_GROUP" >/dev/null || retry groupadd --system "$AUDIT_GROUP"
 if id "$SVC" >/dev/null 2>&1; then
-    usermod -a -G "$AUDIT_GROUP" "$SVC"
+    retry usermod -a -G "$AUDIT_GROUP" "$SVC"
 else
-    useradd --system --user-group --groups "$AUDIT_GROUP" --home-dir "$VAR" --no-create-home \
+    retry useradd --system --user-group --groups "$AUDIT_GROUP" --home-dir "$VAR" --no-create-home \
         --shell /usr/sbin/nologin "$SVC"
 fi
 SVC_GROUP=$(id -gn "$SVC")
