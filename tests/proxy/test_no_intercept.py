@@ -1,5 +1,6 @@
 """The default interception (`guard_intercept=wide`): every host is opened but the exclusion list
 and private addresses, the catalog always; decided as mitmproxy decides with allow_hosts."""
+import json
 import re
 
 import pytest
@@ -84,3 +85,51 @@ def test_addon_sets_allow_hosts_by_mode(tmp_path):
         assert intercepted(tctx.options.allow_hosts, "www.icbc.com.cn")
         tctx.configure(addon, guard_intercept="all")
         assert tctx.options.allow_hosts == []
+
+
+def _flow(host, path, method="POST", headers=()):
+    from mitmproxy.test import tflow
+    f = tflow.tflow()
+    f.request.host, f.request.port, f.request.scheme = host, 443, "https"
+    f.request.path, f.request.method = path, method
+    f.request.headers.update(dict(headers))
+    return f
+
+
+@pytest.mark.parametrize("headers, held", [
+    ({"content-type": "application/json", "content-length": "300"}, True),
+    ({"content-type": "application/x-www-form-urlencoded"}, True),       # curl -d '{"model": ...}'
+    ({}, True),
+    ({"content-type": "multipart/form-data; boundary=x"}, False),
+    ({"content-type": "application/x-git-receive-pack-request"}, False),
+    ({"content-type": "video/mp4"}, False),
+    ({"content-type": "application/json", "content-length": str(64 << 20)}, False),  # past the shadow check's size
+])
+def test_unknown_host_bodies_held_only_when_they_could_be_an_llm_call(headers, held):
+    from guard.proxy.snapshot import MAYBE
+    addon = GuardAddon()
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, guard_workers=0)
+        f = _flow("files.example.org", "/upload", headers=headers)
+        addon.requestheaders(f)
+        assert (MAYBE in f.metadata) is held and bool(f.request.stream) is (not held)
+        assert f.response is None
+
+
+def test_responses_api_websocket_gets_426_and_other_websockets_do_not():
+    addon = GuardAddon()
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, guard_workers=0)
+        ws = {"upgrade": "websocket", "connection": "Upgrade", "sec-websocket-version": "13"}
+        for host, path in (("api.openai.com", "/v1/responses"), ("relay.example", "/v1/responses?x=1"),
+                           ("myres.openai.azure.com", "/openai/v1/responses/")):
+            f = _flow(host, path, "GET", ws)
+            addon.requestheaders(f)
+            assert f.response is not None and f.response.status_code == 426, (host, path)
+            assert json.loads(f.response.content)["error"]["code"] == "websocket_not_supported"
+        for host, path, method, headers in (("api.openai.com", "/v1/realtime", "GET", ws),      # inspected frames
+                                            ("api.openai.com", "/v1/responses", "POST", {}),    # plain HTTP
+                                            ("api.openai.com", "/v1/responses", "GET", {})):
+            f = _flow(host, path, method, headers)
+            addon.requestheaders(f)
+            assert f.response is None or f.response.status_code != 426
