@@ -262,9 +262,9 @@ def check_java(trust: Trust, timeout: float) -> Check:
         return Check("java", "ok", f"{where} trusts the guard's CA")
     return Check("java", "missing", f"{where} does not hold the guard's CA",
                  "导入 Java 证书库：keytool -importcert -cacerts -alias ai-guard -file ai-guard-ca.pem"
-                 "（JetBrains IDE：设置 → 外观与行为 → 系统设置 → HTTP 代理/服务器证书，或使用系统证书库）",
+                 "（JetBrains IDE：设置 → 工具 → 服务器证书，或使用系统证书库）",
                  "import it into Java's store: keytool -importcert -cacerts -alias ai-guard -file ai-guard-ca.pem "
-                 "(JetBrains IDEs: Settings → Appearance & Behavior → System Settings → Server Certificates, or "
+                 "(JetBrains IDEs: Settings → Tools → Server Certificates, or "
                  "use the system store)")
 
 
