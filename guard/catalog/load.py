@@ -177,10 +177,16 @@ def _parse_rules(raw, p: Path, service_ids: set) -> tuple[AccessRule, ...]:
             if k not in _WHERE_KEYS:
                 raise PolicyError(f"{at}: where.{k}: not one of {', '.join(_WHERE_KEYS)}")
             values = v if isinstance(v, list) else [v]
+            if not values:
+                raise PolicyError(f"{at}: where.{k}: an empty list matches nothing")
             if k in ("filed", "trains", "enterprise"):
                 values = [_tristate(x, f"{at}: where.{k}") for x in values]
             elif k == "country":
                 values = [str(x) if str(x) in ("domestic", "foreign", "unknown") else str(x).upper() for x in values]
+                for x in values:
+                    if x not in ("domestic", "foreign", "unknown") and not re.fullmatch(r"[A-Z]{2}", x):
+                        raise PolicyError(f"{at}: where.country: {x!r} is not domestic, foreign, unknown or a "
+                                          f"two-letter country code")
             elif k == "kind":
                 for x in values:
                     if x not in KINDS:
