@@ -217,3 +217,39 @@ def test_warn_page_in_a_browser_link_free_text_and_used_link(tmp_path, upstream)
             browser.close()
     finally:
         p.stop()
+
+
+@pytest.mark.slow
+def test_submission_and_approval_each_write_a_log_line(tmp_path, upstream):
+    import subprocess
+
+    from harness import BIN, Proxy, acknowledge
+
+    pol = tmp_path / "approval.yaml"
+    pol.write_text(f"id: approval\nextends: [{Path(__file__).resolve().parents[1] / 'policies' / 'default.yaml'}]\n"
+                   "rules:\n  - id: custom.bid-price\n    title: 投标报价\n    category: 商业秘密\n"
+                   "    description: 投标报价（须保密办批准）\n    severity: high\n    action: warn\n    ack: approval\n"
+                   "    keywords: [投标报价]\n    examples: {match: [投标报价汇总], no_match: [报价单模板]}\n",
+                   encoding="utf-8")
+    p = Proxy(tmp_path / "p", upstream, command="guard", policy=pol)
+    body = {"model": "m", "messages": [{"role": "user", "content": "请润色：本次投标报价说明"}]}
+    reason = "客户要求的英文版本"
+    try:
+        with p.client() as c:
+            warned = c.post("https://api.openai.com/v1/chat/completions", json=body)
+            assert "投标报价" in warned.json()["error"]["message"]            # the policy's own name for it
+            event = warned.headers["x-ai-guard-event"]
+            assert acknowledge(c, warned.headers["x-ai-guard-ack"], reason).status_code == 200
+            d = subprocess.run([str(BIN / "guard"), "approve", event, "--audit-dir", str(p.audit), "--by", "王保密"],
+                               capture_output=True, text=True)
+            assert d.returncode == 0
+            assert c.post("https://api.openai.com/v1/chat/completions", json=body).status_code == 200
+        lines = [json.loads(x) for x in p.log_lines() if x.startswith("{")]
+        asked = [x for x in lines if x.get("event") == "approval_requested"]
+        used = [x for x in lines if x.get("event") == "approval_used"]
+        assert len(asked) == 1 and asked[0]["acknowledges"] == event and asked[0]["rules"] == ["custom.bid-price"]
+        assert len(used) == 1 and used[0]["acknowledges"] == event and used[0]["decision"] == "approved"
+        assert used[0]["by"] == "王保密"
+        assert not any(reason in x for x in p.log_lines())
+    finally:
+        p.stop()
