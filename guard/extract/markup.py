@@ -17,6 +17,7 @@ from guard.decode import MARKUP_TRIGGER as TRIGGER, MAX_ENTITIES, comments_of, r
 from guard.extract.context import Context
 
 MAX_XML_CHARS = 8 << 20      # larger XML texts are read as plain text only
+MAX_FIELD = 80               # leaf elements up to this long are also read as `name：value` fields
 
 _XML_START = re.compile(r"<\?xml\b|<!doctype\s+(?!html)|<[A-Za-z_][\w.:-]*(?:\s[^<>]*)?/?>", re.I)
 
@@ -47,8 +48,8 @@ def _inline_text(el) -> str:
 
 
 def xml_view(ctx: Context, text: str) -> tuple[str, str, list[str]] | None:
-    """(element text, attributes as `name：value` lines, comments and PIs) of an XML text, or
-    None when it does not parse as XML."""
+    """(element text, attributes and short leaf elements as `name：value` lines, comments and
+    PIs) of an XML text, or None when it does not parse as XML."""
     if len(text) > MAX_XML_CHARS or text.count("<!ENTITY") > MAX_ENTITIES:
         return None
     parser = etree.XMLParser(resolve_entities="internal", no_network=True, load_dtd=False, huge_tree=False,
@@ -80,5 +81,8 @@ def xml_view(ctx: Context, text: str) -> tuple[str, str, list[str]] | None:
             continue
         if el.text and el.text.strip():
             body.append(el.text.strip())
+            if len(el) == 0 and len(el.text) <= MAX_FIELD:
+                # A leaf element is a field: <密级>机密</密级>, <classification>Secret</classification>.
+                attrs.append(f"{_local(el.tag)}：{el.text.strip()}")
         stack.extend(reversed(el))
     return "\n".join(b for b in body if b), "\n".join(attrs), comments

@@ -212,7 +212,7 @@ def read_text(ctx: Context, text: str, location: str, name: str | None = None, d
         if view is not None:
             body, attributes, comments = view
             ctx.add(body, location, "body")
-            ctx.add(attributes, f"{location} (attributes)", "property")
+            ctx.add(attributes, f"{location} (attributes and fields)", "property")
             for i, c in enumerate(comments[:MAX_COMMENT_PARTS]):
                 ctx.add(c, f"{location} (comment {i + 1})", "comment")
             ctx.add("\n".join(comments[MAX_COMMENT_PARTS:]), f"{location} (comments)", "comment")
