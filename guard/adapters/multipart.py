@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import binascii
 import quopri
+import re
+from urllib.parse import unquote
 from email.parser import BytesHeaderParser
 from email.policy import HTTP
 
@@ -72,14 +74,20 @@ def scan_multipart(ctx: Context, body: bytes, content_type: str) -> None:
         name = headers.get_param("name", header="content-disposition") or f"part{i}"
         names.append(str(name))
         filename = headers.get_filename()
+        if filename and "%" in filename:
+            # Percent-encoded names (%E6%9C%BA%E5%AF%86.docx): servers that unquote them show this.
+            ctx.add(unquote(filename, errors="replace"), f"multipart:{name}#name (decoded)", "filename")
         cte = (headers.get("content-transfer-encoding") or "").strip().lower()
+        raw = data
         if cte == "base64":
             # As lenient servers decode it: characters outside the alphabet ignored, padding optional.
             compact = bytes(c for c in data if c in _B64_ALPHABET)
             try:
                 data = base64.b64decode(compact + b"=" * (-len(compact) % 4))
             except (binascii.Error, ValueError):
-                raise ExtractionError("corrupt", f"multipart part {name}: bad base64") from None
+                # A dangling character: decoded without it, as lenient decoders do; the bytes as
+                # sent are inspected below as well.
+                data = base64.b64decode(compact[:len(compact) - len(compact) % 4])
         elif cte == "quoted-printable":
             data = quopri.decodestring(data)
         loc = f"multipart:{name}"
@@ -90,12 +98,28 @@ def scan_multipart(ctx: Context, body: bytes, content_type: str) -> None:
             except ExtractionError as e:
                 ctx.problem(e.reason, loc, e.detail)
                 continue
-        if filename is not None or not _is_text(data) and not (charset and codec != "utf-8"):
-            extract_into(ctx, data, filename, loc, 0, charset=charset)
-        else:
-            text = data.decode(codec if charset else "utf-8", errors="replace")
-            scan_string(ctx, text, loc)
+        versions = [(data, loc)]
+        if cte in ("base64", "quoted-printable") and raw != data and not _honest(raw, cte):
+            # A transfer encoding that is a lie (not base64 at all): a server that ignores the
+            # header stores the bytes as sent, so they are inspected as sent too.
+            versions.append((raw, f"{loc} (as sent)"))
+        for version, where in versions:
+            if filename is not None or not _is_text(version) and not (charset and codec != "utf-8"):
+                extract_into(ctx, version, filename, where, 0, charset=charset)
+            else:
+                scan_string(ctx, version.decode(codec if charset else "utf-8", errors="replace"), where)
     ctx.add("\n".join(names), "multipart (field names)", "body")
+
+
+_B64_STRICT = re.compile(rb"[A-Za-z0-9+/\r\n \t]*={0,2}[\r\n \t]*")
+
+
+def _honest(raw: bytes, cte: str) -> bool:
+    """Whether the part's bytes are what its Content-Transfer-Encoding says (base64: only the
+    alphabet, whitespace and padding; quoted-printable: ASCII)."""
+    if cte == "base64":
+        return _B64_STRICT.fullmatch(raw) is not None
+    return raw.isascii()
 
 
 def _is_text(data: bytes) -> bool:

@@ -212,3 +212,29 @@ def test_mail_with_few_headers_and_a_base64_attachment(engine, body, expect):
     assert verdict.action == expect
     if expect == "block":
         assert any("n.txt" in f.location for f in verdict.findings)
+
+
+# --- multipart parts that lie about their transfer encoding, percent-encoded names ---------
+
+def _multipart(engine, part_headers: str, payload: bytes):
+    body = (b"--B\r\nContent-Disposition: form-data; " + part_headers.encode() + b"\r\n\r\n" + payload
+            + b"\r\n--B--\r\n")
+    return _body(engine, body, "multipart/form-data; boundary=B")
+
+
+@pytest.mark.parametrize("cte", ["base64", "quoted-printable"])
+@pytest.mark.parametrize("field", ['name="file"; filename="a.txt"', 'name="prompt"'])
+def test_a_transfer_encoding_that_lies_is_read_both_ways(engine, cte, field):
+    headers = f"{field}\r\nContent-Transfer-Encoding: {cte}"
+    verdict = _multipart(engine, headers, f"{MARK}\n关于设备检修".encode())
+    assert verdict.action == "block" and "state-secret.marking" in verdict.rules, verdict.rules
+    assert _multipart(engine, headers, "设备检修方案".encode()).action == "allow"
+    honest = base64.encodebytes(f"{MARK}\n关于".encode()) if cte == "base64" else f"{MARK}\n关于".encode()
+    assert _multipart(engine, headers, honest).action == "block"
+
+
+def test_percent_encoded_file_names_are_read_decoded(engine):
+    from urllib.parse import quote
+    marked = _multipart(engine, f'name="file"; filename="{quote("【机密】方案.docx")}"', b"hello")
+    assert marked.action == "block" and any("name" in f.location for f in marked.findings)
+    assert _multipart(engine, f'name="file"; filename="{quote("方案.txt")}"', b"hello").action == "allow"
