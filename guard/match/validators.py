@@ -189,7 +189,7 @@ def secret(value: str) -> bool | None:
     v = quoted.rstrip(".,;:?")  # a sentence's full stop is not part of it
     if len(v) < 6 or (len(v) < 8 and not (any(c.isdigit() for c in v) and any(not c.isalnum() for c in v))):
         return False
-    if v.lower() in _WELL_KNOWN or is_placeholder(v) or is_hash(v) or is_test_key(v):
+    if v.lower().lstrip("-=:") in _WELL_KNOWN or is_placeholder(v) or is_hash(v) or is_test_key(v):
         return False
     if has_stopword(v) or is_reference(v) or is_jwt_part(v):
         return False

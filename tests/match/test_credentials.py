@@ -230,3 +230,62 @@ def test_keywords_are_a_complete_prefilter():
         for t in texts:
             for m in rule.regex.finditer(t):
                 assert any(w in m.group(0).lower() for w in words), (rule.id, m.group(0)[:60])
+
+
+# Code that handles secrets without holding one: names that say secret, values that are
+# expressions, calls, lookups, defaults and prose (the secret to success is …).
+CODE_FLOOR = [
+    'password = hashlib.sha256(pw.encode()).hexdigest()',
+    'token = jwt.encode(payload, key, algorithm="HS256")',
+    'if password == confirm_password:',
+    'user.set_password(password)',
+    'login(username, password)',
+    'api_key = api_key or os.getenv("OPENAI_API_KEY")',
+    'max_tokens = 4096',
+    'token_ids = tokenizer.encode(text)',
+    'secret = secrets.token_hex(32)',
+    'password = getpass.getpass("Password: ")',
+    'self.password = make_password(raw_password)',
+    'access_token = create_access_token(identity=user.id)',
+    'headers = {"Authorization": f"Bearer {token}"}',
+    'headers = {"Authorization": "Bearer " + token}',
+    'auth = HTTPBasicAuth(user, password)',
+    "const token = localStorage.getItem('token');",
+    'const password = req.body.password;',
+    'String password = request.getParameter("password");',
+    'password: { type: String, required: true, minlength: 8 },',
+    'passwordEncoder.matches(rawPassword, user.getPassword())',
+    '<input type="password" v-model="form.password" />',
+    '"password": "string",',
+    '"api_key": "sk-...",',
+    'token: ${{ secrets.GITHUB_TOKEN }}',
+    'DB_PASSWORD: ${DB_PASSWORD:-postgres}',
+    "password = os.environ.get('DB_PASSWORD', 'postgres')",
+    '密码：请联系管理员获取',
+    '忘记密码了怎么办？',
+    '密钥管理服务 KMS 的使用说明',
+    'the secret to success is consistency2024',
+    "token = response.json()['access_token']",
+    'cred = DefaultAzureCredential()',
+    'secret_key = Fernet.generate_key()',
+    'print(f"token={token[:4]}...")',
+    'assert check_password_hash(user.password_hash, password)',
+    'pwd = os.getcwd()',
+    'password_validators = [MinimumLengthValidator]',
+    "app.config['SECRET_KEY'] = os.urandom(24)",
+    'key = RSA.generate(2048)',
+    'private_key = ec.generate_private_key(ec.SECP256R1())',
+    "credentials = service_account.Credentials.from_service_account_file('sa.json')",
+    'token_url = "https://oauth2.googleapis.com/token"',
+    'pass_rate = compute_pass_rate(results)',
+    'sk = SigningKey.generate(curve=SECP256k1)',
+    'passphrase = input("Enter passphrase: ")',
+    'export TOKEN=$(gcloud auth print-access-token)',
+    'curl -H "Authorization: Bearer $(gcloud auth print-access-token)" https://x',
+    'git config --global credential.helper store',
+]
+
+
+@pytest.mark.parametrize("text", CODE_FLOOR)
+def test_code_that_handles_secrets_passes(engine, text):
+    assert not any(r.startswith("credential.") for r in engine.scan_text(text).rules), text
