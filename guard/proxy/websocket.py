@@ -16,13 +16,16 @@ from mitmproxy.exceptions import CommandError
 
 from guard.audit import record as audit_record
 from guard.audit.writer import new_event_id
+from guard.coaching import Advice
 from guard.decide import finalize
+from guard.display import Names
 from guard.errors import AuditError, Deferred
 from guard.extract import Context, extract_into
 from guard.extract.jsonwalk import scan_string
 from guard.proxy.act import Act, access_verdict, observe, request_info
 from guard.proxy.body import INLINE_MAX, fail
 from guard.proxy.snapshot import META, Target
+from guard.respond import message as block_message
 from guard.scanner import Engine
 from guard.types import Verdict
 
@@ -72,8 +75,10 @@ class WebSocketMessages:
         observe(event_id, info, verdict, engine.policy)
         if verdict.action == "block":
             message.drop()
-            notice = {"type": "error", "error": {"type": "ai_guard_blocked", "event": event_id,
-                                                 "message": f"[AI-Guard] 已拦截 / blocked: {verdict.findings[0].rule}"}}
+            policy = engine.policy  # the same words as every other block: what, why, what to do instead
+            notice = {"type": "error", "error": {"type": "ai_guard_blocked", "event": event_id, "message": block_message(
+                verdict, event_id, policy.settings.contact, names=Names(policy), advice=Advice.of(policy.settings),
+                web_app=True)}}
             try:  # tell the client why; the drop itself is what protects
                 ctx.master.commands.call("inject.websocket", flow, True,
                                          json.dumps(notice, ensure_ascii=False).encode(), True)
