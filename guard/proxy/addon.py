@@ -93,5 +93,8 @@ class GuardAddon:
     def responseheaders(self, flow: http.HTTPFlow):
         stream.responseheaders(flow)
 
+    def response(self, flow: http.HTTPFlow):
+        self.inspect.response(flow)  # an upload part's id, for the completing request's part list
+
     def websocket_message(self, flow: http.HTTPFlow):
         return self.websocket.websocket_message(flow)

@@ -47,7 +47,8 @@ class Request:
     query: tuple[tuple[str, str], ...] = ()
     encoding: str = ""        # the Content-Encoding header
     other_headers: tuple[tuple[str, str], ...] = ()  # headers that may carry content (X-Prompt...)
-    fragment: bool = False    # a part of an upload in parts: read as text or not at all, never as a file
+    fragment: bool = False    # a part of an upload in parts: pieces of a file are read as text
+    carry: bytes = b""        # with fragment: the part's share of the file (after the previous part's end)
 
 
 def fail(rule: str, detail: str, location: str = "request") -> Verdict:
@@ -79,20 +80,22 @@ def inspect(engine: Engine, req: Request, started: float,
                             f"Content-Encoding: {e.detail}"), [], []
             c.charge(len(body))
         if req.fragment:
-            # A part of an upload in parts. Read as what it is when it is whole (JSON, a complete
-            # file: a body cannot hide behind upload parameters); a piece of a file that does not
-            # parse is read for its text only, and the whole file is decided at completion.
+            # A part of an upload in parts, read as a whole request first (with its own type:
+            # a whole prompt, form or file cannot hide behind upload parameters); a piece of a
+            # file that does not parse is read for its text only (with the end of the part
+            # before it), and the whole file is decided at completion.
             sub = Context(engine.policy.limits, allow_slow)
-            scan_body(sub, body, "", {}, req.path)
-            if any(p.reason in ("corrupt", "unsupported") for p in sub.out.problems):
+            scan_body(sub, body, req.headers.get("content-type", ""), req.headers, req.path)
+            pieces = [p for p in sub.out.problems if p.reason in ("corrupt", "unsupported")]
+            c.out.parts.extend(sub.out.parts)
+            c.out.problems.extend(p for p in sub.out.problems if p not in pieces)
+            c.out.files.extend(sub.out.files)
+            c.pictures.extend(sub.pictures)
+            text = fragment_text(req.carry) if req.carry else ""
+            if pieces and not text:
                 text = fragment_text(body)
-                if text:
-                    c.add(text, "upload part", "body")
-            else:
-                c.out.parts.extend(sub.out.parts)
-                c.out.problems.extend(sub.out.problems)
-                c.out.files.extend(sub.out.files)
-                c.pictures.extend(sub.pictures)
+            if text:
+                c.add(text, "upload part", "body")
         else:
             scan_body(c, body, req.headers.get("content-type", ""), req.headers, req.path)
         return engine.decide(c, started), c.out.parts, c.out.files

@@ -9,6 +9,7 @@ file. A body cut off before it was complete is audited in `error`.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 
@@ -29,6 +30,12 @@ from guard.proxy.uploads import OVERLAP, Step, UploadSessions, recognize
 
 UPLOAD_HEADERS = ("content-range", "x-goog-upload-command", "x-goog-upload-offset")
 _UPLOAD_QUERY = re.compile(r"[?&](uploadId|partNumber|comp|upload_id)=", re.I)
+UPLOAD_PART = "guard_upload_part"  # flow metadata: (client, upload key, slot) of a part awaiting its id
+_RANK = {"block": 0, "warn": 1, "redact": 2, "allow": 3}
+
+
+def _uploader(flow) -> str:
+    return f"{client_of(flow)}|{(flow.metadata.get('proxyauth') or ('',))[0]}"
 
 
 class Inspect:
@@ -87,10 +94,14 @@ class Inspect:
         what = Request(body, wanted, req.path,
                        tuple(req.query.items(multi=True)) if "?" in req.path else (), encoding, tuple(other))
         if upload_hints or "/uploads/" in req.path or "?" in req.path and _UPLOAD_QUERY.search(req.path):
-            step = recognize(req.method, target.host, req.path, {k.lower(): v for k, v in what.query},
-                             {**wanted, **upload_hints}, body)
-            if step is not None:
+            try:
+                step = recognize(req.method, target.host, req.path, {k.lower(): v for k, v in what.query},
+                                 {**wanted, **upload_hints}, body)
+            except ExtractionError as e:  # an upload step the receiver would read otherwise
+                return self.act.act(flow, target, fail(f"uninspectable.{e.reason}", e.detail), body, [], [])
+            if step is not None and (step.final or self._provable(flow, target, step)):
                 return self._upload(flow, target, what, step, started)
+            # Not provably a part of an upload session: read as the whole request it is.
         if len(body) > INLINE_MAX:
             return self._off_loop(flow, target, what, started)
         try:
@@ -122,11 +133,24 @@ class Inspect:
         flow.metadata[META] = target
         return target
 
+    def _provable(self, flow, target: Target, step: Step) -> bool:
+        """A part may be a piece of a file (read as text) only where the receiver files it as a
+        part: the upload endpoints of their protocol, object storage, an upload activity, or a
+        session whose earlier parts passed through the guard."""
+        kind = step.key[0]
+        if kind == "openai":
+            return True
+        if kind == "google":
+            return "/upload/" in flow.request.path
+        if target.activity == "upload" or target.snap.catalog.is_storage(target.host):
+            return True
+        return self.uploads.known(_uploader(flow), step)
+
     def _upload(self, flow, target: Target, what: Request, step: Step, started: float):
-        """A request that is part of a multi-request upload: a part is read as a fragment (text
-        only, with the end of the part before it); the request that completes the upload is
-        decided on the whole file."""
-        who = f"{client_of(flow)}|{(flow.metadata.get('proxyauth') or ('',))[0]}"
+        """A request that is part of a multi-request upload: a part is read as a whole request
+        and its share of the file as text (with the end of the part before it); the request
+        that completes the upload is read as a whole and decided with the whole file."""
+        who = _uploader(flow)
         engine = target.engine
         limits = engine.policy.limits
         self.uploads.max_bytes = limits.max_bytes
@@ -135,18 +159,22 @@ class Inspect:
             if data and what.encoding:
                 data = decode_content(data, what.encoding, limits)
             if not step.final:
-                session = self.uploads.add(who, Step(step.key, step.order, False, data))
-                fragment = session.tail + (data or b"")
-                session.tail = fragment[-OVERLAP * 4:]
-                part = Request(fragment, {}, what.path, fragment=True)
-                if len(fragment) > INLINE_MAX:
+                session, slot = self.uploads.add(who, Step(step.key, step.order, False, data, step.slot))
+                carry = session.tail + (data or b"")
+                session.tail = carry[-OVERLAP * 4:]
+                if step.key[0] == "openai":  # the service answers with the part's id
+                    flow.metadata[UPLOAD_PART] = (who, step.key, slot)
+                part = Request(what.body, what.headers, what.path, what.query, what.encoding, what.other_headers,
+                               fragment=True, carry=carry)
+                if len(what.body) + len(carry) > INLINE_MAX:
                     return self._off_loop(flow, target, part, started)
                 try:
                     verdict, parts, files = inspect_body(engine, part, started, allow_slow=False)
                 except Deferred:
                     return self._off_loop(flow, target, part, started)
                 return self.act.act(flow, target, verdict, what.body, parts, files)
-            whole = self.uploads.assemble(who, Step(step.key, step.order, True, data))
+            whole = self.uploads.assemble(who, Step(step.key, step.order, True, data, ranged=step.ranged,
+                                                    manifest=step.manifest, total=step.total))
         except ExtractionError as e:
             self.uploads.discard(who, step)
             return self.act.act(flow, target, fail(f"uninspectable.{e.reason}", e.detail), what.body, [], [])
@@ -154,8 +182,48 @@ class Inspect:
             # Its parts never passed through the guard (or expired): the file was not inspected.
             verdict = fail("uninspectable.unsupported", "upload completed without its parts passing through the guard")
             return self.act.act(flow, target, verdict, what.body, [], [])
+        own = Request(what.body, what.headers, what.path, what.query, what.encoding, what.other_headers, fragment=True)
         assembled = Request(whole, {"content-type": "application/octet-stream"}, what.path)
-        return self._off_loop(flow, target, assembled, started)
+        return self._completed(flow, target, own, assembled, started)
+
+    async def _completed(self, flow, target: Target, own: Request, assembled: Request, started: float):
+        """The completing request read as itself, then the whole file: the stricter decision acts."""
+        first = await self._decide(target, own, started)
+        if first[0].action == "block":
+            pending = self.act.act(flow, target, first[0], own.body, first[1], first[2], first[3])
+        else:
+            second = await self._decide(target, assembled, started)
+            pick = first if _RANK.get(first[0].action, 3) < _RANK.get(second[0].action, 3) else second
+            pending = self.act.act(flow, target, pick[0], own.body, pick[1], pick[2], pick[3])
+        if pending is not None:
+            await pending
+
+    async def _decide(self, target: Target, what: Request, started: float):
+        engine = target.engine
+        budget = engine.policy.limits.max_seconds + 5
+        pool = target.snap.pool
+        if pool is not None:
+            return await pool.inspect(target.service.category, what, started, budget)
+        try:
+            verdict, parts, files = await asyncio.wait_for(
+                asyncio.to_thread(inspect_body, engine, what, started), timeout=budget)
+        except TimeoutError:
+            verdict, parts, files = fail("uninspectable.limit", "decision took longer than the time budget"), [], []
+        return verdict, parts, files, None
+
+    def response(self, flow: http.HTTPFlow):
+        """An upload part's answer names the part (OpenAI: `{"id": "part_..."}`): the name the
+        completing request's `part_ids` use."""
+        part = flow.metadata.get(UPLOAD_PART)
+        resp = flow.response
+        if part is None or resp is None or resp.stream or not 200 <= resp.status_code < 300:
+            return
+        try:
+            answer = json.loads(resp.get_content(strict=False) or b"{}")
+        except (ValueError, TypeError):
+            return
+        if isinstance(answer, dict) and isinstance(answer.get("id"), str):
+            self.uploads.name(part[0], part[1], part[2], answer["id"])
 
     async def _off_loop(self, flow, target: Target, what: Request, started: float):
         engine = target.engine
