@@ -38,7 +38,7 @@ def extract_pdf(ctx: Context, data: bytes, location: str, depth: int = 0) -> Non
         n = len(pdf)
         if n > ctx.limits.max_pages:
             raise LimitExceeded(f"{n} pages (limit {ctx.limits.max_pages})")
-        _metadata(ctx, pdf, data, location)
+        annotated = _metadata(ctx, pdf, data, location)
         pages = _poppler_pages(ctx, data, n) if PDFTOTEXT and n else None
         if pages is None:
             pages = _pdfium_pages(ctx, pdf, n)
@@ -48,7 +48,7 @@ def extract_pdf(ctx: Context, data: bytes, location: str, depth: int = 0) -> Non
                 scanned.append(i)
             ctx.add(text, f"{location}/page{i + 1}", "body")
             _footer(ctx, text, f"{location}/page{i + 1}")
-        _annotations_and_watermarks(ctx, pdf, n, location)
+        _annotations_and_watermarks(ctx, pdf, n, location, annotated)
         if scanned:
             _ocr_pages(ctx, pdf, scanned, n, location)
         _attachments(ctx, pdf, location, depth)
@@ -64,10 +64,12 @@ MAX_ANNOTS = 1000  # annotations read per page  # text objects looked at per pag
 _XMP_TEXT = re.compile(r">([^<>]{1,4000})<")
 
 
-def _metadata(ctx: Context, pdf, data: bytes, location: str) -> None:
+def _metadata(ctx: Context, pdf, data: bytes, location: str) -> set[int] | None:
     """Every document-info entry (custom keys such as /Classification too) and the XMP
-    packet's text, as `key：value` lines and values alone (a property holding a marking)."""
+    packet's text, as `key：value` lines and values alone (a property holding a marking).
+    Returns the indices of the pages that have annotations (None: unknown)."""
     lines, values = [], []
+    annotated = None
     try:
         import pikepdf
 
@@ -80,6 +82,8 @@ def _metadata(ctx: Context, pdf, data: bytes, location: str) -> None:
                     if text:
                         lines.append(f"{k.lstrip('/')}：{text}")
                         values.append(text)
+            # Which pages carry annotations, from the page dictionaries (no content parsed).
+            annotated = {i for i, page in enumerate(pk.pages) if "/Annots" in page.obj}
             meta = pk.Root.get("/Metadata")
             if isinstance(meta, pikepdf.Stream):
                 xmp = meta.read_bytes()[:1 << 20].decode("utf-8", "replace")
@@ -91,6 +95,7 @@ def _metadata(ctx: Context, pdf, data: bytes, location: str) -> None:
         values = [v for k, v in meta.items() if k not in ("CreationDate", "ModDate")]
     ctx.add("\n".join(lines)[:META_CHARS], f"{location}/info", "property")
     ctx.add("\n".join(dict.fromkeys(values))[:META_CHARS], f"{location}/info (values)", "property")
+    return annotated
 
 
 def _footer(ctx: Context, text: str, location: str) -> None:
@@ -118,17 +123,23 @@ def _annot_string(annot, key: str) -> str:
     return bytes(buf)[:n].decode("utf-16-le", "replace").rstrip("\0")
 
 
-def _annotations_and_watermarks(ctx: Context, pdf, n: int, location: str) -> None:
+def _annotations_and_watermarks(ctx: Context, pdf, n: int, location: str, annotated: set[int] | None) -> None:
     """Annotations (FreeText, stamps, form widgets, watermark annotations: their text, field
     names and values, and the text drawn in their appearance) and watermarks: rotated or
     transparent text, which text extraction in reading order leaves out or scatters."""
-    for i in range(min(n, MARK_PAGES)):
+    wanted = set(range(min(n, WATERMARK_PAGES))) | {n - 1}
+    wanted |= set(range(min(n, MARK_PAGES))) if annotated is None else {i for i in annotated if i < n}
+    for i in sorted(wanted)[:MARK_PAGES + WATERMARK_PAGES + 1]:
         ctx.check_time()
         page = pdf[i]
+        count = min(pdfium_c.FPDFPage_GetAnnotCount(page.raw), MAX_ANNOTS)
+        if not count and WATERMARK_PAGES <= i < n - 1:
+            page.close()  # nothing to read here: no text page built (the costly step)
+            continue
         textpage = page.get_textpage()
         try:
             annots = []
-            for a in range(min(pdfium_c.FPDFPage_GetAnnotCount(page.raw), MAX_ANNOTS)):
+            for a in range(count):
                 annot = pdfium_c.FPDFPage_GetAnnot(page.raw, a)
                 if not annot:
                     continue
