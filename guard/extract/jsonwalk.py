@@ -211,6 +211,9 @@ def scan_string(ctx: Context, s: str, location: str, filename: str | None = None
     if len(s) >= 120:
         from guard.extract.embedded import hidden_files
         hidden_files(ctx, s, location, depth)
+    if "```" in s:  # code pasted in a prompt: its comments are carriers of their own
+        from guard.extract.text import code_comments
+        code_comments(ctx, s, location)
 
 
 _GRAPHQL = re.compile(r"\s*(?:query|mutation|subscription|fragment)\b|\s*\{\s*[A-Za-z_]\w*\s*[({]")

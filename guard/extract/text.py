@@ -172,6 +172,26 @@ def _comments(text: str, name: str) -> list[str]:
 
 # JSON starts with an object or an array of values; `[section]` is TOML/INI, read as text.
 _JSON_START = re.compile(r'\{|\[\s*(?:["\[{\]\d-]|true|false|null|$)')
+_FENCE = re.compile(r"^[ \t]*(```+|~~~+)[ \t]*([\w+#.-]*)[^\n]*\n(.*?)^[ \t]*\1", re.S | re.M)
+_LANG_EXT = {"python": "py", "javascript": "js", "typescript": "ts", "rust": "rs", "shell": "sh", "bash": "sh",
+             "zsh": "sh", "golang": "go", "c++": "cpp", "csharp": "cs", "c#": "cs", "kotlin": "kt", "ruby": "rb",
+             "perl": "pl", "powershell": "ps1", "yml": "yaml", "objective-c": "m", "vue": "vue", "": "c"}
+
+
+def code_comments(ctx: Context, text: str, location: str) -> None:
+    """Comments of the fenced code blocks in Markdown or a prompt (```python … ```): each
+    comment block a part of its own, like a source file's."""
+    n = 0
+    for m in _FENCE.finditer(text):
+        lang = m.group(2).lower()
+        blocks = _comments(m.group(3), "x." + _LANG_EXT.get(lang, lang or "c"))
+        for c in blocks:
+            n += 1
+            if n > MAX_COMMENT_PARTS:
+                return
+            ctx.add(c, f"{location} (code comment {n})", "comment")
+
+
 _FRONT_MATTER = re.compile(r"\A(?:\ufeff)?(---|\+\+\+)[ \t]*\n(.*?)\n\1[ \t]*(?:\n|\Z)", re.S)
 
 
@@ -221,6 +241,8 @@ def read_text(ctx: Context, text: str, location: str, name: str | None = None, d
     m = _FRONT_MATTER.match(text)
     if m:  # Markdown front matter: metadata fields, like a document's properties
         ctx.add(m.group(2), f"{location} (front matter)", "property")
+    if "```" in text or "~~~" in text:
+        code_comments(ctx, text, location)
     if name and _CODE_EXT.search(name):
         blocks = _comments(text, name)
         for i, c in enumerate(blocks[:MAX_COMMENT_PARTS]):

@@ -137,6 +137,13 @@ def source_comment(mark):
     return (f"import math\n\n\ndef run(x0):\n{code}\n    # {mark}\n    return x29\n").encode(), "run.py", "comment"
 
 
+def markdown_code_comment(mark):
+    """A comment inside a fenced code block of a Markdown file (or a prompt)."""
+    code = "\n".join(f"    x{i} = step(x{i - 1})" for i in range(1, 30))
+    return (f"# 调参说明\n\n下面是整定脚本：\n\n```python\ndef run(x0):\n{code}\n    # {mark}\n    return x29\n```\n\n"
+            "以上。\n").encode(), "tuning.md", "comment"
+
+
 def source_block_comment(mark):
     return (f"/*\n * {mark}\n * Copyright (c) 2025 华禹重工\n */\npackage com.example;\n\npublic class A {{\n"
             "    int kp = 1; // 整定参数\n}\n").encode(), "A.java", ""
@@ -477,7 +484,7 @@ def image_png_text(mark):
 # Text carriers (a field or line holding the marking), Office, PDF and image carriers.
 TEXT_CARRIERS = [mail_subject, mail_banner, mail_attachment, json_field, json_key, yaml_field, toml_field,
                  xml_attribute, xml_comment, csv_cell, markdown_table, html_table, html_comment, front_matter,
-                 source_comment, source_block_comment]
+                 source_comment, source_block_comment, markdown_code_comment]
 OFFICE_CARRIERS = [docx_core, docx_custom, docx_msip, docx_header, docx_footer, docx_table, docx_textbox,
                    docx_numbering, docx_renamed_header, xlsx_sheet_name, xls_sheet_name, xlsxwriter_formula,
                    xlsx_defined_name, xlsx_comment,
