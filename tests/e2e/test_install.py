@@ -310,6 +310,12 @@ def test_install_then_run_as_the_unit_with_chromium_through_the_pac():
                     open_timeout=15)
         assert refused.value.response.status_code == 426
         assert b"websocket_not_supported" in refused.value.response.body
+
+        # guard doctor, from a client's point of view, against the installed guard and its CA.
+        doc = subprocess.run([str(ROOT / ".venv" / "bin" / "guard"), "doctor", "--proxy", f"127.0.0.1:{inst.port}",
+                              "--ca", str(ca), "--json"], capture_output=True, text=True, timeout=120)
+        checks = {c["name"]: c["status"] for c in json.loads(doc.stdout)["checks"]}
+        assert checks["proxy"] == "ok" and checks["interception"] == "ok", doc.stdout
     finally:
         if proc is not None:
             proc.terminate()
