@@ -61,7 +61,11 @@ def scan_body(ctx: Context, body: bytes, content_type: str, headers, path: str) 
     if ctype == "multipart/form-data":
         scan_multipart(ctx, body, content_type)
         return "multipart"
+    head = body.lstrip(b" \t\r\n\xef\xbb\xbf")[:1]
     if ctype == "application/x-www-form-urlencoded":
+        # JSON sent with a form's type: servers that parse JSON whatever the type read it as JSON.
+        if head in (b"{", b"[") and scan_json_body(ctx, body):
+            return "json"
         scan_form(ctx, body)
         return "form"
     if ctype.startswith(("application/grpc", "application/connect")):
@@ -72,7 +76,6 @@ def scan_body(ctx: Context, body: bytes, content_type: str, headers, path: str) 
         if not scan_protobuf(ctx, body, "proto"):
             extract_into(ctx, body, _filename(headers, path), "upload", 0)
         return "protobuf"
-    head = body.lstrip(b" \t\r\n\xef\xbb\xbf")[:1]
     declared = "json" in ctype
     if declared or (head in (b"{", b"[") and not ctype.startswith(("image/", "application/octet"))):
         if scan_json_body(ctx, body, "" if declared or head in (b"{", b"[") else "body"):
@@ -85,6 +88,9 @@ def scan_body(ctx: Context, body: bytes, content_type: str, headers, path: str) 
     if ctype.startswith("text/") and not ctype.startswith("text/html"):
         extract_into(ctx, body, None, "body", 0, charset=charset_of(content_type))
         return "text"
-    # Anything else is an upload: identify it by its bytes, never by its media type.
+    # Anything else is an upload: identify it by its bytes, never by its media type. JSON sent
+    # as octet-stream is walked as JSON too (escapes decoded) before it is read as a file.
+    if head in (b"{", b"[") and ctype.startswith("application/octet"):
+        scan_json_body(ctx, body)
     extract_into(ctx, body, _filename(headers, path), "upload", 0, charset=charset_of(content_type))
     return "file"

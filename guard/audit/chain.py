@@ -3,7 +3,8 @@
 hash = SHA-256 (or HMAC-SHA-256 with a key) over the record's canonical JSON without
 its `hash` field; `prev` is the previous record's hash; `seq` counts from 1 across
 files. An edit breaks a record's hash; an insertion, deletion or reordering breaks
-`seq`/`prev`; a cut tail no longer reaches the head recorded in head.json.
+`seq`/`prev`; a cut tail no longer reaches the head recorded in head.json, whose MAC (with a key)
+means only the writer can move it.
 """
 from __future__ import annotations
 
@@ -47,6 +48,15 @@ def iter_records(audit_dir: Path) -> Iterator[tuple[Path, int, str]]:
             for n, line in enumerate(fh, 1):
                 if line.strip():
                     yield f, n, line
+
+
+def head_mac(seq: int, hash_: str, key: bytes) -> str:
+    """head.json's MAC: without the key nobody can write a head that matches a cut log."""
+    return hmac.new(key, f"head:{seq}:{hash_}".encode(), hashlib.sha256).hexdigest()
+
+
+def head_record(seq: int, hash_: str, key: bytes | None = None) -> dict:
+    return {"seq": seq, "hash": hash_, **({"mac": head_mac(seq, hash_, key)} if key else {})}
 
 
 def read_head(audit_dir: Path) -> dict | None:
@@ -107,6 +117,14 @@ def verify(audit_dir: str | Path, key: bytes | None = None, gaps: list[str] | No
             return count, f"{where}: event {rec.get('event_id')}: hash mismatch (record edited)"
         prev, seq, count = rec["hash"], rec["seq"], count + 1
     head = read_head(audit_dir)
+    if key and count:
+        # With the key, head.json must be there and carry its MAC: a cut tail with a rewritten
+        # (or deleted) head.json is detected.
+        if head is None:
+            return count, "head.json is missing (the end of the log cannot be confirmed)"
+        if not isinstance(head.get("seq"), int) or not hmac.compare_digest(
+                head_mac(head["seq"], str(head.get("hash")), key), str(head.get("mac", ""))):
+            return count, "head.json's MAC does not match (head.json rewritten: records may be removed from the end)"
     if head:
         if head.get("seq", 0) > seq:
             return count, f"log ends at sequence {seq} but head.json records {head['seq']} (records removed from the end)"

@@ -21,14 +21,29 @@ def clean(text: str | None) -> str | None:
         return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
+# A path segment the trail may keep: an endpoint name, a version, a model or an id (ASCII, short,
+# at most four words). Anything else (percent-encoded or non-ASCII text, a sentence in hyphens,
+# base64) may be content and is masked like a query value.
+_PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9._:~@+=,-]{1,64}")
+_WORD = re.compile(r"[A-Za-z]{2,}")
+
+
+def _mask_segment(seg: str) -> str:
+    if not seg or (_PLAIN_SEGMENT.fullmatch(seg) and len(_WORD.findall(seg)) <= 4):
+        return seg
+    return "***"
+
+
 def mask_path(path: str) -> str:
-    """Path with every query value masked: a prompt, a token or a SAS signature rides there
-    as easily as in the body, and the audit never holds content."""
+    """Path with every query value, and every path segment that may be content, masked: a
+    prompt, a token or a SAS signature rides there as easily as in the body, and the audit
+    never holds content."""
     parts = urlsplit(path)
+    masked = "/".join(_mask_segment(s) for s in parts.path.split("/"))
     if not parts.query:
-        return clean(path)
+        return clean(masked)
     q = [(k, "***" if v else "") for k, v in parse_qsl(parts.query, keep_blank_values=True)]
-    return clean(urlunsplit(("", "", parts.path, urlencode(q, safe="*/:"), "")))
+    return clean(urlunsplit(("", "", masked, urlencode(q, safe="*/:"), "")))
 
 
 # What a file name may show in the audit: its marking (the reason it was blocked) and its type.

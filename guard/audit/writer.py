@@ -22,7 +22,7 @@ import threading
 import time
 from pathlib import Path
 
-from guard.audit.chain import GENESIS, HEAD_FILE, canonical, digest, log_files
+from guard.audit.chain import GENESIS, HEAD_FILE, canonical, digest, head_record, log_files
 from guard.errors import AuditError
 
 
@@ -239,7 +239,7 @@ class AuditWriter:
             if self._gid is not None:  # auditors read it too (guard audit verify)
                 os.fchown(fd, -1, self._gid)
                 os.fchmod(fd, self._file_mode)
-            _write_all(fd, json.dumps({"seq": seq, "hash": hash_}).encode())
+            _write_all(fd, json.dumps(head_record(seq, hash_, self.key)).encode())
             os.fsync(fd)
         finally:
             os.close(fd)

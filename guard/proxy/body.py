@@ -5,7 +5,7 @@ small bodies and in pool.InspectionPool's workers for large ones; the same code 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import unquote
 
 from guard.adapters import scan_body
@@ -15,7 +15,7 @@ from guard.scanner import Engine
 from guard.errors import Deferred, ExtractionError, GuardError
 from guard.extract import Context
 from guard.extract.jsonwalk import scan_string
-from guard.types import Finding, Part, Verdict
+from guard.types import Finding, Part, Problem, Verdict
 
 log = logging.getLogger("guard")
 HEADERS = ("content-type", "content-disposition", "x-file-name", "x-filename")  # all scan_body reads
@@ -61,6 +61,7 @@ def inspect(engine: Engine, req: Request, started: float,
     With allow_slow=False, raises Deferred where OCR or a PDF reader would run."""
     try:
         c = Context(engine.policy.limits, allow_slow)
+        deferred = None
         for key, value in req.query:  # prompts ride in URLs too (chatgpt.com/?q=)
             if value:
                 scan_string(c, value, f"query:{key}")
@@ -96,9 +97,21 @@ def inspect(engine: Engine, req: Request, started: float,
                 text = fragment_text(body)
             if text:
                 c.add(text, "upload part", "body")
+            if pieces or (req.carry and not text):
+                # Not silent: the audit's ledger says this piece was only read as text (or not at all).
+                deferred = {"name": None, "type": "upload part", "size": len(req.carry or body), "sha256": None,
+                            "location": "upload part", "parts": 1 if text else 0, "read": ["(text)"] if text else [],
+                            "not_read": [{"where": p.location or "upload part", "reason": "part",
+                                          "detail": "a piece of a file sent in parts: "
+                                                    + ("read as text" if text else "not text, not read")
+                                                    + "; the whole file is decided when the upload completes"}
+                                         for p in pieces or [Problem("part", "upload part", "")]]}
         else:
             scan_body(c, body, req.headers.get("content-type", ""), req.headers, req.path)
-        return engine.decide(c, started), c.out.parts, c.out.files
+        verdict = engine.decide(c, started)
+        if deferred:
+            verdict = replace(verdict, ledger=(*verdict.ledger, deferred))
+        return verdict, c.out.parts, c.out.files
     except Deferred:
         raise
     except GuardError as e:

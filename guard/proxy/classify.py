@@ -7,8 +7,10 @@ before mitmproxy buffers their body.
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
+import socket
 
 from mitmproxy import http
 
@@ -48,6 +50,13 @@ class Classify:
         names = host_names(flow)
         if ACK_HOST in names:
             flow.metadata[ACK] = True
+            return None
+        if local_destination(flow):
+            # The proxy's own services (metrics, console, the ack page's port) and other local
+            # addresses are never reached on a client's behalf: a client would come in through
+            # the proxy's trusted address.
+            log.warning("refused a request for a local address", extra={"host": names[0]})
+            flow.response = local_refusal()
             return None
         if responses_websocket(req):
             flow.response = responses_websocket_refusal()
@@ -89,6 +98,63 @@ class Classify:
             verdict = fail("uninspectable.limit", f"body of {length} bytes exceeds {limit}")
             return self.act.act(flow, target, verdict, b"", [], [])
         return None
+
+
+_LOCAL_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
+
+
+def _own_addresses() -> frozenset[str]:
+    """This machine's addresses (a client asking for the proxy's LAN address loops back to it)."""
+    out = set()
+    try:
+        for info in socket.getaddrinfo(socket.gethostname(), None):
+            out.add(str(info[4][0]).split("%", 1)[0])
+    except OSError:
+        pass
+    return frozenset(out)
+
+
+OWN_ADDRESSES = _own_addresses()
+
+
+def is_local(name: str) -> bool:
+    """Loopback, unspecified, link-local (cloud metadata), or this machine's own address; names
+    too: `localhost` and its subdomains, and every spelling of an IPv4 literal."""
+    name = name.strip().strip("[]").rstrip(".").lower()
+    if not name:
+        return False
+    if name in _LOCAL_NAMES or name.endswith(".localhost") or name in OWN_ADDRESSES:
+        return True
+    try:
+        addr = ipaddress.ip_address(name.split("%", 1)[0])
+    except ValueError:
+        try:  # 2130706433, 0x7f.1, 127.1: what inet_aton (and so the connection) accepts
+            addr = ipaddress.ip_address(socket.inet_aton(name))
+        except OSError:
+            return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
+        addr = addr.ipv4_mapped
+    return addr.is_loopback or addr.is_unspecified or addr.is_link_local or str(addr) in OWN_ADDRESSES
+
+
+def local_destination(flow: http.HTTPFlow) -> bool:
+    req = flow.request
+    for name in (req.host, req.host_header or "", flow.client_conn.sni or ""):
+        name = name.strip().lower()
+        if name.startswith("["):
+            name = name[1:name.find("]")] if "]" in name else name[1:]
+        elif name.count(":") == 1:  # host:port
+            name = name.rsplit(":", 1)[0]
+        if is_local(name):
+            return True
+    return False
+
+
+def local_refusal() -> http.Response:
+    return http.Response.make(403, "[AI-Guard] 代理不代为访问本机或本地地址 / the proxy does not connect to its own "
+                                   "or local addresses on a client's behalf\n",
+                              {"Content-Type": "text/plain; charset=utf-8", "X-AI-Guard-Action": "block",
+                               "Connection": "close"})
 
 
 def host_names(flow: http.HTTPFlow) -> list[str]:

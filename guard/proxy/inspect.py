@@ -34,6 +34,10 @@ UPLOAD_PART = "guard_upload_part"  # flow metadata: (client, upload key, slot) o
 _RANK = {"block": 0, "warn": 1, "redact": 2, "allow": 3}
 
 
+def _json_like(body: bytes) -> bool:
+    return body.lstrip(b" \t\r\n\xef\xbb\xbf")[:1] in (b"{", b"[")
+
+
 def _uploader(flow) -> str:
     return f"{client_of(flow)}|{(flow.metadata.get('proxyauth') or ('',))[0]}"
 
@@ -114,9 +118,11 @@ class Inspect:
         """A host outside the catalog: AI traffic when the body has an LLM call's shape."""
         req = flow.request
         ctype = req.headers.get("content-type", "").lower()
-        if ctype and "json" not in ctype and not ctype.startswith("text/"):
-            return None  # forms, uploads, media: not an LLM call's body, and not decoded to find out
         body = req.raw_content or b""
+        if ctype and "json" not in ctype and not ctype.startswith("text/") and not _json_like(body):
+            # Forms, uploads, media: not an LLM call's body, and not decoded to find out. JSON sent
+            # as a form or octet-stream is read by its shape (the receiver parses it as JSON anyway).
+            return None
         encoding = req.headers.get("content-encoding", "")
         if encoding and body:
             try:

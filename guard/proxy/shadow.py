@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 MAX_BODY = 8 << 20  # a larger JSON body is an upload, not a chat call: not parsed here
-_HINTS = (b'"messages"', b'"contents"', b'"prompt"', b'"input"', b'"model"', b'"response_mode"', b'"additional_messages"')
+_HINTS = (b'"messages"', b'"contents"', b'"prompt"', b'"input"', b'"model"', b'"response_mode"', b'"additional_messages"',
+          b'"chat_history"', b'"preamble"', b'"question"', b'"input_value"')
 
 
 def api_shape(body: bytes) -> str | None:
@@ -45,6 +46,15 @@ def api_shape(body: bytes) -> str | None:
         return "dify"
     if isinstance(d.get("additional_messages"), list) and ("bot_id" in d or "workflow_id" in d):
         return "coze"
+    if isinstance(d.get("inputs"), dict) and "response_mode" in d and "user" in d:
+        return "dify"  # Dify workflow run (/v1/workflows/run, /v1/completion-messages)
+    # Cohere v1 chat (message + chat_history/preamble/connectors), Flowise prediction, Langflow run.
+    if isinstance(d.get("message"), str) and any(k in d for k in ("chat_history", "preamble", "connectors")):
+        return "cohere"
+    if isinstance(d.get("question"), str) and any(k in d for k in ("overrideConfig", "history", "chatId", "streaming")):
+        return "flowise"
+    if isinstance(d.get("input_value"), str) and ("input_type" in d or "output_type" in d or "tweaks" in d):
+        return "langflow"
     return None
 
 
