@@ -53,7 +53,9 @@ fi
 SVC_GROUP=$(id -gn "$SVC")
 
 # -- directories: private to the service; the trail readable by the auditors' group --
-install -d -m 0755 "$ROOT/etc" "$ROOT/var/lib" "$UNIT_DIR"
+for d in "$ROOT/etc" "$ROOT/var/lib" "$UNIT_DIR"; do  # the system's own: created if missing, never changed
+    [ -d "$d" ] || install -d -m 0755 "$d"
+done
 install -d -o "$SVC" -g "$SVC_GROUP" -m 0750 "$VAR"
 install -d -o "$SVC" -g "$AUDIT_GROUP" -m 0750 "$VAR/audit"
 install -d -o "$SVC" -g "$SVC_GROUP" -m 0700 "$VAR/mitmproxy"
@@ -76,7 +78,7 @@ record() {
 conffile() {  # SOURCE DEST MODE GROUP
     src=$1 dst=$2
     new=$(hash_of "$src")
-    install -d -o root -g "$4" -m 0750 "$(dirname "$dst")"
+    [ -d "$(dirname "$dst")" ] || install -d -o root -g "$4" -m 0750 "$(dirname "$dst")"
     if [ ! -e "$dst" ]; then
         install -o root -g "$4" -m "$3" "$src" "$dst"
     else

@@ -107,7 +107,11 @@ def install(env) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 def test_install_puts_the_whole_policy_tree_and_the_user_in_the_audit_group(kit):
     home, root, env = kit
+    units = root / "etc" / "systemd" / "system"
+    units.mkdir(parents=True)
+    units.chmod(0o755)
     install(env)
+    assert stat.S_IMODE(units.stat().st_mode) == 0o755          # the system's directories are left as they are
     etc = root / "etc" / "ai-guard"
     kit_files = {str(f.relative_to(home / "policies")) for f in (home / "policies").rglob("*") if f.is_file()}
     installed = {str(f.relative_to(etc)) for f in etc.rglob("*") if f.is_file()}
