@@ -149,10 +149,12 @@ class Console:
         if len(recent) >= MAX_FAILURES:
             return self._page("login.html", request, 429, csrf=self._login_token(request),
                               error="失败次数过多，请 5 分钟后再试 / too many failures: try again in 5 minutes")
+        # Counted before the password is checked (no await in between): concurrent guesses each
+        # take a slot, so no more than MAX_FAILURES are ever checked per window; success clears it.
+        self.failures[name] = recent + [now]
         role = await asyncio.to_thread(accounts.check, accounts.load(self.users_file), name,
                                        str(form.get("password", "")))
         if role is None:
-            self.failures[name] = recent + [now]
             await asyncio.sleep(0.5)
             return self._page("login.html", request, 401, csrf=self._login_token(request),
                               error="用户名或密码错误 / wrong name or password")

@@ -15,6 +15,7 @@ import os
 import resource
 
 from guard.policy import load_policy
+from guard.rules import Policy
 from guard.proxy.body import Request, fail, inspect
 from guard.scanner import Engine
 
@@ -34,11 +35,14 @@ def _init_worker(policies: dict[str, str | None], memory_mb: int) -> None:
         # (a blocking verdict) instead of pushing the proxy host into swap.
         limit = memory_mb << 20
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    by_path: dict[str | None, Engine] = {}
+    by_path: dict[object, Engine] = {}
     for category, path in policies.items():
-        if path not in by_path:
-            by_path[path] = Engine(load_policy(path))
-        _engines[category] = by_path[path]
+        # The accepted Policy itself (a replacement worker then holds what the proxy accepted,
+        # never a file edited since, possibly rejected); a path only from older callers.
+        key = path.sha256 if isinstance(path, Policy) else path
+        if key not in by_path:
+            by_path[key] = Engine(path if isinstance(path, Policy) else load_policy(path))
+        _engines[category] = by_path[key]
 
 
 def _inspect_in_worker(category: str, req: Request, started: float):
@@ -56,7 +60,7 @@ class InspectionPool:
     """Worker processes with the same policies as the proxy. Broken or stuck workers are
     replaced; the request they held is blocked (fail closed)."""
 
-    def __init__(self, policies: dict[str, str | None], workers: int, memory_mb: int):
+    def __init__(self, policies: dict[str, "str | None | Policy"], workers: int, memory_mb: int):
         self.policies, self.workers, self.memory_mb = dict(policies), workers, memory_mb
         self._pool = self._new()
 

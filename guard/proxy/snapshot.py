@@ -38,6 +38,11 @@ class Snapshot:
     def policy(self):
         return self.engines["internet"].policy
 
+    def accepted(self) -> dict:
+        """category -> the Policy this snapshot accepted: what inspection workers (and their
+        replacements) hold, never the file as it is now."""
+        return {k: self.engines[k].policy for k in self.policies}
+
     @property
     def max_bytes(self) -> int:
         return max(e.policy.limits.max_bytes for e in self.engines.values())

@@ -109,7 +109,7 @@ class PolicyState:
         elif workers and self._watcher is not None:
             # Only once running: a start-up that fails on a later option then exits cleanly,
             # without worker processes (and their semaphore tracker) to outlive it.
-            snap.pool = InspectionPool(snap.policies, workers, opts.guard_worker_memory)
+            snap.pool = InspectionPool(snap.accepted(), workers, opts.guard_worker_memory)
             snap.pool.warm()
         self._workers = workers
         self._pool_key = key
@@ -167,7 +167,7 @@ class PolicyState:
         self._watcher = loop.create_task(self._watch())
         snap = self.current
         if snap is not None and snap.pool is None and self._workers:
-            snap.pool = InspectionPool(snap.policies, self._workers, ctx.options.guard_worker_memory)
+            snap.pool = InspectionPool(snap.accepted(), self._workers, ctx.options.guard_worker_memory)
             snap.pool.warm()
         try:
             loop.add_signal_handler(signal.SIGHUP, lambda: self.reload_soon("SIGHUP"))
