@@ -44,7 +44,7 @@ def _contact(advice: Advice) -> str:
     return advice.contact or "本单位保密办"
 
 
-def steps(action: str, advice: Advice, web_app: bool = False, rules=()) -> list[str]:
+def steps(action: str, advice: Advice, web_app: bool = False, rules=(), here: bool = False) -> list[str]:
     """What to do instead, in order. `web_app`: the app resends the whole conversation with
     every question, so a flagged passage once in it stops every later question too."""
     out = []
@@ -62,7 +62,8 @@ def steps(action: str, advice: Advice, web_app: bool = False, rules=()) -> list[
         out.append("网页版 AI 每次提问都会把整段对话重新发送：请新建一个对话后再提问，"
                    "否则在原对话里的后续提问仍会被拦截。")
     if action == "warn":
-        out.append("如果确认内容可以发往互联网 AI 服务，请打开确认链接说明理由后重试。")
+        out.append("如果确认内容可以发往互联网 AI 服务，请在下方说明理由并确认，然后重试。" if here else
+                   "如果确认内容可以发往互联网 AI 服务，请打开确认链接说明理由后重试。")
     out.append(f"拿不准或确需发送时，请联系{_contact(advice)}。")
     return out
 
@@ -132,7 +133,7 @@ def page(action: str, found: list[Found], event_id: str, contact: str, why: str,
     else:
         body.append(f"<p>您{where}请求{'需要确认' if warn else '没有发出'}。</p>")
     body.append(f"<h2>为什么 / Why it matters</h2><p>{e(why or '涉密不上网、上网不涉密：内容一旦发往互联网 AI 服务便无法收回。')}</p>")
-    todo = "".join(f"<li>{e(s)}</li>" for s in steps(action, advice, web_app, [f.rule for f in found]))
+    todo = "".join(f"<li>{e(s)}</li>" for s in steps(action, advice, web_app, [f.rule for f in found], bool(form)))
     if advice.internal_url:
         todo = todo.replace(e(f"（{advice.internal_url}）"),
                             f'（<a href="{e(advice.internal_url)}">{e(advice.internal_url)}</a>）')
