@@ -8,6 +8,7 @@ import csv
 import datetime as dt
 import io
 
+from guard.audit.query import is_background
 from guard.display import Names, action_word, excel_time, local_text, zone_label
 
 HIDDEN = "（已隐藏：仅审计员可见）"
@@ -32,7 +33,10 @@ def cells(r: dict, names: Names, tz: dt.tzinfo, lang: str = "zh", export: bool =
     """One record as the table's cells; `when` turns the UTC `ts` into the time cell (a naive
     local datetime for spreadsheets, text for CSV and pages)."""
     ids = [x.get("id", "") for x in r.get("rules") or []]
-    row = [when(r.get("ts") or "", tz), action_word(r.get("action"), lang), r.get("event_id") or "",
+    act = action_word(r.get("action"), lang)
+    if is_background(r):  # allowed, but no AI use: a page, an icon, a poll
+        act += " (background)" if lang == "en" else "（后台）"
+    row = [when(r.get("ts") or "", tz), act, r.get("event_id") or "",
            names.titles(ids, lang), r.get("provider") or "", r.get("host") or "",
            r.get("user") or r.get("client") or "", r.get("department") or "", r.get("node") or ""]
     if export:
