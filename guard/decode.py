@@ -144,8 +144,26 @@ def _base64_runs(text: str) -> str:
 
 # --- markup inside text (prompts, Markdown, pasted HTML) -------------------------------
 
-_ENTITY_DECL = re.compile(r"""<!ENTITY\s+([A-Za-z_][\w.-]{0,60})\s+(?:"([^"]*)"|'([^']*)')\s*>""")
-_DOCTYPE = re.compile(r"<!DOCTYPE[^\[>]*(?:\[.*?\]\s*)?>", re.S | re.I)
+_ENTITY_DECL = re.compile(r"""<!ENTITY\s+([A-Za-z_][\w.-]{0,60})\s+(?:"([^"]{0,10000})"|'([^']{0,10000})')\s*>""")
+_SUBSET_END = re.compile(r"\]\s*>")
+
+
+def _strip_doctype(text: str) -> str:
+    """The text without its (first) DOCTYPE and internal subset. str.find, not a regex with a
+    lazy .*?: thousands of unclosed `<!DOCTYPE [` would each rescan the rest (quadratic)."""
+    start = text.find("<!DOCTYPE")
+    if start < 0:
+        start = text.upper().find("<!DOCTYPE")
+        if start < 0:
+            return text
+    gt = text.find(">", start)
+    bracket = text.find("[", start)
+    if 0 <= bracket < gt or (bracket >= 0 and gt < 0):
+        m = _SUBSET_END.search(text, bracket)
+        end = m.end() if m else len(text)
+    else:
+        end = gt + 1 if gt >= 0 else len(text)
+    return text[:start] + text[end:]
 _COMMENT = re.compile(r"<!--.*?(?:-->|\Z)", re.S)
 _PI = re.compile(r"<\?.*?(?:\?>|\Z)", re.S)
 _CDATA = re.compile(r"<!\[CDATA\[(.*?)(?:\]\]>|\Z)", re.S)
@@ -167,7 +185,7 @@ def _expand_entities(text: str) -> str:
         return text
     ref = re.compile("&(" + "|".join(re.escape(k) for k in decls) + ");")
     budget = MAX_EXPANDED
-    body = _DOCTYPE.sub("", text)
+    body = _strip_doctype(text)
     for _ in range(4):  # entities that reference entities, a few levels deep
         if not ref.search(body):
             break

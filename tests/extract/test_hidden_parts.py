@@ -238,3 +238,16 @@ def test_percent_encoded_file_names_are_read_decoded(engine):
     marked = _multipart(engine, f'name="file"; filename="{quote("【机密】方案.docx")}"', b"hello")
     assert marked.action == "block" and any("name" in f.location for f in marked.findings)
     assert _multipart(engine, f'name="file"; filename="{quote("方案.txt")}"', b"hello").action == "allow"
+
+
+@pytest.mark.parametrize("hostile", [
+    "<!ENTITY a 'x'>" + "<!DOCTYPE [" * 20000 + "x" * 100000,   # unclosed internal subsets
+    '<!ENTITY a "' * 20000 + "x" * 100000,                         # unclosed entity values
+    "<!ENTITY a 'x'>" + "<!-- " * 20000 + "<a " * 20000,            # unclosed comments and tags
+    "```py\n" * 20000 + "# x\n" * 1000,                             # unclosed code fences
+])
+def test_markup_resolution_stays_linear_on_hostile_text(engine, hostile):
+    started = time.monotonic()
+    engine.scan_text(hostile)
+    _chat(engine, hostile)
+    assert time.monotonic() - started < 10
