@@ -13,7 +13,8 @@ from guard.extract.context import Context
 
 _DATA_URL = re.compile(r"data:[\w.+/-]{0,80}(?:;[\w=.+-]{1,60}){0,4};base64,([A-Za-z0-9+/=_\-\s]{16,})", re.I)
 # A base64 run long enough to be a file (a minimal zip is ~100 bytes), line-wrapped or not.
-_RUN = re.compile(r"[A-Za-z0-9+/_-]{60,}={0,2}(?:[ \t]*\r?\n[ \t]*[A-Za-z0-9+/_-]{4,}={0,2})*")
+# Starts only where a run starts (the lookbehind fails at once inside a run: no quadratic rescans).
+_RUN = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{60,}={0,2}(?:[ \t]*\r?\n[ \t]*[A-Za-z0-9+/_-]{4,}={0,2})*")
 MIN_RUN = 120
 # Prefilter in C: base64-alphabet bytes (and line breaks: MIME wraps at 76) as "A", everything else (UTF-8 of CJK included) as a
 # space; a text without a run of MIN_RUN "A"s holds no encoded file. A regex over every
