@@ -16,7 +16,7 @@ from pathlib import Path
 import ahocorasick
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from corpus_gen import ZH, mixed_text  # noqa: E402
+from corpus_gen import ZH, mixed_text, secrecy_prose  # noqa: E402
 
 from guard import Engine  # noqa: E402
 from guard.policy import load_policy, load_policy_text  # noqa: E402
@@ -185,10 +185,12 @@ def main() -> int:
     args = ap.parse_args()
 
     engine = Engine(load_policy())
-    text = mixed_text(int(args.mb * 1e6 / 2.4))
-    while len(text.encode()) < args.mb * 1e6:  # at least --mb of UTF-8
-        text += "\n" + mixed_text(int(args.mb * 1e5), seed=len(text))
-    mb = len(text.encode()) / 1e6
+    texts = {}
+    for name, gen in (("mixed zh/en", mixed_text), ("dense 保密 prose", secrecy_prose)):
+        text = gen(int(args.mb * 1e6 / 2.4))
+        while len(text.encode()) < args.mb * 1e6:  # at least --mb of UTF-8
+            text += "\n" + gen(int(args.mb * 1e5), seed=len(text))
+        texts[name] = text
 
     keywords = {k.lower() for r in engine.matcher.rules for k in r.keywords}
     floor = ahocorasick.Automaton()
@@ -196,16 +198,51 @@ def main() -> int:
         floor.add_word(k, k)
     floor.make_automaton()
 
-    def bare():
-        for _ in floor.iter(text):
-            pass
+    # Engines side by side: the shipped rules; 4x as many regex rules (generated in the shapes of
+    # the shipped ones: token prefixes, Chinese field names); 50 and 5,000 custom terms.
+    shipped_regex = sum(1 for r in engine.matcher.rules if r.regex is not None)
+    rnd = __import__("random").Random(5)
+    cjk = [chr(c) for c in range(0x4E00, 0x9FA5)]
+    gen_rules = []
+    for n in range(3 * shipped_regex):
+        if n % 2:
+            word = "".join(rnd.choice(cjk) for _ in range(3))
+            gen_rules.append(f"  - id: gen.cn{n}\n    action: warn\n    keywords: [{word}]\n"
+                             f"    regex: '{word}\\s*[:：=]\\s*[\\p{{Han}}A-Za-z0-9]{{2,20}}'\n")
+        else:
+            prefix = "".join(rnd.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(4)) + "_"
+            gen_rules.append(f"  - id: gen.tok{n}\n    action: block\n    keywords: [{prefix}]\n"
+                             f"    regex: '{prefix}[A-Za-z0-9]{{24,40}}'\n")
+    engines = {"shipped rules": engine,
+               f"4x regex rules ({shipped_regex} -> {4 * shipped_regex})": Engine(load_policy_text(
+                   f"extends: [{DEFAULT_POLICY}]\nrules:\n" + "".join(gen_rules), "regex-4x"))}
+    terms = ["".join(rnd.choice(cjk) for _ in range(rnd.randint(3, 6))) for _ in range(5000)]
+    for n in (50, 5000):
+        engines[f"{n} custom terms"] = Engine(load_policy_text(
+            f"extends: [{DEFAULT_POLICY}]\nrules:\n  - id: custom.terms\n    action: block\n"
+            f"    keywords: [{', '.join(terms[:n])}]\n", f"terms-{n}"))
 
-    t_floor = best_of(bare, args.repeat)
-    t_engine = best_of(lambda: engine.scan_text(text), args.repeat)
-    print(f"text corpus: {mb:.1f} MB mixed zh/en, {len(keywords)} keywords")
-    print(f"  bare pyahocorasick pass : {mb / t_floor:8.1f} MB/s")
-    print(f"  Engine.scan_text        : {mb / t_engine:8.1f} MB/s   ratio {t_floor / t_engine:.2f} of the floor")
+    results = {}
+    for tname, text in texts.items():
+        mb = len(text.encode()) / 1e6
 
+        def bare():
+            for _ in floor.iter(text):
+                pass
+
+        t_floor = best_of(bare, args.repeat)
+        print(f"text: {mb:.1f} MB {tname}, {len(keywords)} keywords of {len(engine.matcher.rules)} rules")
+        print(f"  bare pyahocorasick pass : {mb / t_floor:8.1f} MB/s")
+        for ename, eng in engines.items():
+            t = best_of(lambda: eng.scan_text(text), args.repeat)
+            results[(tname, ename)] = t
+            print(f"  {ename:30s}: {mb / t:8.1f} MB/s   ratio {t_floor / t:.2f} of the floor")
+        shipped = results[(tname, "shipped rules")]
+        regex4 = next(v for (tn, en), v in results.items() if tn == tname and en.startswith("4x"))
+        print(f"  4x regex rules vs shipped : {regex4 / shipped:.2f}x the time")
+        print(f"  5,000 vs 50 terms         : {results[(tname, '5000 custom terms')] / results[(tname, '50 custom terms')]:.2f}x the time")
+
+    text = texts["mixed zh/en"]
     for size in (2048, 10240, 51200):
         lat = []
         for i in range(0, size * 300, size):
@@ -215,20 +252,6 @@ def main() -> int:
             lat.append((time.perf_counter() - t) * 1000)
         print(f"  {size // 1024:2d} KB prompt            : p50 {statistics.median(lat):.3f} ms, "
               f"p99 {sorted(lat)[int(len(lat) * .99) - 1]:.3f} ms")
-
-    # Custom term lists (code names, well names): 50 vs 5,000 terms on the same text.
-    rnd = __import__("random").Random(5)
-    cjk = [chr(c) for c in range(0x4E00, 0x9FA5)]
-    terms = ["".join(rnd.choice(cjk) for _ in range(rnd.randint(3, 6))) for _ in range(5000)]
-    by_terms = {}
-    for n in (50, 5000):
-        pol = load_policy_text(
-            f"extends: [{DEFAULT_POLICY}]\nrules:\n  - id: custom.terms\n    action: block\n"
-            f"    keywords: [{', '.join(terms[:n])}]\n", f"terms-{n}")
-        eng = Engine(pol)
-        by_terms[n] = best_of(lambda: eng.scan_text(text), args.repeat)
-        print(f"  {n:5d} custom terms       : {mb / by_terms[n]:8.1f} MB/s")
-    print(f"  5,000 vs 50 terms       : {by_terms[5000] / by_terms[50]:.2f}x the time")
     if args.text_only:
         return 0
 

@@ -31,3 +31,31 @@ def mixed_text(size_chars: int, seed: int = 7) -> str:
         out.append(line)
         n += len(line) + 1
     return "\n".join(out)
+
+
+SECRECY = [
+    "国家秘密的密级分为绝密、机密、秘密三级", "工作秘密不属于国家秘密，但泄露后会造成不利影响",
+    "商业秘密是指不为公众所知悉、具有商业价值并经权利人采取保密措施的信息",
+    "涉密公文应当标注密级和保密期限", "各单位要严格落实保密工作责任制", "严禁在互联网上处理涉密信息",
+    "中央企业商业秘密分为核心商密和普通商密两级",
+    "定密责任人应当同时确定密级、保密期限和知悉范围", "保密期限届满的，自行解密", "内部资料的管理按照本单位规定执行",
+    "不得将工作秘密上传至互联网AI服务", "如何区分国家秘密、工作秘密和商业秘密？", "泄露国家秘密情节严重的依法追究刑事责任",
+    "保密宣传教育月活动在全公司范围内开展", "涉密人员离岗离职实行脱密期管理",
+]
+# Quoted example markings: a page about 保密 quotes one now and then, not in every line.
+SECRECY_EXAMPLES = ["公文首页左上角标注“机密★5年”", "密级标志示例：秘密★1年、机密★10年、绝密★长期",
+                    "商业秘密标志写作“核心商密▲10年”"]
+
+
+def secrecy_prose(size_chars: int, seed: int = 11) -> str:
+    """Dense 保密 prose: a newspaper page or training text that names every level over and over
+    and must pass (the hardest case for a marking detector's speed: keyword hits everywhere)."""
+    rnd = random.Random(seed)
+    out, n = [], 0
+    while n < size_chars:
+        line = "，".join(rnd.choice(SECRECY) for _ in range(rnd.randint(1, 3))) + "。"
+        if rnd.random() < 0.03:
+            line += rnd.choice(SECRECY_EXAMPLES) + "。"
+        out.append(line)
+        n += len(line) + 1
+    return "\n".join(out)

@@ -109,7 +109,7 @@ class Matcher:
         self._head_only = {}
         for i in self._kw_all:
             where = set(self.rules[i].where)
-            if not where & {"anywhere", "line_head", "own_line"}:
+            if not where & _ANY_LINE:
                 # True: not when the part is a marking area (there the whole part counts)
                 self._head_only[i] = bool(where & {"marking_area", "marking_line"})
         self._automata: dict[frozenset, object] = {}
@@ -150,7 +150,11 @@ class Matcher:
             if matched is not None:
                 # A rule whose regex matches nowhere in the part needs no windows and no checks.
                 candidates = [i for i in candidates if i not in self.in_set or i in matched]
-            regions = self._regions(text, enc, [i for i in candidates if i in self.always and i in self._sources])
+            to_char = _ByteOffsets(enc, len(text))  # shared by every regex pass over this part
+            # Rules with the same keywords see the same spans, positions and windows: computed once.
+            shared: dict = {}
+            regions = self._regions(text, enc, [i for i in candidates if i in self.always and i in self._sources],
+                                    to_char)
             for i in candidates:
                 rule = self.rules[i]
                 if rule.parts and part.kind not in rule.parts:
@@ -164,11 +168,18 @@ class Matcher:
                 spans = kw_hits.get(i)
                 if spans is None and regions is not None and i in self._sources:
                     spans = regions  # the combined pass found where keyword-less rules can match
-                elif spans is not None and "anywhere" not in rule.where:
-                    spans = self._positional(rule, text, spans, part.kind)
+                elif spans is not None:
+                    if "anywhere" in rule.where:
+                        spans = shared.setdefault((rule.keywords, None), spans)
+                    else:
+                        mode = self._mode(rule, part.kind)
+                        key = (rule.keywords, mode)
+                        if key not in shared:
+                            shared[key] = self._positional(mode, text, spans)
+                        spans = shared[key]
                     if not spans:
                         continue
-                for s, e in self._candidates(i, rule, text, enc, spans):
+                for s, e in self._candidates(i, rule, text, enc, spans, to_char, shared):
                     confirmed = self._accept(rule, text, s, e, part.kind)
                     if confirmed is None:
                         continue
@@ -256,7 +267,7 @@ class Matcher:
             norm = Normalized(raw)
         return norm, enc, {self._set_rules[j] for j in hit if j < self._reason}, escaped
 
-    def _regions(self, text: str, enc: bytes, rules: list[int]):
+    def _regions(self, text: str, enc: bytes, rules: list[int], to_char):
         """One pass of the alternation of several keyword-less rules' regexes: the spans it
         reports cover every match of each of them (a match starts inside a reported span or
         the scan reports one at or before it), so each rule then runs on windows only."""
@@ -267,22 +278,30 @@ class Matcher:
         if combined is None:
             src = "|".join(f"(?:{self._sources[i]})" for i in sorted(rules))
             combined = self._combined[key] = _compile(src)
-        to_char = _ByteOffsets(enc, len(text))
         out = []
         for m in combined.finditer(enc):
             s, e = m.span()
             out.append((to_char(s), to_char(e)))
         return out
 
-    def _positional(self, rule: Rule, text: str, spans, kind: str):
-        """Keyword hits that could still satisfy the rule's position constraint.
+    @staticmethod
+    def _mode(rule: Rule, kind: str) -> str:
+        """How a positional rule's keyword hits are narrowed: not at all (a marking area),
+        to line heads anywhere, or to line heads of the head and foot lines."""
+        where = set(rule.where)
+        if (kind in MARKING_AREAS and where & {"marking_area", "marking_line"}) or where & _TABLE_WHERE:
+            return "all"  # (a table's column may be anywhere in the part)
+        return "head_only" if not ({"line_head", "own_line"} & where) else "line_head"
+
+    def _positional(self, mode: str, text: str, spans):
+        """Keyword hits that could still satisfy a position constraint (see _mode).
 
         Most mentions of 秘密 sit mid-sentence, far from a line head; dropping them
         here spares their regex windows and structure checks.
         """
-        if kind in MARKING_AREAS and ("marking_area" in rule.where or "marking_line" in rule.where):
+        if mode == "all":
             return spans
-        head_only = not ({"line_head", "own_line"} & set(rule.where))
+        head_only = mode == "head_only"
         head_end = _head_end(text, self.policy.settings.doc_head_lines) if head_only else len(text)
         foot = max(head_end, _foot_start(text, structure.FOOT_LINES)) if head_only else len(text)
         out = []
@@ -293,7 +312,7 @@ class Matcher:
                 out.append((s, e))
         return out
 
-    def _candidates(self, i: int, rule: Rule, text: str, enc: bytes, kw_spans):
+    def _candidates(self, i: int, rule: Rule, text: str, enc: bytes, kw_spans, to_char, shared):
         regex = self.regex.get(i)
         if regex is None:
             yield from sorted(set(kw_spans or ()))
@@ -302,13 +321,16 @@ class Matcher:
         if kw_spans is None or len(kw_spans) * 2 * WINDOW > len(text) // 2:
             # On the UTF-8 bytes: the wrapper would otherwise re-encode the text and convert
             # every match offset from the start of it.
-            to_char = _ByteOffsets(enc, len(text))
             for m in regex.finditer(enc):
                 s, e = m.span(rule.group)
                 if s >= 0:
                     yield to_char(s), to_char(e)
             return
-        for ws, we in _windows(text, kw_spans):
+        key = ("windows", id(kw_spans))
+        windows = shared.get(key)
+        if windows is None:
+            windows = shared[key] = (kw_spans, _windows(text, kw_spans))  # the spans kept: a stable id
+        for ws, we in windows[1]:
             for m in regex.finditer(text[ws:we]):
                 s, e = m.span(rule.group)
                 if s >= 0:
@@ -366,6 +388,8 @@ def _hash_hits(rule: Rule, pi: int, text: str) -> list[Hit]:
 
 _OPENERS = frozenset("【〔［[「『(（<《〈")
 _TABLE_WHERE = frozenset({"field_column", "register_column"})
+# Positions a keyword may hold on any line of a part (the rest count in its head and foot lines).
+_ANY_LINE = frozenset({"anywhere", "line_head", "own_line"}) | _TABLE_WHERE
 _TICKED = re.compile(r"[☑☒■▣◼◾✅✔✓√▪●◉]|\[[xX]\]|[（(][xX][)）]")
 
 
@@ -407,18 +431,29 @@ _CONTINUATION = bytes(range(0x80, 0xC0))
 
 
 class _ByteOffsets:
-    """Byte offset -> character offset in one UTF-8 text, for ascending offsets: O(n) in all."""
+    """Byte offset -> character offset in one UTF-8 text. Ascending offsets cost O(n) in all;
+    shared by several passes over the text, a pass that starts over jumps to the nearest
+    checkpoint (every STEP bytes, counted once) instead of recounting from the start."""
+
+    STEP = 1 << 14
 
     def __init__(self, enc: bytes, nchars: int):
         self.enc = enc
         self.ascii = len(enc) == nchars
         self.b = self.c = 0
+        self.marks: list[int] = [0]  # characters before byte k * STEP, as far as counted
 
     def __call__(self, b: int) -> int:
         if self.ascii:
             return b
         if b < self.b:
-            self.b = self.c = 0
+            k = min(b // self.STEP, len(self.marks) - 1)
+            self.b, self.c = k * self.STEP, self.marks[k]
+        while (len(self.marks)) * self.STEP <= b and self.b <= len(self.marks) * self.STEP:
+            edge = len(self.marks) * self.STEP  # count up to the next checkpoint and keep it
+            self.c += len(self.enc[self.b:edge].translate(None, _CONTINUATION))
+            self.b = edge
+            self.marks.append(self.c)
         # Characters = bytes that are not UTF-8 continuation bytes; deleting those is twice
         # as fast as decoding the slice.
         self.c += len(self.enc[self.b:b].translate(None, _CONTINUATION))

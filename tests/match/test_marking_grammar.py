@@ -88,6 +88,8 @@ def marking(draw, family: str, with_period: bool | None = None):
 
 
 body = st.lists(st.sampled_from(SENTENCES), min_size=1, max_size=4).map("\n".join)
+# Nothing, or more lines than a document's head and foot hold.
+deep = st.sampled_from(["", "\n".join(SENTENCES * 2) + "\n\n"])
 title = st.sampled_from(TITLES)
 
 
@@ -204,9 +206,10 @@ def table_field(draw, family):
     level, written = draw(marking(family, with_period=False))
     name = draw(st.sampled_from(["密级", "保密等级", "文件密级"]))
     sep = draw(st.sampled_from(["|", "\t"]))
+    before, after = draw(deep), draw(deep)  # a table may stand anywhere, not only near the head
     if sep == "|":
-        return f"{draw(title)}\n| 文件编号 | {name} | 页数 |\n|---|---|---|\n| KT-2025-07 | {written} | 12 |\n{draw(body)}"
-    return f"编号\t{name}\t页数\nKT-1\t{written}\t12\n"
+        return f"{before}{draw(title)}\n| 文件编号 | {name} | 页数 |\n|---|---|---|\n| KT-2025-07 | {written} | 12 |\n{draw(body)}{after}"
+    return f"{before}编号\t{name}\t页数\nKT-1\t{written}\t12\n{after}"
 
 
 @st.composite
@@ -214,7 +217,7 @@ def register(draw, family):
     levels = FAMILY[family]["levels"]
     rows = draw(st.lists(st.tuples(st.sampled_from(TITLES), st.sampled_from(levels)), min_size=2, max_size=6))
     lines = [f"| {i + 1} | {t} | {lv} |" for i, (t, lv) in enumerate(rows)]
-    return "| 序号 | 文件标题 | 密级 |\n|---|---|---|\n" + "\n".join(lines)
+    return draw(deep) + "| 序号 | 文件标题 | 密级 |\n|---|---|---|\n" + "\n".join(lines) + "\n" + draw(deep)
 
 
 POSITIONS = {
