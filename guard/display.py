@@ -25,6 +25,8 @@ ACTIONS_ZH = {"block": "拦截", "warn": "警告", "allow": "放行", "redact": 
 ACTIONS_EN = {"block": "blocked", "warn": "warned", "allow": "allowed", "redact": "redacted", "log": "logged",
               "ack": "acknowledged", "pending_approval": "pending approval", "gap": "gap", "monitor": "monitor"}
 
+SEVERITIES_ZH = {"critical": "严重", "high": "高", "medium": "中", "low": "低", "info": "提示"}
+
 # family prefix -> (title, category): the name people use at work, until the policy gives one.
 FAMILIES = {
     "state-secret": ("国家秘密标志", "国家秘密"),
@@ -136,6 +138,10 @@ def today(tz: dt.tzinfo) -> dt.date:
 
 
 # -- words ------------------------------------------------------------------------------------
+def severity_word(severity: str | None, lang: str = "zh") -> str:
+    return (severity or "") if lang == "en" else SEVERITIES_ZH.get(severity or "", severity or "")
+
+
 def action_word(action: str | None, lang: str = "zh") -> str:
     words = ACTIONS_EN if lang == "en" else ACTIONS_ZH
     return words.get(action or "", action or "")

@@ -7,7 +7,8 @@ import time
 
 from guard.audit.chain import load_key, verify
 from guard.audit.query import discover, matches, records, stats
-from guard.display import Names, action_word, bound, local, local_day, local_text, zone, zone_label
+from guard.display import (Names, action_word, bound, local, local_day, local_text, severity_word, zone,
+                           zone_label)
 
 
 def register(sub) -> None:
@@ -207,7 +208,7 @@ def _describe(r: dict, names: Names, tz, lang: str) -> list[str]:
         ("豁免：" if not en else "exempt: ") + str(r["exempt"]) if r.get("exempt") else "")
     for x in r.get("rules") or []:
         rid = x.get("id", "")
-        add("规则", "rule", names.label(rid, lang), action_word(x.get("action"), lang), x.get("severity"),
+        add("规则", "rule", names.label(rid, lang), action_word(x.get("action"), lang), severity_word(x.get("severity"), lang),
             (f"{x['count']} 处" if not en else f"{x['count']}x") if x.get("count") else "",
             "试运行" if x.get("mode") == "monitor" and not en else x.get("mode"))
         for loc, exc in zip(x.get("locations") or [], x.get("excerpts") or []):

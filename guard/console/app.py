@@ -30,7 +30,7 @@ from guard.console.charts import hbars, stacked_bars
 from guard.console import rows as table
 from guard.console.index import Index, where
 from guard.console.report import chain_status, collect, render_html, render_pdf, render_xlsx
-from guard.display import Names, action_word, local_text, today, zone, zone_label
+from guard.display import Names, action_word, local_text, severity_word, today, zone, zone_label
 from guard.errors import GuardError
 
 SESSION_COOKIE, LOGIN_COOKIE = "guard_console", "guard_login"
@@ -61,7 +61,7 @@ class Console:
         self.env = Environment(loader=PackageLoader("guard.console", "templates"),
                                autoescape=select_autoescape(["html"]))
         self.env.globals.update(
-            zone=zone_label(self.tz), word=action_word, title=self.names.title, names=self.names,
+            zone=zone_label(self.tz), word=action_word, severity=severity_word, title=self.names.title, names=self.names,
             when=lambda ts, seconds=True: local_text(ts or "", self.tz, seconds),
             # "a · b" of the values that are there (None, "" and jinja's Undefined are not)
             joined=lambda *vs: " · ".join(t for t in ("" if v is None else str(v).strip() for v in vs) if t))
