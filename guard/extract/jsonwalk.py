@@ -216,7 +216,10 @@ def scan_string(ctx: Context, s: str, location: str, filename: str | None = None
         code_comments(ctx, s, location)
 
 
-_GRAPHQL = re.compile(r"\s*(?:query|mutation|subscription|fragment)\b|\s*\{\s*[A-Za-z_]\w*\s*[({]")
+# A GraphQL document's head: an operation (name and variables optional) opening its selection
+# set, a fragment, or a bare selection set; English that starts with "query" is not one.
+_GRAPHQL = re.compile(r"\s*(?:(?:query|mutation|subscription)\b[ \t]*(?:[A-Za-z_]\w*)?[ \t]*(?:\([^)]{0,2000}\))?\s*\{"
+                      r"|fragment\s+\w+\s+on\s+\w+\s*\{|\{\s*[A-Za-z_]\w*\s*[({])")
 _GQL_STRING = re.compile(r'"""(.*?)"""|"((?:[^"\\\n]|\\.)*)"', re.S)
 
 

@@ -251,3 +251,8 @@ def test_markup_resolution_stays_linear_on_hostile_text(engine, hostile):
     engine.scan_text(hostile)
     _chat(engine, hostile)
     assert time.monotonic() - started < 10
+
+
+def test_english_that_starts_with_query_is_not_graphql(engine):
+    """Only a GraphQL document's string literals are syntax; a prompt's quotes stay quotation."""
+    assert _chat(engine, 'query: what does "机密★5年" mean in a Chinese document header?').action == "allow"
