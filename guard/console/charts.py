@@ -57,7 +57,8 @@ def hbars(rows: list[tuple[str, int]], width: int = 400) -> str:
     top = max(n for _, n in rows) or 1
     out = ['<table class="hbars">']
     for name, n in rows:
-        out.append(f'<tr><td>{e(str(name))}</td><td class="num">{n}</td><td><div class="hbar" '
-                   f'style="width:{max(2, int(width * n / top))}px"></div></td></tr>')
+        # The bar's length is a share of its cell: the list fits its card or page, whatever the labels.
+        out.append(f'<tr><td>{e(str(name))}</td><td class="num">{n}</td><td style="width:{min(60, width // 5)}%">'
+                   f'<div class="hbar" style="width:{max(1, round(100 * n / top))}%"></div></td></tr>')
     out.append("</table>")
     return "".join(out)
