@@ -37,7 +37,8 @@ def register(sub) -> None:
     ls.add_argument("--since", help="from this day or time, local (2026-11-27 is that whole calendar day in the "
                                     "zone; 2026-11-27T08:00; Z or +08:00 for an explicit offset)")
     ls.add_argument("--until", help="up to this day (inclusive) or time, local")
-    ls.add_argument("--action", action="append", choices=["allow", "warn", "redact", "block"], help="repeatable")
+    ls.add_argument("--action", action="append", type=_action_code, choices=["allow", "warn", "redact", "block"],
+                    help="repeatable; the code or the word (拦截, 警告, 脱敏, 放行)")
     ls.add_argument("--rule", help="rule id or family prefix (state-secret)")
     ls.add_argument("--user", help="proxy-auth user")
     ls.add_argument("--host", help="host contains this")
@@ -117,6 +118,13 @@ def register(sub) -> None:
     from guard.cli.shadow import register as register_shadow  # `guard audit shadow`: its own module
     register_shadow(asub, common)
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])
+
+
+def _action_code(v: str) -> str:
+    """An action given by its code or its Chinese word (拦截 -> block)."""
+    from guard.display import ACTIONS_ZH
+
+    return {w: k for k, w in ACTIONS_ZH.items()}.get(v.strip(), v.strip())
 
 
 def _dirs(args) -> list[str]:

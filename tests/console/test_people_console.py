@@ -149,6 +149,8 @@ def test_midnight_cli_list_stats_and_report(trail):
     text = run("list", "--audit-dir", d, "--since", "2026-11-27", "--until", "2026-11-27").stdout
     assert "2026-11-27 23:59:59" in text and "拦截" in text and "evt-after" not in text
     assert re.search(r"国家秘密[^\s（]*（state-secret\.[a-z-]+）", text)
+    by_word = run("list", "--audit-dir", d, "--action", "拦截", "--json").stdout      # the word or the code
+    assert {json.loads(x)["event_id"] for x in by_word.splitlines()} == {"evt-before", "evt-after"}
     stats = json.loads(run("stats", "--audit-dir", d, "--json").stdout)
     assert stats["by_day"]["2026-11-27"] == 1 and stats["by_day"]["2026-11-28"] == 7
     assert stats["allow_background"] == 2 and stats["zone"] == "Asia/Shanghai"
