@@ -78,7 +78,8 @@ def decide(policy: Policy, rules: tuple[Rule, ...], hits: dict[int, list[Hit]],
         action = hits_action(rule, rule_hits)
         if action is None:
             continue
-        for h in rule_hits[:limit]:
+        # Every value of a pseudonymise rule is a finding: each must be swapped before it goes out.
+        for h in (rule_hits if action == "pseudonymise" else rule_hits[:limit]):
             part = parts[h.part]
             findings.append(Finding(
                 rule=rule.id, action=action, severity=rule.severity, location=part.locate(h.start),

@@ -20,9 +20,9 @@ from guard.errors import GuardError
 DEFAULT_ZONE = "Asia/Shanghai"
 UTC = dt.timezone.utc
 
-ACTIONS_ZH = {"block": "拦截", "warn": "警告", "allow": "放行", "redact": "脱敏", "log": "记录",
+ACTIONS_ZH = {"block": "拦截", "warn": "警告", "allow": "放行", "redact": "脱敏", "pseudonymise": "假名化", "log": "记录",
               "ack": "确认", "pending_approval": "待审批", "gap": "记录缺口", "monitor": "试运行"}
-ACTIONS_EN = {"block": "blocked", "warn": "warned", "allow": "allowed", "redact": "redacted", "log": "logged",
+ACTIONS_EN = {"block": "blocked", "warn": "warned", "allow": "allowed", "redact": "redacted", "pseudonymise": "pseudonymised", "log": "logged",
               "ack": "acknowledged", "pending_approval": "pending approval", "gap": "gap", "monitor": "monitor"}
 
 SEVERITIES_ZH = {"critical": "严重", "high": "高", "medium": "中", "low": "低", "info": "提示"}

@@ -4,9 +4,11 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 
-ACTIONS = ("allow", "log", "redact", "warn", "block")
-# Decision order: block > warn > redact > allow ("log" records but never stops).
-ACTION_RANK = {"allow": 0, "log": 0, "redact": 1, "warn": 2, "block": 3}
+ACTIONS = ("allow", "log", "pseudonymise", "redact", "warn", "block")
+# Decision order: block > warn > redact > pseudonymise > allow ("log" records but never stops).
+# Pseudonymised values go out as surrogates on any request that goes out (allowed, redacted, or
+# warned and acknowledged); a marking or credential in the same request still blocks it.
+ACTION_RANK = {"allow": 0, "log": 0, "pseudonymise": 0.5, "redact": 1, "warn": 2, "block": 3}
 SEVERITIES = ("info", "low", "medium", "high", "critical")
 
 # Part kinds where a marking usually lives (GB/T 9704 head, page headers, properties).

@@ -31,7 +31,7 @@ _RULE_FIELDS = {
     "id", "description", "severity", "action", "keywords", "keywords_from", "regex", "group",
     "validator", "where", "parts", "skip_mentions", "word_boundary", "min_count", "escalate",
     "mask", "allowlist", "on_problem", "examples", "enabled", "case_insensitive", "word_end", "not_after",
-    "mode", "scope", "ack", "fingerprint", "title", "category",
+    "mode", "scope", "ack", "fingerprint", "title", "category", "pseudonym",
 }
 _TOP_FIELDS = {"id", "description", "version", "extends", "disable", "settings", "limits", "lists", "rules",
                "mode", "exemptions", "grammar"}
@@ -276,9 +276,18 @@ def _compile_rule(raw: dict, lists: dict[str, list[str]], grammar: dict | None =
     description = raw.get("description", "")
     if not isinstance(description, str):
         raise PolicyError(f"{at}: field `description`: must be a string")
-    for name in ("title", "category"):
+    for name in ("title", "category", "pseudonym"):
         if not isinstance(raw.get(name, ""), str):
             raise PolicyError(f"{at}: field `{name}`: must be a string")
+    if "pseudonymise" in (action, esc_action):
+        # Only values found by a keyword, list or regex can be swapped in place; a marking (and so
+        # a document under one) is never pseudonymised: it blocks.
+        if on_problem or fingerprint or esc_action == "pseudonymise":
+            raise PolicyError(f"{at}: `pseudonymise` is for keyword, list and regex rules (never an escalation)")
+        if raw.get("category", "").strip() == "国家秘密" or rid.startswith(("state-secret.", "marking.")):
+            raise PolicyError(f"{at}: a 密级 marking is never pseudonymised: it blocks")
+    elif raw.get("pseudonym"):
+        raise PolicyError(f"{at}: field `pseudonym`: only for `action: pseudonymise`")
     return Rule(
         id=rid, description=description.strip(), severity=severity, action=action,
         keywords=tuple(dict.fromkeys(keywords)), regex=regex, regex_source=raw.get("regex") or "",
@@ -295,6 +304,7 @@ def _compile_rule(raw: dict, lists: dict[str, list[str]], grammar: dict | None =
         examples_match=examples("match"), examples_no_match=examples("no_match"),
         mode=mode, scope=scope, ack=ack, fingerprint=fingerprint, hashed=hashed,
         title=raw.get("title", "").strip(), category=raw.get("category", "").strip(),
+        pseudonym=raw.get("pseudonym", "").strip(),
     )
 
 

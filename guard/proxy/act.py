@@ -1,4 +1,4 @@
-"""A verdict becomes a response and an audit record: block, warn, redact, allow.
+"""A verdict becomes a response and an audit record: block, warn, redact, pseudonymise, allow.
 
 Every path that decides a request ends here (classify's access rules and oversized bodies,
 inspect's verdicts, internal errors), so the audit record, the log line and the answer are
@@ -25,6 +25,7 @@ from guard.catalog import ACK_HOST, facts_line
 from guard.coaching import Found
 from guard.decide import finalize
 from guard.errors import AuditError
+from guard.proxy import pseudo
 from guard.proxy.acks import Acknowledgements, Warning, flagged, read_decision
 from guard.proxy.body import fail
 from guard.proxy.snapshot import META, Target, client_of
@@ -38,6 +39,7 @@ log = logging.getLogger("guard")
 class Act:
     def __init__(self, trail: AuditTrail, acks: Acknowledgements):
         self.trail, self.acks = trail, acks
+        self.pseudo = pseudo.Pseudonyms()  # conversations' mappings: this process's memory only
 
     # Hooks are plain functions that return an awaitable only when they must wait (a large
     # body inspected off the loop, a durable audit write): mitmproxy awaits what it gets back,
@@ -98,13 +100,20 @@ class Act:
             if new is None:
                 verdict = dataclasses.replace(verdict, action="block")
                 note = "redaction impossible in place: blocked"
+        if verdict.action in ("allow", "log", "pseudonymise", "redact") and pseudo.wanted(verdict):
+            # Values go out as their conversation's surrogates; restored in the answer (stream.py).
+            new, why = self.pseudo.request(flow, target.who.user or target.who.client or client_of(flow),
+                                           verdict, parts, new, policy)
+            if new is None:
+                verdict = dataclasses.replace(verdict, action="block")
+                note = f"{why}: blocked"
         event_id = new_event_id()
         flow.metadata[META + "_event"] = event_id
         flow.metadata[META + "_action"] = verdict.action
         info = request_info(flow, target, body, files, body_sha256=body_sha256)
         if verdict.action not in ("block", "warn", "redact"):
             if policy.settings.audit_allowed or verdict.findings:
-                rec = audit_record.build(event_id, info, verdict, policy, note)
+                rec = audit_record.build(event_id, info, pseudo.audit_view(verdict), policy, note)
                 if approval:
                     rec["approval"] = approval
                 try:
@@ -114,10 +123,13 @@ class Act:
                     respond(flow, target, policy, verdict, event_id, None)
                     observe(event_id, info, verdict, policy)
                     return None
+            if new is not None:  # pseudonymised
+                flow.request.content = new
+                flow.request.headers["accept-encoding"] = "identity"  # the answer is read to restore it
             inject_headers(flow, target)
             observe(event_id, info, verdict, policy)
             return None
-        rec = audit_record.build(event_id, info, verdict, policy, note)
+        rec = audit_record.build(event_id, info, pseudo.audit_view(verdict), policy, note)
         return self._durable(flow, target, policy, verdict, event_id, rec, new, info)
 
     async def _durable(self, flow, target: Target, policy, verdict: Verdict, event_id: str, rec: dict, new,
@@ -130,6 +142,8 @@ class Act:
         observe(event_id, info, verdict, policy)
         if verdict.action == "redact":
             flow.request.content = new
+            if pseudo.META in flow.metadata:
+                flow.request.headers["accept-encoding"] = "identity"
             inject_headers(flow, target)
             return
         ack_url = None

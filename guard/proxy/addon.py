@@ -5,7 +5,7 @@
     error              -> inspect.py    a body cut off before it was whole is audited
                           upstream.py   an allowed request's AI service unreachable: explained, logged
     websocket_message  -> websocket.py  client messages inspected, blocked ones dropped
-    responseheaders    -> stream.py     responses stream through untouched
+    responseheaders    -> stream.py     responses stream through untouched (pseudo.py: restored)
 and below them act.py (a verdict becomes a response and an audit record), state.py (the policy
 snapshot in force, reloaded), trail.py (the audit writer), acks.py (the acknowledgement store),
 deadline.py (bodies that trickle in), telemetry.py and shipping.py.
@@ -27,6 +27,7 @@ from guard.proxy.act import Act
 from guard.proxy.classify import Classify
 from guard.proxy.deadline import BodyDeadlines
 from guard.proxy.inspect import Inspect
+from guard.proxy.pseudo import META as PSEUDO
 from guard.proxy.shipping import AuditShipping
 from guard.proxy.snapshot import ACK
 from guard.proxy.state import PolicyState
@@ -91,10 +92,14 @@ class GuardAddon:
         upstream.error(flow)  # an allowed request's AI service unreachable: explained, logged
 
     def responseheaders(self, flow: http.HTTPFlow):
-        stream.responseheaders(flow)
+        stream.responseheaders(flow, self.act.pseudo)
 
     def response(self, flow: http.HTTPFlow):
         self.inspect.response(flow)  # an upload part's id, for the completing request's part list
+        if PSEUDO in flow.metadata:  # a pseudonymised request's whole answer: real values restored
+            self.act.pseudo.response(flow, stream.sender(flow))
 
     def websocket_message(self, flow: http.HTTPFlow):
+        if PSEUDO in flow.metadata and flow.websocket is not None and not flow.websocket.messages[-1].from_client:
+            return self.websocket.restore(flow, self.act.pseudo)  # the service's frames: real values restored
         return self.websocket.websocket_message(flow)

@@ -49,7 +49,8 @@ def _inspect_in_worker(category: str, req: Request, started: float):
     verdict, parts, files = inspect(_engines[category], req, started)
     # Parts (the extracted text) travel back only when redaction needs them; the body's
     # digest for the audit is taken here, off the proxy's event loop.
-    return verdict, (parts if verdict.action == "redact" else []), files, hashlib.sha256(req.body).hexdigest()
+    keep = verdict.action == "redact" or any(f.action == "pseudonymise" for f in verdict.findings)
+    return verdict, (parts if keep else []), files, hashlib.sha256(req.body).hexdigest()
 
 
 def _ready() -> int:

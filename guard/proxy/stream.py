@@ -1,16 +1,27 @@
-"""Responses stream through untouched: the guard inspects what goes out, not what comes back."""
+"""Responses stream through untouched: the guard inspects what goes out, not what comes back;
+only a pseudonymised request's answer is read, to restore the real values (pseudo.py)."""
 from __future__ import annotations
 
 from mitmproxy import http
 
 from guard.proxy.body import INLINE_MAX
-from guard.proxy.snapshot import META
+from guard.proxy.pseudo import META as PSEUDO
+from guard.proxy.pseudo import Pseudonyms
+from guard.proxy.snapshot import META, client_of
 
 
-def responseheaders(flow: http.HTTPFlow) -> None:
+def sender(flow: http.HTTPFlow) -> str:
+    target = flow.metadata.get(META)
+    who = target.who if target is not None else None
+    return (who.user or who.client if who is not None else "") or client_of(flow)
+
+
+def responseheaders(flow: http.HTTPFlow, pseudonyms: Pseudonyms | None = None) -> None:
     resp = flow.response
     if resp is None:
         return
+    if pseudonyms is not None and PSEUDO in flow.metadata and pseudonyms.responseheaders(flow, sender(flow)):
+        return  # a pseudonymised request's answer: restored as it streams (pseudo.py)
     if flow.metadata.get(META) is None:
         # Not AI traffic (a host opened only to look for shadow AI): passed on as it arrives,
         # whatever its size (body_size_limit is for bodies the guard must hold).

@@ -49,7 +49,7 @@ def error(flow: http.HTTPFlow) -> None:
     target: Target | None = flow.metadata.get(META)
     if target is None or flow.error is None or flow.response is not None:
         return
-    if flow.metadata.get(META + "_action") not in ("allow", "redact"):
+    if flow.metadata.get(META + "_action") not in ("allow", "redact", "pseudonymise"):
         return  # never decided (a body cut off: inspect.error audits it) or answered by the guard
     msg = flow.error.msg or ""
     if "body_size_limit" in msg or "body took longer" in msg or msg == flow.error.KILLED_MESSAGE:

@@ -24,7 +24,8 @@ from guard.extract import Context, extract_into
 from guard.extract.jsonwalk import scan_string
 from guard.proxy.act import Act, access_verdict, observe, request_info
 from guard.proxy.body import INLINE_MAX, fail
-from guard.proxy.snapshot import META, Target
+from guard.proxy import pseudo
+from guard.proxy.snapshot import META, Target, client_of
 from guard.respond import message as block_message
 from guard.scanner import Engine
 from guard.types import Verdict
@@ -62,9 +63,14 @@ class WebSocketMessages:
         if verdict.action == "warn":
             # No acknowledgement round-trip inside a socket.
             verdict = dataclasses.replace(verdict, action="block")
+        swapped = None
+        if verdict.action != "block" and pseudo.wanted(verdict):  # values go out as surrogates, or not at all
+            swapped, why = self._pseudonymise(flow, target, verdict, message)
+            if swapped is None:
+                verdict = fail("uninspectable.unsupported", why)
         event_id = new_event_id()
         info = request_info(flow, target, message.content, [], "websocket")
-        rec = audit_record.build(event_id, info, verdict, engine.policy)
+        rec = audit_record.build(event_id, info, pseudo.audit_view(verdict), engine.policy)
         try:
             if verdict.action == "block":
                 await asyncio.to_thread(self.act.trail.write, rec, True)
@@ -73,6 +79,8 @@ class WebSocketMessages:
         except AuditError:
             verdict = fail("audit.unavailable", "the audit log cannot be written")
         observe(event_id, info, verdict, engine.policy)
+        if swapped is not None and verdict.action != "block":
+            message.text = swapped
         if verdict.action == "block":
             message.drop()
             policy = engine.policy  # the same words as every other block: what, why, what to do instead
@@ -84,6 +92,25 @@ class WebSocketMessages:
                                          json.dumps(notice, ensure_ascii=False).encode(), True)
             except CommandError as e:
                 log.warning("could not notify websocket client: %s", e)
+
+
+    def _pseudonymise(self, flow, target: Target, verdict: Verdict, message) -> tuple[str | None, str]:
+        if not message.is_text:
+            return None, "pseudonymisation impossible in a binary message"
+        c = Context(target.engine.policy.limits, False)
+        scan_string(c, message.text, "websocket")  # the parts the findings' spans point into, again
+        new, why = self.act.pseudo.request(flow, target.who.user or target.who.client or client_of(flow), verdict,
+                                           c.out.parts, None, target.engine.policy, message=message.text)
+        return (new.decode("utf-8") if new is not None else None), why
+
+    def restore(self, flow: http.HTTPFlow, pseudonyms: pseudo.Pseudonyms):
+        """A frame from the service to a socket whose messages were pseudonymised: restored."""
+        def inject(text: str) -> None:
+            try:
+                ctx.master.commands.call("inject.websocket", flow, True, text.encode("utf-8"), True)
+            except CommandError as e:
+                log.warning("could not send a restored websocket frame: %s", e)
+        pseudonyms.websocket_server(flow, flow.websocket.messages[-1], inject)
 
 
 def message_verdict(engine: Engine, message, started: float, allow_slow: bool) -> Verdict:

@@ -1,0 +1,484 @@
+"""Pseudonymise a request's `action: pseudonymise` values and restore them in the answer.
+
+Request: every value a pseudonymise finding names is replaced, in every JSON string of the body
+(nested JSON text included), by its conversation's surrogate; a value that cannot be replaced
+in place (a file, a URL, a header, a body that is not JSON or text) blocks the request instead.
+The answer: non-streamed bodies are restored whole; SSE streams event by event through
+mitmproxy's `response.stream` callable, each incremental text field (content, text, arguments,
+partial_json, delta...) through a Restorer that holds back only a tail that could still become a
+surrogate; WebSocket frames from the service likewise. The response says how many items were
+pseudonymised (X-AI-Guard-Pseudonymised).
+
+Conversation identity (which mapping a request uses): the sender (user, else client address)
+plus the provider's conversation id when the body carries one (ChatGPT web `conversation_id`,
+`conversationId`, `chat_id`, `session_id`), else a MAC of the first user message (API clients
+resend the whole history each turn, so every turn of one chat has the same first message). A
+conversation id the service hands back in its answer (ChatGPT web's first turn, a Responses
+`resp_...` id used as `previous_response_id` next turn) is learnt as a second name.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import re
+import zlib
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from mitmproxy import http
+
+from guard.pseudo import Conversation, Restorer, Store, Table, kind_of, label_of
+from guard.types import Finding, Verdict
+
+META = "guard_pseudo"   # flow metadata: Applied
+HEADER = "X-AI-Guard-Pseudonymised"
+_CONV_KEYS = ("conversation_id", "conversationId", "chat_id", "chatId", "session_id", "sessionId")
+_LEARN_KEYS = ("conversation_id", "conversationId")
+# String fields that carry an answer in pieces across events: the channels a surrogate can be split over.
+DELTA_KEYS = frozenset({"content", "text", "arguments", "partial_json", "delta", "refusal", "thinking",
+                        "output_text", "transcript", "v"})
+_INDEX_KEYS = ("index", "output_index", "content_index", "item_id", "id")
+
+
+@dataclass
+class Applied:
+    conv: Conversation
+    items: int            # distinct values replaced in this request
+    per_rule: dict        # rule id -> values replaced (the audit's counts)
+
+
+def wanted(verdict: Verdict) -> bool:
+    return any(f.action == "pseudonymise" and f.mode == "enforce" for f in verdict.findings)
+
+
+def audit_view(verdict: Verdict) -> Verdict:
+    """The verdict as audited: a pseudonymise rule's findings become one per rule with its count,
+    no excerpt (the values and their surrogates never enter the trail)."""
+    if not any(f.action == "pseudonymise" for f in verdict.findings):
+        return verdict
+    kept, counts, first = [], {}, {}
+    for f in verdict.findings:
+        if f.action == "pseudonymise":
+            counts[f.rule] = counts.get(f.rule, 0) + 1
+            first.setdefault(f.rule, f)
+        else:
+            kept.append(f)
+    for rule, n in counts.items():
+        f = first[rule]
+        kept.append(Finding(rule, "pseudonymise", f.severity, "request", f"{max(n, f.count)} pseudonymised",
+                            f.description, max(n, f.count), mode=f.mode))
+    return Verdict(verdict.action, tuple(kept), verdict.parts, verdict.chars, verdict.elapsed_ms,
+                   verdict.would, verdict.exempt, verdict.ledger)
+
+
+def _strings(node, out: list[str], limit: int = 4000) -> None:
+    if sum(map(len, out)) > limit:
+        return
+    if isinstance(node, str):
+        out.append(node)
+    elif isinstance(node, dict):
+        for k, v in node.items():
+            if k not in ("role", "type", "id"):
+                _strings(v, out, limit)
+    elif isinstance(node, list):
+        for v in node:
+            _strings(v, out, limit)
+
+
+def conversation_of(obj) -> tuple[str, str]:
+    """('id', the provider's conversation id) or ('first', the first user message) or ('', '')."""
+    if not isinstance(obj, dict):
+        return "", ""
+    for k in _CONV_KEYS:
+        if isinstance(obj.get(k), str) and obj[k]:
+            return "id", obj[k]
+    if isinstance(obj.get("previous_response_id"), str) and obj["previous_response_id"]:
+        return "id", obj["previous_response_id"]
+    for k in ("messages", "contents", "input", "prompt"):
+        v = obj.get(k)
+        if isinstance(v, str) and v:
+            return "first", v
+        if isinstance(v, list):
+            for item in v:
+                if isinstance(item, dict) and item.get("role", "user") not in ("user", "human"):
+                    continue
+                if isinstance(item, dict) and isinstance(item.get("author"), dict) and \
+                        item["author"].get("role") not in (None, "user"):
+                    continue
+                texts: list[str] = []
+                _strings(item, texts)
+                if texts:
+                    return "first", "\n".join(texts)
+    return "", ""
+
+
+class Pseudonyms:
+    def __init__(self, store: Store | None = None):
+        self.store = store or Store()
+
+    # -- request ------------------------------------------------------------------------
+    def request(self, flow: http.HTTPFlow, sender: str, verdict: Verdict, parts, body: bytes | None,
+                policy, message: str | None = None) -> tuple[bytes | None, str]:
+        """(new body, "") or (None, why it cannot be done in place: the caller blocks).
+        With `message`: a WebSocket message's text instead of the body (one mapping per socket)."""
+        values: dict[str, str] = {}   # real -> rule id
+        for f in verdict.findings:
+            if f.action != "pseudonymise" or f.mode != "enforce":
+                continue
+            if f.span is None or not 0 <= f.part_index < len(parts):
+                return None, "pseudonymisation impossible: value not located"
+            real = parts[f.part_index].text[f.span[0]:f.span[1]]
+            if real.strip():
+                values.setdefault(real, f.rule)
+        if not values:
+            return body, ""
+        if message is not None:
+            body = message.encode("utf-8")
+        elif body is None:
+            try:
+                body = flow.request.get_content(strict=True) or b""
+            except ValueError:
+                return None, "pseudonymisation impossible: body encoding"
+        ctype = "" if message is not None else flow.request.headers.get("content-type", "").lower()
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return None, "pseudonymisation impossible: body is not text"
+        try:
+            obj = json.loads(text)
+        except ValueError:
+            obj = None
+            if ctype and not ctype.startswith("text/"):
+                return None, "pseudonymisation impossible in place (not JSON or text)"
+        prior: Applied | None = flow.metadata.get(META)
+        conv = prior.conv if prior is not None and message is not None else self.store.get(
+            self.store.key(sender, "socket", flow.id) if message is not None else self._key(sender, obj, flow))
+        mapping: dict[str, str] = {}
+        rules = {r.id: r for r in policy.rules}
+        for real, rid in values.items():
+            rule = rules.get(rid)
+            if rule is None:
+                return None, "pseudonymisation impossible: rule not in policy"
+            s = conv.surrogate(real, kind_of(rule), label_of(rule), self.store.rng, self.store.max_entries)
+            if s is None:
+                return None, "pseudonymisation impossible: mapping full"
+            mapping[real] = s
+        rx = re.compile("|".join(map(re.escape, sorted(mapping, key=len, reverse=True))))
+
+        def sub(s: str) -> str:
+            return rx.sub(lambda m: mapping[m.group()], s)
+
+        if obj is not None:
+            def walk(node):
+                if isinstance(node, str):
+                    return sub(node)
+                if isinstance(node, dict):
+                    return {sub(k): walk(v) for k, v in node.items()}
+                if isinstance(node, list):
+                    return [walk(v) for v in node]
+                return node
+            out = json.dumps(walk(obj), ensure_ascii=False)
+        else:
+            out = sub(text)
+        # Fail closed: a value still in the body (escaped, split by markup), the URL or a header
+        # was not pseudonymised, and does not go out.
+        where = [out] if message is not None else \
+            [out, unquote(flow.request.path)] + [v for _, v in flow.request.headers.items()]
+        if any(real in w for real in values for w in where):
+            return None, "pseudonymisation impossible in place"
+        per_rule: dict[str, int] = {}
+        for rid in values.values():
+            per_rule[rid] = per_rule.get(rid, 0) + 1
+        if prior is not None and message is not None:
+            prior.items += len(set(mapping.values()))
+        else:
+            flow.metadata[META] = Applied(conv, len(set(mapping.values())), per_rule)
+        return out.encode("utf-8"), ""
+
+    def _key(self, sender: str, obj, flow) -> str:
+        how, what = conversation_of(obj)
+        if how == "id":
+            return self.store.key(sender, "id", what)
+        if how == "first":
+            return self.store.key(sender, "first", what)
+        return self.store.key(sender, "flow", flow.id)  # nothing to tie turns together: its own mapping
+
+    def learn(self, sender: str, conv: Conversation, obj) -> None:
+        """A conversation id in the answer names this conversation from now on."""
+        if not isinstance(obj, dict):
+            return
+        for node in (obj, obj.get("message"), obj.get("response")):
+            if not isinstance(node, dict):
+                continue
+            for k in _LEARN_KEYS:
+                if isinstance(node.get(k), str) and node[k]:
+                    self.store.alias(self.store.key(sender, "id", node[k]), conv)
+            rid = node.get("id")
+            if isinstance(rid, str) and rid.startswith("resp_"):
+                self.store.alias(self.store.key(sender, "id", rid), conv)
+
+    # -- response -----------------------------------------------------------------------
+    def responseheaders(self, flow: http.HTTPFlow, sender: str) -> bool:
+        """Set up restore for a pseudonymised request's answer; True when it streams."""
+        applied: Applied | None = flow.metadata.get(META)
+        resp = flow.response
+        if applied is None or resp is None:
+            return False
+        resp.headers[HEADER] = str(applied.items)
+        table = applied.conv.table()
+        ctype = resp.headers.get("content-type", "").lower()
+        length = resp.headers.get("content-length", "")
+        encoding = resp.headers.get("content-encoding", "").strip().lower()
+        learn = (lambda obj: self.learn(sender, applied.conv, obj))
+        if "event-stream" in ctype:
+            resp.stream = _decoded(SSE(table, learn), encoding, resp)
+            return True
+        if not length.isdigit() or int(length) > (1 << 20):
+            # Streamed, not SSE (NDJSON, plain text): restored as text, held back the same way.
+            resp.stream = _decoded(TextStream(table), encoding, resp)
+            return True
+        return False
+
+    def response(self, flow: http.HTTPFlow, sender: str) -> None:
+        applied: Applied | None = flow.metadata.get(META)
+        resp = flow.response
+        if applied is None or resp is None or resp.stream:
+            return
+        table = applied.conv.table()
+        try:
+            text = resp.get_text(strict=False)
+        except ValueError:
+            return
+        if not text:
+            return
+        try:
+            obj = json.loads(text)
+        except ValueError:
+            resp.text = table.restore(text)[0]
+            return
+        self.learn(sender, applied.conv, obj)
+        new, n = restore_json(table, obj)
+        if n:
+            resp.text = json.dumps(new, ensure_ascii=False)
+
+    def websocket_server(self, flow: http.HTTPFlow, message, inject) -> None:
+        """A frame from the service: restored; a channel's held tail goes out in a frame of its
+        own (inject) before the frame that ends it."""
+        applied: Applied | None = flow.metadata.get(META)
+        if applied is None:
+            return
+        state = flow.metadata.get(META + "_ws")
+        table = applied.conv.table()
+        if state is None or state.table is not table:
+            state = flow.metadata[META + "_ws"] = Events(table, every=True)
+        if not message.is_text:
+            return
+        try:
+            obj = json.loads(message.text)
+        except ValueError:
+            message.text = table.restore(message.text)[0]
+            return
+        outs = state.event(obj)
+        if not outs:
+            message.drop()
+            return
+        message.text = json.dumps(outs[0], ensure_ascii=False)
+        for extra in outs[1:]:
+            inject(json.dumps(extra, ensure_ascii=False))
+
+
+def restore_json(table: Table, node) -> tuple[object, int]:
+    if isinstance(node, str):
+        out, _, n = table.restore(node)
+        return out, n
+    if isinstance(node, dict):
+        total, new = 0, {}
+        for k, v in node.items():
+            new[k], n = restore_json(table, v)
+            total += n
+        return new, total
+    if isinstance(node, list):
+        total, new = 0, []
+        for v in node:
+            r, n = restore_json(table, v)
+            new.append(r)
+            total += n
+        return new, total
+    return node, 0
+
+
+class Events:
+    """JSON events of one answer (SSE data, WebSocket frames): each incremental text field is a
+    channel restored across events; other strings are restored in place."""
+
+    def __init__(self, table: Table, every: bool = False):
+        self.table, self.every = table, every  # every: each text field is a piece (WebSocket apps' frames)
+        self.channels: dict[tuple, tuple[Restorer, dict, tuple]] = {}  # key -> (restorer, template, path)
+        self.count = 0
+
+    def event(self, obj) -> list:
+        """The events to send for this one: held tails of channels it does not continue first."""
+        seen: set = set()
+        new = self._walk(obj, (), (), seen)
+        out = []
+        if not (isinstance(obj, dict) and obj.get("type") == "ping"):
+            out = self.flush(keep=seen)
+        out.append(new)
+        return out
+
+    def flush(self, keep=frozenset()) -> list:
+        out = []
+        for key in [k for k in self.channels if k not in keep]:
+            restorer, template, path = self.channels.pop(key)
+            if restorer.pending:
+                tail = restorer.flush()
+                self.count += restorer.count
+                out.append(_set(copy.deepcopy(template), path, tail))
+            else:
+                self.count += restorer.count
+        return out
+
+    def _walk(self, node, path: tuple, marks: tuple, seen: set, root=None):
+        root = node if root is None else root
+        if isinstance(node, dict):
+            marks = marks + tuple((k, node[k]) for k in _INDEX_KEYS if isinstance(node.get(k), (int, str)))
+            return {k: self._leaf(v, path + (k,), marks, seen, root, k) for k, v in node.items()}
+        if isinstance(node, list):
+            return [self._leaf(v, path + (i,), marks, seen, root, None) for i, v in enumerate(node)]
+        return node
+
+    def _leaf(self, v, path, marks, seen, root, key):
+        if isinstance(v, str):
+            if key in DELTA_KEYS and (self.every or _incremental(path, root)):
+                ck = (path, marks)
+                seen.add(ck)
+                got = self.channels.get(ck)
+                if got is None or got[0].table is not self.table:
+                    got = (Restorer(self.table), root, path)
+                restorer = got[0]
+                out = restorer.feed(v)
+                self.channels[ck] = (restorer, root, path)
+                return out
+            out, _, n = self.table.restore(v)
+            self.count += n
+            return out
+        return self._walk(v, path, marks, seen, root)
+
+
+def _incremental(path: tuple, root) -> bool:
+    """A field that carries a piece of the answer (not the whole of it, as a `.done` event's
+    `text` does): OpenAI and Anthropic `delta`s, Gemini's candidate chunks, ChatGPT web's `v`."""
+    kind = root.get("type") if isinstance(root, dict) else None
+    return ("delta" in path or path[0] in ("candidates", "v")
+            or (isinstance(kind, str) and kind.endswith("delta")))
+
+
+def _set(obj, path: tuple, value):
+    node = obj
+    for k in path[:-1]:
+        node = node[k]
+    node[path[-1]] = value
+    return obj
+
+
+class SSE:
+    """A `response.stream` callable for Server-Sent Events: whole events in, restored events out."""
+
+    def __init__(self, table: Table, learn=None):
+        self.events = Events(table)
+        self.buf = b""
+        self.learn = learn
+        self.last_name = b""
+
+    def __call__(self, data: bytes) -> bytes:
+        if not data:  # the end of the answer: what is held goes out
+            out = b"".join(self._emit(e) for e in self._split(final=True))
+            return out + b"".join(self._format(self.last_name, o) for o in self.events.flush())
+        self.buf += data
+        return b"".join(self._emit(e) for e in self._split(final=False))
+
+    def _split(self, final: bool) -> list[bytes]:
+        events = []
+        while True:
+            m = re.search(rb"\r?\n\r?\n", self.buf)
+            if m is None:
+                break
+            events.append(self.buf[:m.end()])
+            self.buf = self.buf[m.end():]
+        if final and self.buf:
+            events.append(self.buf)
+            self.buf = b""
+        return events
+
+    def _emit(self, raw: bytes) -> bytes:
+        name, data_lines, other = b"", [], []
+        for line in raw.splitlines():
+            if line.startswith(b"data:"):
+                data_lines.append(line[5:][1:] if line[5:6] == b" " else line[5:])
+            elif line.startswith(b"event:"):
+                name = line[6:].strip()
+                other.append(line)
+            elif line:
+                other.append(line)
+        if not data_lines:
+            return raw
+        data = b"\n".join(data_lines)
+        try:
+            obj = json.loads(data)
+        except ValueError:  # [DONE] and the like end every channel first
+            held = b"".join(self._format(self.last_name, o) for o in self.events.flush())
+            text = data.decode("utf-8", "replace")
+            restored = self.events.table.restore(text)[0]
+            return held + (raw if restored == text else self._format(name, None, other, restored))
+        if self.learn is not None:
+            self.learn(obj)
+        outs = self.events.event(obj)
+        res = b"".join(self._format(self.last_name, o) for o in outs[:-1])
+        self.last_name = name
+        return res + self._format(name, outs[-1], other)
+
+    @staticmethod
+    def _format(name: bytes, obj, other=None, text: str | None = None) -> bytes:
+        lines = list(other) if other is not None else ([b"event: " + name] if name else [])
+        payload = text if text is not None else json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+        lines += [b"data: " + ln.encode("utf-8") for ln in payload.split("\n")]
+        return b"\n".join(lines) + b"\n\n"
+
+
+class TextStream:
+    """A `response.stream` callable for other streamed answers: restored as text."""
+
+    def __init__(self, table: Table):
+        self.restorer = Restorer(table)
+        self.undecoded = b""
+
+    def __call__(self, data: bytes) -> bytes:
+        if not data:
+            return self.restorer.flush().encode("utf-8")
+        data = self.undecoded + data
+        cut = len(data)
+        while cut > 0 and cut > len(data) - 4 and (data[cut - 1] & 0xC0) == 0x80:
+            cut -= 1
+        if cut > 0 and data[cut - 1] >= 0xC0:
+            cut -= 1  # a multi-byte character's start, its rest still to come
+        self.undecoded = data[cut:]
+        return self.restorer.feed(data[:cut].decode("utf-8", "replace")).encode("utf-8")
+
+
+def _decoded(fn, encoding: str, resp: http.Response):
+    """fn over the answer's decoded bytes (the request asked for identity; a gzip/deflate
+    answer anyway is inflated on the fly and sent on uncompressed)."""
+    if encoding in ("", "identity"):
+        return fn
+    if encoding not in ("gzip", "deflate", "x-gzip"):
+        return lambda data: data  # cannot read it: passed on as it came (surrogates unrestored, nothing leaks)
+    z = zlib.decompressobj(31 if "gzip" in encoding else 15)
+    del resp.headers["content-encoding"]
+
+    def run(data: bytes) -> bytes:
+        if not data:
+            rest = z.flush()
+            return (fn(rest) if rest else b"") + fn(b"")
+        out = z.decompress(data)
+        return fn(out) if out else b""
+    return run
