@@ -366,6 +366,7 @@ class Matcher:
                                                         st.mention_previous_line)
                                    or structure.is_template(text, s, e)
                                    or structure.is_glossary(text, s, e)
+                                   or structure.is_heading(text, s, e)
                                    # a ticked box picks one option; the others are the form's
                                    or (not _TICKED.search(value) and structure.is_option_list(text, s, e))
                                    # a table's column was checked for example tables already

@@ -319,6 +319,23 @@ def is_glossary(text: str, start: int, end: int) -> bool:
     return False
 
 
+def is_heading(text: str, start: int, end: int) -> bool:
+    """A level alone on its line as the heading of a passage that explains it (## 工作秘密 /
+    工作秘密是指……; 机密 / 机密级国家秘密是……): a textbook's section, not a document's marking."""
+    ls, le = line_bounds(text, start, end)
+    if text[ls:start].strip(_LEAD) or text[end:le].strip(_TRAIL):
+        return False
+    _, after = _lines_around(text, ls, le, 1)
+    if not after:
+        return False
+    word = text[start:end].strip(_LEAD + _TRAIL)
+    nxt = after[0].strip()
+    return bool(word) and nxt.startswith(word) and nxt[len(word):].lstrip("级").startswith(_EXPLAINS)
+
+
+_EXPLAINS = ("是", "指", "，", ",", "：", ":", "的", "国家秘密", "即", "一般", "通常", "主要")
+
+
 def is_template(text: str, start: int, end: int) -> bool:
     """Placeholders on the marking's line or the lines around it (a blank 版头 template)."""
     ls, le = line_bounds(text, start, end)

@@ -336,7 +336,16 @@ def glossary(draw, family):
             f"【涉密载体】以文字、数据等方式记载国家秘密信息的各类物品。")
 
 
-MENTIONS = {"listed": listed, "options": options, "definition": definition, "example_box": example_box,
+@st.composite
+def heading(draw, family):
+    level = draw(st.sampled_from(FAMILY[family]["levels"]))
+    deco = draw(st.sampled_from(["## ", "", "【", "一、"]))
+    close = "】" if deco == "【" else ""
+    explain = draw(st.sampled_from(["是指", "，是指", "一般是指", "的范围包括"]))
+    return f"保密知识手册\n\n{deco}{level}{close}\n{level}{explain}机关、单位在履行职责中产生的有关事项。"
+
+
+MENTIONS = {"heading": heading, "listed": listed, "options": options, "definition": definition, "example_box": example_box,
             "example_table": example_table, "template": template, "quoted": quoted, "question": question,
             "prose": prose, "glossary": glossary}
 MENTION_CELLS = [(f, m) for f in FAMILY for m in MENTIONS]
