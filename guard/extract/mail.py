@@ -38,6 +38,9 @@ _MACHINE_X = ("x-ms-", "x-mailer", "x-originating", "x-received", "x-google", "x
               "x-microsoft", "x-mimeole", "x-virus", "x-source", "x-sender", "x-eopattributed", "x-proofpoint")
 
 
+_MSIP_NAME = re.compile(r"MSIP_Label_[^_;=]+_(?:Name|DisplayName)=([^;]+)", re.I)
+
+
 def extract_mail(ctx: Context, data: bytes, location: str, depth: int) -> None:
     from guard.extract import extract_into
 
@@ -54,6 +57,9 @@ def extract_mail(ctx: Context, data: bytes, location: str, depth: int) -> None:
             ctx.add(v, f"{location}/headers/{name}", "title")
         elif name in _CONTENT_HEADERS or name.startswith("x-") and not name.startswith(_MACHINE_X):
             heads.append(f"{k}：{v}")
+            if name == "msip_labels":
+                # MSIP_Label_<id>_Name=机密; ...: the sensitivity label's name, alone on its line.
+                heads.extend(m.strip() for m in _MSIP_NAME.findall(v))
     ctx.add("\n".join(heads), f"{location}/headers", "property")
     for i, part in enumerate(msg.walk()):
         ctx.check_time()

@@ -66,6 +66,17 @@ def mail_subject(mark):
     return m.as_bytes(), "notice.eml", "headers"
 
 
+def mail_msip_label(mark):
+    """Outlook writes the message's sensitivity label into an msip_labels header."""
+    guid = "f42aa342-8706-4288-bd11-ebb85995028c"
+    m = EmailMessage()
+    m["From"], m["To"], m["Subject"] = "zhang@example.cn", "li@example.cn", "设备检修"
+    m["msip_labels"] = (f"MSIP_Label_{guid}_Enabled=True; MSIP_Label_{guid}_SiteId=72f988bf-86f1-41af-91ab-2d7cd011db47;"
+                        f" MSIP_Label_{guid}_Name={mark}; MSIP_Label_{guid}_ContentBits=0")
+    m.set_content("\n".join(FILLER))
+    return m.as_bytes(), "notice.eml", "headers"
+
+
 def mail_banner(mark):
     m = EmailMessage()
     m["From"], m["To"], m["Subject"] = "zhang@example.cn", "li@example.cn", "设备检修"
@@ -482,7 +493,7 @@ def image_png_text(mark):
 
 
 # Text carriers (a field or line holding the marking), Office, PDF and image carriers.
-TEXT_CARRIERS = [mail_subject, mail_banner, mail_attachment, json_field, json_key, yaml_field, toml_field,
+TEXT_CARRIERS = [mail_subject, mail_msip_label, mail_banner, mail_attachment, json_field, json_key, yaml_field, toml_field,
                  xml_attribute, xml_comment, csv_cell, markdown_table, html_table, html_comment, front_matter,
                  source_comment, source_block_comment, markdown_code_comment]
 OFFICE_CARRIERS = [docx_core, docx_custom, docx_msip, docx_header, docx_footer, docx_table, docx_textbox,
