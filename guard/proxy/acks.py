@@ -29,8 +29,24 @@ MAX_ENTRIES = 20_000  # per table; past it the oldest go (a flood of warnings ca
 
 
 def flagged(verdict: Verdict) -> frozenset[tuple[str, str]]:
-    """(rule, passage digest) of what made the request a warning."""
-    return frozenset((f.rule, f.digest) for f in verdict.findings if f.action == "warn" and f.mode == "enforce")
+    """(rule, passage digest) of what made the request a warning. A warning about an item the
+    guard could not read (an image past the OCR limit) is bound to that item's content, the
+    sha256 of the innermost file holding it (the ledger's), never to its position: another image
+    in the same place is another warning. Without a digest it is bound to nothing (never covered)."""
+    owners = sorted(((e.get("location") or "", e.get("sha256") or "") for e in verdict.ledger),
+                    key=lambda t: -len(t[0]))
+    out = set()
+    for f in verdict.findings:
+        if f.action != "warn" or f.mode != "enforce":
+            continue
+        if f.rule.startswith("uninspectable."):
+            item = next((sha for loc, sha in owners
+                         if sha and (f.location == loc or f.location.startswith(loc + "/") or
+                                     f.location.startswith(loc + " ") or f.location.startswith(loc + "#"))), None)
+            out.add((f.rule, f"{f.digest}:{item}" if item else f"{f.digest}:unbound:{secrets.token_hex(8)}"))
+        else:
+            out.add((f.rule, f.digest))
+    return frozenset(out)
 
 
 @dataclass

@@ -153,8 +153,7 @@ def local_destination(flow: http.HTTPFlow) -> bool:
 def local_refusal() -> http.Response:
     return http.Response.make(403, "[AI-Guard] 代理不代为访问本机或本地地址 / the proxy does not connect to its own "
                                    "or local addresses on a client's behalf\n",
-                              {"Content-Type": "text/plain; charset=utf-8", "X-AI-Guard-Action": "block",
-                               "Connection": "close"})
+                              {"Content-Type": "text/plain; charset=utf-8", "X-AI-Guard-Action": "block"})
 
 
 def host_names(flow: http.HTTPFlow) -> list[str]:
@@ -180,11 +179,17 @@ _BINARY_TYPES = ("multipart/", "image/", "audio/", "video/", "application/octet-
                  "application/x-git-", "application/vnd.", "application/x-tar", "application/gzip")
 
 
+OCTET_SNIFF = 1 << 20  # an octet-stream body this small may be JSON sent with the wrong type: held and read
+
+
 def could_be_llm_call(req: http.Request) -> bool:
     length = req.headers.get("content-length", "")
     if length.isdigit() and int(length) > shadow.MAX_BODY:
         return False
-    return not req.headers.get("content-type", "").lower().lstrip().startswith(_BINARY_TYPES)
+    ctype = req.headers.get("content-type", "").lower().lstrip()
+    if ctype.startswith("application/octet-stream") and length.isdigit() and int(length) <= OCTET_SNIFF:
+        return True
+    return not ctype.startswith(_BINARY_TYPES)
 
 
 def responses_websocket(req: http.Request) -> bool:

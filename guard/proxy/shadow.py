@@ -6,7 +6,7 @@ import json
 
 MAX_BODY = 8 << 20  # a larger JSON body is an upload, not a chat call: not parsed here
 _HINTS = (b'"messages"', b'"contents"', b'"prompt"', b'"input"', b'"model"', b'"response_mode"', b'"additional_messages"',
-          b'"chat_history"', b'"preamble"', b'"question"', b'"input_value"')
+          b'"chat_history"', b'"preamble"', b'"question"', b'"input_value"', b'"jsonrpc"')
 
 
 def api_shape(body: bytes) -> str | None:
@@ -55,6 +55,12 @@ def api_shape(body: bytes) -> str | None:
         return "flowise"
     if isinstance(d.get("input_value"), str) and ("input_type" in d or "output_type" in d or "tweaks" in d):
         return "langflow"
+    # MCP over HTTP: a tool call's arguments, or a client's result for a server's request
+    # (sampling, elicitation), go to an agent's tool server.
+    if d.get("jsonrpc") == "2.0" and (str(d.get("method", "")).startswith(("tools/", "sampling/", "prompts/",
+                                                                             "resources/", "elicitation/"))
+                                      or isinstance(d.get("result"), dict)):
+        return "mcp"
     return None
 
 
