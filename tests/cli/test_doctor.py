@@ -54,7 +54,10 @@ def self_signed_ca() -> bytes:
 
 
 def doctor(env, *args):
-    p = subprocess.run([*GUARD, "doctor", *args], capture_output=True, text=True, env=env, timeout=120)
+    # A generous per-step timeout: the guard's first answer waits for its start-up (workers) on a busy machine.
+    if "--timeout" not in args:
+        args = (*args, "--timeout", "60")
+    p = subprocess.run([*GUARD, "doctor", *args], capture_output=True, text=True, env=env, timeout=300)
     return p
 
 

@@ -313,7 +313,7 @@ def test_install_then_run_as_the_unit_with_chromium_through_the_pac():
 
         # guard doctor, from a client's point of view, against the installed guard and its CA.
         doc = subprocess.run([str(ROOT / ".venv" / "bin" / "guard"), "doctor", "--proxy", f"127.0.0.1:{inst.port}",
-                              "--ca", str(ca), "--json"], capture_output=True, text=True, timeout=120)
+                              "--ca", str(ca), "--json", "--timeout", "60"], capture_output=True, text=True, timeout=300)
         checks = {c["name"]: c["status"] for c in json.loads(doc.stdout)["checks"]}
         assert checks["proxy"] == "ok" and checks["interception"] == "ok", doc.stdout
     finally:
