@@ -249,17 +249,16 @@ class Store:
     def get(self, key: str, create: bool = True) -> Conversation | None:
         now = time.monotonic()
         with self._lock:
-            while self._items:
-                oldest = next(iter(self._items.values()))
-                if oldest.expires > now and len(self._items) <= self.max_conversations:
-                    break
-                self._items.popitem(last=False)
+            while self._items and next(iter(self._items.values())).expires <= now:
+                self._items.popitem(last=False)  # least recently used first: expired ones lead
             conv = self._items.get(key)
             if conv is None:
                 if not create:
                     return None
                 conv = self._items[key] = Conversation(key, now + self.ttl)
             self._items.move_to_end(key)
+            while len(self._items) > self.max_conversations:
+                self._items.popitem(last=False)
             conv.expires = now + self.ttl
             return conv
 
