@@ -63,7 +63,9 @@ def proxy_entry(value: str) -> str:
 
 
 def render(catalog: Catalog, guard: str | list[str], fallback: str = "DIRECT",
-           intranet: list[str] | tuple[str, ...] = (), storage: bool = False) -> str:
+           intranet: list[str] | tuple[str, ...] = (), storage: bool = False, unknown: bool = False) -> str:
+    """`unknown`: every other internet host goes to the guards too, with the fallback after them
+    (browsers then see relays and AI sites nobody has catalogued; a guard outage costs a failover)."""
     guards = [guard] if isinstance(guard, str) else list(guard)
     r = routes(catalog, storage)
     intranet = sorted({s.lower().strip(".") for s in intranet if s.strip(".")})
@@ -78,7 +80,8 @@ def render(catalog: Catalog, guard: str | list[str], fallback: str = "DIRECT",
 //    guards only, never DIRECT: if every guard is down, AI traffic stops rather than leave uninspected.
 //    Several guards: each client goes to one chosen by its own address (so one node sees all of a
 //    client's requests: warnings, acknowledgements, retries), the others as its failover.
-// 3. Everything else: OTHER (DIRECT, or the existing corporate proxy), so a guard outage touches AI only.
+// 3. Everything else: OTHER (DIRECT, or the existing corporate proxy), so a guard outage touches AI only;
+//    with UNKNOWN_TO_GUARD (guard pac --unknown) the guards first, then OTHER as the failover.
 var GUARDS = {json.dumps([proxy_entry(g) for g in guards])};
 var OTHER = {json.dumps(proxy_entry(fallback))};
 var INTRANET = {json.dumps(intranet)};
@@ -86,6 +89,7 @@ var SUFFIXES = {json.dumps(list(r.suffixes), indent=0)};
 var EXACT = {json.dumps(list(r.exact), indent=0)};
 var PATTERNS = [{js_patterns}];
 var STORAGE = {json.dumps(list(r.storage))};
+var UNKNOWN_TO_GUARD = {json.dumps(bool(unknown))};
 
 function guardFor() {{
   if (GUARDS.length === 1) return GUARDS[0];
@@ -135,7 +139,7 @@ function FindProxyForURL(url, host) {{
   if (underSuffix(host, SUFFIXES)) return guardFor();
   for (var i = 0; i < EXACT.length; i++) if (host === EXACT[i]) return guardFor();
   for (var j = 0; j < PATTERNS.length; j++) if (PATTERNS[j].test(host)) return guardFor();
-  if (underSuffix(host, STORAGE)) return guardFor() + "; " + OTHER;
+  if (UNKNOWN_TO_GUARD || underSuffix(host, STORAGE)) return guardFor() + "; " + OTHER;
   return OTHER;
 }}
 """

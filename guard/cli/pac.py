@@ -23,6 +23,10 @@ def register(sub) -> None:
     p.add_argument("--storage", action="store_true",
                    help="also send the catalog's shared object storage domains (whole cloud domains) to the "
                         "guards, with --fallback after them; off by default (blast radius)")
+    p.add_argument("--unknown", action="store_true",
+                   help="send every other internet host to the guards too, --fallback after them: browsers' "
+                        "traffic to AI relays and uncatalogued AI sites is then inspected (the guard decrypts it: "
+                        "README Shadow AI); a guard outage costs a failover, not the traffic")
     p.add_argument("--catalog", help="catalog YAML (default: policies/catalog.yaml)")
     p.add_argument("--hosts", action="store_true",
                    help="instead: the catalog's AI host names, one per line (for firewall address sets; hosts the "
@@ -54,5 +58,5 @@ def run(args) -> int:
             if host != ACK_HOST:
                 print(host)
         return 0
-    sys.stdout.write(render(catalog, guards, args.fallback, args.intranet, args.storage))
+    sys.stdout.write(render(catalog, guards, args.fallback, args.intranet, args.storage, args.unknown))
     return 0

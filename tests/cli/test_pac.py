@@ -110,6 +110,16 @@ def test_storage_opt_in_goes_to_the_guard_then_the_fallback():
     assert got == ["PROXY g:8080; DIRECT", "PROXY g:8080", "DIRECT"]
 
 
+@needs_node
+def test_unknown_opt_in_sends_other_internet_hosts_to_the_guard_with_failover():
+    got = evaluate(pac("--guard", "g1:8080", "--guard", "g2:8080", "--unknown", "--intranet", "corp.example"),
+                   ["https://relay-zhongzhuan.example/v1/chat/completions", "https://api.openai.com/",
+                    "https://wiki.corp.example/", "http://10.1.1.1/"], my_ip="10.0.0.1")
+    nodes = got[0].split("; ")
+    assert sorted(nodes[:2]) == ["PROXY g1:8080", "PROXY g2:8080"] and nodes[2] == "DIRECT"
+    assert "DIRECT" not in got[1] and got[2:] == ["DIRECT", "DIRECT"]
+
+
 CATALOG = load_catalog()
 
 
