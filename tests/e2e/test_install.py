@@ -32,10 +32,23 @@ TOOLS = ("runuser", "setpriv", "unshare", "useradd", "userdel")
 MARKED = "机密★5年\n关于某区块储量评估的请示"
 CLEAN = "请把这段话翻译成英文：今天天气很好。"
 
+
+
+def _mount_namespaces() -> bool:
+    """The unit is run in a private mount namespace (see home_exposed): a container may forbid it."""
+    try:
+        return subprocess.run(["unshare", "--mount", "--propagation", "private", "true"], capture_output=True,
+                              timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(os.geteuid() != 0, reason="install.sh creates a service user: run as root"),
     pytest.mark.skipif(any(shutil.which(t) is None for t in TOOLS), reason=f"needs {', '.join(TOOLS)}"),
+    pytest.mark.skipif(os.geteuid() == 0 and shutil.which("unshare") is not None and not _mount_namespaces(),
+                       reason="unshare --mount is not permitted here (a container without CAP_SYS_ADMIN)"),
 ]
 
 
