@@ -106,6 +106,13 @@ class Matcher:
         self._kw_rules = kw_rules
         self._kw_all = frozenset(i for idx in kw_rules.values() for i in idx)
         self._gated = frozenset(i for i in self._kw_all if i in self.in_set)
+        # Rules with a regex the Set gates and no head-only position: when the Set says one can
+        # match, its regex runs over the whole part (RE2, in C++) instead of windows around its
+        # keyword hits, and its keywords stay out of the whole-part automaton. On a page about
+        # 保密 that names the levels in every line, collecting each hit in Python cost more than
+        # the regexes themselves.
+        self._whole_pass = frozenset(i for i in self._gated if i in self.regex
+                                     and set(self.rules[i].where) & _ANY_LINE)
         self._head_only = {}
         for i in self._kw_all:
             where = set(self.rules[i].where)
@@ -146,6 +153,8 @@ class Matcher:
                 foot = max(head_end, _foot_start(text, structure.FOOT_LINES))
                 if foot < len(text):  # and its last lines: a marking at the foot of the last page
                     self._keyword_hits(head, text[foot:], kw_hits, foot)
+            if matched is not None:
+                kw_hits.update({i: None for i in self._whole_pass & matched if i not in kw_hits})
             candidates = (*sorted(kw_hits), *self.always)  # policy order: ties in decide() go to the earlier rule
             if matched is not None:
                 # A rule whose regex matches nowhere in the part needs no windows and no checks.
@@ -166,7 +175,7 @@ class Matcher:
                 if len(values) >= cap:
                     continue  # the rule already decided its strongest action
                 spans = kw_hits.get(i)
-                if spans is None and regions is not None and i in self._sources:
+                if spans is None and regions is not None and i in self.always and i in self._sources:
                     spans = regions  # the combined pass found where keyword-less rules can match
                 elif spans is not None:
                     if "anywhere" in rule.where:
@@ -209,7 +218,8 @@ class Matcher:
         if plan is None:
             possible = self._kw_all if matched is None else self._kw_all - (self._gated - key[0])
             head = frozenset(i for i in possible if i in self._head_only and not (area and self._head_only[i]))
-            plan = (self._automaton(possible - head), self._automaton(head))
+            plan = (self._automaton(possible - head - (self._whole_pass if matched is not None else frozenset())),
+                    self._automaton(head))
             if len(self._plans) >= 256:  # distinct rule combinations are few; bound them anyway
                 self._plans.clear()
             self._plans[key] = plan
