@@ -162,8 +162,10 @@ def transcode(ctx, body: bytes, content_type: str) -> bytes:
             pairs = parse_qsl(text, keep_blank_values=True, encoding=codec, errors="replace")
             return urlencode(pairs).encode("ascii")
         head = body[:4]
-        if "json" not in ctype:
-            return body  # text and files: decoded where they are read, with this charset
+        if "json" not in ctype or ctype.startswith(("application/grpc", "application/connect")):
+            # Text and files are decoded where they are read, with this charset; framed JSON
+            # (connect+json, grpc-web+json) starts with a binary frame header, not UTF-16.
+            return body
         if head.startswith(_UTF16_32_BOMS) or (b"\x00" in head and len(body) >= 4):
             # JSON in UTF-16/32: what Python's json.loads(bytes) and most servers detect.
             enc = json.detect_encoding(body)
