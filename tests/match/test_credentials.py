@@ -235,6 +235,8 @@ def test_keywords_are_a_complete_prefilter():
 # Code that handles secrets without holding one: names that say secret, values that are
 # expressions, calls, lookups, defaults and prose (the secret to success is …).
 CODE_FLOOR = [
+    'def make_rev_args(username: str | None, password: HiddenText | None) -> CommandArgs:',
+    'async def me(token: TokenData = Depends(get_token)):',
     'password = hashlib.sha256(pw.encode()).hexdigest()',
     'token = jwt.encode(payload, key, algorithm="HS256")',
     'if password == confirm_password:',
