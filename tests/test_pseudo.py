@@ -250,6 +250,24 @@ def test_request_rewritten_and_audited_as_counts(engine):
     assert other != new
 
 
+def test_conversation_id_from_the_answer_names_the_conversation(engine):
+    """ChatGPT web: the first turn has no conversation_id; its answer hands one back, and the next
+    turn (which carries it) uses the same surrogates."""
+    (verdict, parts, _), body = decide(engine, "星河乳业的报价单")
+    p = Pseudonyms()
+    first = tflow.tflow()
+    first.request.content = body
+    new, _ = p.request(first, "alice", verdict, parts, None, engine.policy)
+    p.learn("alice", first.metadata["guard_pseudo"].conv, {"conversation_id": "c-42", "message": {}})
+    obj = json.loads(body)
+    obj["conversation_id"] = "c-42"
+    obj["messages"][0]["content"] = "星河乳业的报价单 第二轮"
+    second = tflow.tflow()
+    second.request.content = json.dumps(obj, ensure_ascii=False).encode()
+    again, _ = p.request(second, "alice", verdict, parts, None, engine.policy)
+    assert json.loads(new)["messages"][0]["content"] in json.loads(again)["messages"][0]["content"]
+
+
 def test_value_in_the_url_blocks(engine):
     (verdict, parts, _), body = decide(engine, "星河乳业的报价单")
     flow = tflow.tflow()

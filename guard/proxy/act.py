@@ -26,7 +26,7 @@ from guard.coaching import Found
 from guard.decide import finalize
 from guard.errors import AuditError
 from guard.proxy import pseudo
-from guard.proxy.acks import Acknowledgements, Warning, flagged, read_decision
+from guard.proxy.acks import MAX_FOUND, Acknowledgements, Warning, flagged, read_decision
 from guard.proxy.body import fail
 from guard.proxy.snapshot import META, Target, client_of
 from guard.proxy.trail import AuditTrail
@@ -181,9 +181,9 @@ class Act:
     def _issue(self, target: Target, policy, verdict: Verdict, event_id: str) -> str:
         """The link to the coaching page for this warning."""
         keys = flagged(verdict)
-        found = [Found(f.rule, f.description, f.excerpt,
+        found = [Found(f.rule, f.description + (pseudo.ON_PAGE if f.action == "pseudonymise" else ""), f.excerpt,
                        audit_record.mask_location(f.location, policy.settings.audit_file_names))
-                 for f in verdict.findings if f.mode == "enforce"]
+                 for f in verdict.findings if f.mode == "enforce"][:MAX_FOUND]
         approval = any((r := policy.find_rule(rule)) is not None and r.ack == "approval" for rule, _ in keys)
         w = Warning(event_id, target.who.user or target.who.client, keys, found, approval, target.service.name,
                     policy.settings.contact, policy.settings.why, policy.settings.ack_reasons,

@@ -32,6 +32,8 @@ from guard.types import Finding, Verdict
 
 META = "guard_pseudo"   # flow metadata: Applied
 HEADER = "X-AI-Guard-Pseudonymised"
+# Beside such a finding on the coaching page: what happens to it once the warning is confirmed.
+ON_PAGE = "（确认后以假名发出，回答中还原 / sent pseudonymised once confirmed, restored in the answer）"
 _CONV_KEYS = ("conversation_id", "conversationId", "chat_id", "chatId", "session_id", "sessionId")
 _LEARN_KEYS = ("conversation_id", "conversationId")
 # String fields that carry an answer in pieces across events: the channels a surrogate can be split over.
@@ -370,7 +372,8 @@ def _incremental(path: tuple, root) -> bool:
     `text` does): OpenAI and Anthropic `delta`s, Gemini's candidate chunks, ChatGPT web's `v`."""
     kind = root.get("type") if isinstance(root, dict) else None
     return ("delta" in path or path[0] in ("candidates", "v")
-            or (isinstance(kind, str) and kind.endswith("delta")))
+            or (isinstance(kind, str) and kind.endswith("delta"))
+            or (isinstance(root, dict) and root.get("event") == "cmpl"))  # Kimi
 
 
 def _set(obj, path: tuple, value):

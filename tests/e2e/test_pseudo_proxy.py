@@ -161,10 +161,14 @@ def model():
     m.server.shutdown()
 
 
+WS_RECEIVED: list[str] = []
+
+
 @pytest.fixture(scope="module")
 def ws_model():
     def handler(ws):
         for msg in ws:
+            WS_RECEIVED.append(msg)
             text = json.loads(msg)["content"][0]["text"]
             reply = "你说：" + text
             k = int(json.loads(msg).get("split", 0))
@@ -274,3 +278,4 @@ def test_websocket_frames_restored(pproxy):
                     break
                 got.append(frame["text"])
             assert "".join(got) == want, (k, got)
+            assert not any(real in WS_RECEIVED[-1] for real in REALS)  # the service saw surrogates
