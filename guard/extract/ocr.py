@@ -528,18 +528,16 @@ def _tesseract(ctx: Context, data: bytes) -> Reading:
     med = g.filter(ImageFilter.MedianFilter(3))
     if (np.abs(a - np.asarray(med, dtype=np.int16)) > 100).mean() > 0.005:   # salt-and-pepper noise
         g = med
+    g = ImageOps.autocontrast(g, cutoff=1)   # faded, yellowed paper: stretch what contrast is left
+    # Its orientation detector first: an upside-down page reads as plenty of wrong characters.
+    code, osd = child.run(ctx, [TESSERACT, "stdin", "stdout", "--psm", "0"], _pgm(g), CHILD_MEMORY,
+                          env={"OMP_THREAD_LIMIT": "1"})
+    rotation = next((int(ln.split(":")[1]) for ln in osd.decode("utf-8", "replace").splitlines()
+                     if ln.startswith("Rotate:")), 0) if code == 0 else 0
+    if rotation:
+        g = g.rotate(-rotation, expand=True, fillcolor=255)
     g = _deskew(g)
     text = _tesseract_run(ctx, _pgm(g))
-    rotation = 0
-    if sum(c.isalnum() for c in text) < 30:   # little read: perhaps the page lies on its side
-        code, osd = child.run(ctx, [TESSERACT, "stdin", "stdout", "--psm", "0"], _pgm(g), CHILD_MEMORY,
-                              env={"OMP_THREAD_LIMIT": "1"})
-        turn = next((int(ln.split(":")[1]) for ln in osd.decode("utf-8", "replace").splitlines()
-                     if ln.startswith("Rotate:")), 0) if code == 0 else 0
-        if turn:
-            rotation = turn
-            g = g.rotate(-turn, expand=True, fillcolor=255)
-            text = _tesseract_run(ctx, _pgm(g))
     w, h = g.size
     band = _tesseract_run(ctx, _pgm(g.crop((0, 0, w, int(h * 0.22))))) if 1.15 < h / w < 1.8 else ""
     unreadable = (min(w, h) >= LEGIBLE_SIDE and sum(c.isalnum() for c in text) < UNREADABLE_CHARS
