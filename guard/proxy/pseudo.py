@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import re
 import zlib
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ from mitmproxy import http
 
 from guard.pseudo import Conversation, Restorer, Store, Table, kind_of, label_of
 from guard.types import Finding, Verdict
+
+log = logging.getLogger("guard")
 
 META = "guard_pseudo"   # flow metadata: Applied
 HEADER = "X-AI-Guard-Pseudonymised"
@@ -392,8 +395,27 @@ class SSE:
         self.buf = b""
         self.learn = learn
         self.last_name = b""
+        self.broken = False
 
     def __call__(self, data: bytes) -> bytes:
+        if self.broken:
+            return data
+        try:
+            return self._restore(data)
+        except Exception:  # the answer goes on as it came (surrogates unrestored; nothing leaks out)
+            log.exception("pseudonymisation: restoring a streamed answer failed; passing it on as is")
+            self.broken = True
+            held = b"".join(self._format(self.last_name, o) for o in self._held())
+            out, self.buf = held + self.buf + data, b""
+            return out
+
+    def _held(self) -> list:
+        try:
+            return self.events.flush()
+        except Exception:
+            return []
+
+    def _restore(self, data: bytes) -> bytes:
         if not data:  # the end of the answer: what is held goes out
             out = b"".join(self._emit(e) for e in self._split(final=True))
             return out + b"".join(self._format(self.last_name, o) for o in self.events.flush())

@@ -20,8 +20,10 @@ def responseheaders(flow: http.HTTPFlow, pseudonyms: Pseudonyms | None = None) -
     resp = flow.response
     if resp is None:
         return
-    if pseudonyms is not None and PSEUDO in flow.metadata and pseudonyms.responseheaders(flow, sender(flow)):
-        return  # a pseudonymised request's answer: restored as it streams (pseudo.py)
+    if pseudonyms is not None and PSEUDO in flow.metadata:
+        # A pseudonymised request's answer: restored as it streams, or whole (pseudo.py).
+        pseudonyms.responseheaders(flow, sender(flow))
+        return
     if flow.metadata.get(META) is None:
         # Not AI traffic (a host opened only to look for shadow AI): passed on as it arrives,
         # whatever its size (body_size_limit is for bodies the guard must hold).

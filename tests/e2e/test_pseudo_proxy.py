@@ -67,6 +67,21 @@ def events(shape: str, pieces: list[str]) -> list[bytes]:
                     sse("ping", {"type": "ping"})]
         return out + [sse("content_block_stop", {"type": "content_block_stop", "index": 0}),
                       sse("message_stop", {"type": "message_stop"})]
+    if shape == "anthropic-tool":
+        return ([sse("content_block_start", {"type": "content_block_start", "index": 1, "content_block": {
+                    "type": "tool_use", "id": "t1", "name": "lookup", "input": {}}})]
+                + [sse("content_block_delta", {"type": "content_block_delta", "index": 1,
+                                               "delta": {"type": "input_json_delta", "partial_json": p}})
+                   for p in pieces]
+                + [sse("content_block_stop", {"type": "content_block_stop", "index": 1}),
+                   sse("message_stop", {"type": "message_stop"})])
+    if shape == "responses-tool":
+        return ([sse("response.function_call_arguments.delta", {
+                    "type": "response.function_call_arguments.delta", "item_id": "fc_1", "output_index": 0,
+                    "delta": p}) for p in pieces]
+                + [sse("response.function_call_arguments.done", {
+                    "type": "response.function_call_arguments.done", "item_id": "fc_1", "output_index": 0,
+                    "arguments": "".join(pieces)})])
     if shape == "gemini":
         return [sse(None, {"candidates": [{"content": {"role": "model", "parts": [{"text": p}]}, "index": 0}]})
                 for p in pieces]
@@ -96,6 +111,13 @@ def read_back(shape: str, body: bytes) -> str:
             text += [t["function"]["arguments"] for t in obj["choices"][0]["delta"].get("tool_calls", [])]
         elif shape == "anthropic" and obj["type"] == "content_block_delta":
             text.append(obj["delta"]["text"])
+        elif shape == "anthropic-tool" and obj["type"] == "content_block_delta":
+            text.append(obj["delta"]["partial_json"])
+        elif shape == "responses-tool":
+            if obj["type"].endswith(".delta"):
+                text.append(obj["delta"])
+            else:
+                assert obj["arguments"] == "".join(text)
         elif shape == "gemini":
             text.append(obj["candidates"][0]["content"]["parts"][0]["text"])
         elif shape == "responses":
@@ -127,7 +149,7 @@ class FakeModel:
                 req = json.loads(body)
                 shape = self.headers.get("x-shape", "json")
                 reply = "你说：" + mangle(user_text(req), self.headers.get("x-mangle", ""))
-                if shape in ("tool", "structured"):
+                if shape in ("tool", "structured", "anthropic-tool", "responses-tool"):
                     reply = json.dumps({"who": reply}, ensure_ascii=False)
                 if shape in ("json", "structured"):
                     out = json.dumps({"choices": [{"message": {"role": "assistant", "content": reply}}]},
@@ -194,20 +216,23 @@ URLS = {"openai": "https://api.openai.com/v1/chat/completions", "tool": "https:/
         "json": "https://api.openai.com/v1/chat/completions",
         "structured": "https://api.openai.com/v1/chat/completions",
         "responses": "https://api.openai.com/v1/responses", "anthropic": "https://api.anthropic.com/v1/messages",
+        "responses-tool": "https://api.openai.com/v1/responses",
+        "anthropic-tool": "https://api.anthropic.com/v1/messages",
         "gemini": "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse"}
 
 
 def body_for(shape: str, text: str) -> dict:
     if shape == "gemini":
         return {"contents": [{"role": "user", "parts": [{"text": text}]}]}
-    if shape == "responses":
+    if shape.startswith("responses"):
         return {"model": "gpt-4.1", "input": text, "stream": True}
     return {"model": "m", "messages": [{"role": "user", "content": text}], "stream": shape not in ("json", "structured")}
 
 
 def expected(shape: str, mangled: str = "") -> str:
     reply = "你说：" + PROMPT
-    return json.dumps({"who": reply}, ensure_ascii=False) if shape in ("tool", "structured") else reply
+    tool = shape in ("tool", "structured", "anthropic-tool", "responses-tool")
+    return json.dumps({"who": reply}, ensure_ascii=False) if tool else reply
 
 
 def ask(client, shape: str, split: int = 0, how: str = ""):
@@ -217,7 +242,8 @@ def ask(client, shape: str, split: int = 0, how: str = ""):
     return r
 
 
-@pytest.mark.parametrize("shape", ["openai", "tool", "anthropic", "gemini", "responses"])
+@pytest.mark.parametrize("shape", ["openai", "tool", "anthropic", "anthropic-tool", "gemini", "responses",
+                                   "responses-tool"])
 def test_stream_split_at_every_position(pproxy, model, shape):
     with pproxy.client() as c:
         n = len(expected(shape)) + 2  # the reply as the model writes it (surrogates are longer or equal)
