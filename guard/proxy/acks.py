@@ -26,6 +26,8 @@ from guard.coaching import Found
 from guard.types import Verdict
 
 MAX_ENTRIES = 20_000  # per table; past it the oldest go (a flood of warnings cannot grow memory)
+MAX_KEYS_PER_RULE = 32  # flagged passages kept one by one per rule; more are one combined key
+MAX_FOUND = 20          # findings a coaching page lists (the rest are counted by the audit record)
 
 
 def flagged(verdict: Verdict) -> frozenset[tuple[str, str]]:
@@ -46,7 +48,14 @@ def flagged(verdict: Verdict) -> frozenset[tuple[str, str]]:
             out.add((f.rule, f"{f.digest}:{item}" if item else f"{f.digest}:unbound:{secrets.token_hex(8)}"))
         else:
             out.add((f.rule, f.digest))
-    return frozenset(out)
+    # Bounded memory per pending warning: a rule flagged at more than MAX_KEYS_PER_RULE passages is
+    # one key (the digest of all of them, so the same content is covered, another is not).
+    by_rule: dict[str, list[str]] = {}
+    for rule, digest in out:
+        by_rule.setdefault(rule, []).append(digest)
+    return frozenset((rule, d) for rule, ds in by_rule.items() for d in
+                     (ds if len(ds) <= MAX_KEYS_PER_RULE else
+                      ["n:" + hashlib.sha256("|".join(sorted(ds)).encode()).hexdigest()[:32]]))
 
 
 @dataclass

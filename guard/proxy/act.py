@@ -103,7 +103,7 @@ class Act:
         if verdict.action in ("allow", "log", "pseudonymise", "redact") and pseudo.wanted(verdict):
             # Values go out as their conversation's surrogates; restored in the answer (stream.py).
             new, why = self.pseudo.request(flow, target.who.user or target.who.client or client_of(flow),
-                                           verdict, parts, new, policy)
+                                           verdict, parts, new, policy, engine=target.engine)
             if new is None:
                 verdict = dataclasses.replace(verdict, action="block")
                 note = f"{why}: blocked"

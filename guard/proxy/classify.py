@@ -10,11 +10,12 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import re
 import socket
 
 from mitmproxy import http
 
-from guard.catalog import ACK_HOST
+from guard.catalog import ACK_HOST, Service
 from guard.proxy.act import Act, access_verdict, last_resort
 from guard.proxy import shadow
 from guard.proxy.body import fail
@@ -69,9 +70,15 @@ class Classify:
                 host = name
                 break
         via_origin = False
+        access = None
         if svc is None and catalog.is_storage(host):
             svc = catalog.web_app_for(req.headers.get("origin") or req.headers.get("referer"))
             via_origin = svc is not None
+            if svc is None and req.method in ("PUT", "POST", "PATCH") and presigned(path):
+                # A presigned/SAS upload without an AI origin: AI desktop apps and SDKs upload so
+                # (no Origin header). Its content is inspected like any upload (the access rules
+                # are for AI services, not for the storage): fail closed, a marked file never goes.
+                svc, via_origin, access = PRESIGNED_STORAGE, True, "allow"
         if svc is None:
             if catalog.discover and req.method in ("POST", "PUT", "PATCH"):
                 if not could_be_llm_call(req):
@@ -82,8 +89,8 @@ class Classify:
             return None
         who = who_of(flow, snap)
         activity = catalog.activity(svc, req.method, path, req.headers.get("content-type", ""), via_origin)
-        target = Target(svc, host, req.port, via_origin, snap, who, activity, catalog.access(svc, activity, who),
-                        path=path)
+        target = Target(svc, host, req.port, via_origin, snap, who, activity,
+                        access or catalog.access(svc, activity, who), path=path)
         flow.metadata[META] = target
         req.stream = False  # an AI request is always inspected whole, never streamed past us
         if target.access == "block":
@@ -98,6 +105,16 @@ class Classify:
             verdict = fail("uninspectable.limit", f"body of {length} bytes exceeds {limit}")
             return self.act.act(flow, target, verdict, b"", [], [])
         return None
+
+
+PRESIGNED_STORAGE = Service("storage", "对象存储预签名上传 / presigned object-storage upload")
+# Query names of a presigned or SAS URL: Azure SAS (sig, sv, se), S3/OSS/COS/GCS presigned.
+_PRESIGNED = re.compile(r"[?&](sig|x-amz-signature|x-amz-credential|signature|x-oss-signature|q-signature|"
+                        r"x-goog-signature|x-tos-signature|ossaccesskeyid|awsaccesskeyid)=", re.I)
+
+
+def presigned(path: str) -> bool:
+    return "?" in path and _PRESIGNED.search(path) is not None
 
 
 _LOCAL_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
