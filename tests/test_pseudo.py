@@ -268,6 +268,34 @@ def test_conversation_id_from_the_answer_names_the_conversation(engine):
     assert json.loads(new)["messages"][0]["content"] in json.loads(again)["messages"][0]["content"]
 
 
+def test_value_left_in_a_file_blocks(engine):
+    """The prompt's name is swapped, but the same name inside a base64 file would go out: blocked."""
+    import base64
+    (verdict, parts, _), _ = decide(engine, "x")
+    b64 = base64.b64encode("合同：星河乳业 采购 2025 年度报价单 明细如下".encode()).decode()
+    body = json.dumps({"messages": [{"role": "user", "content": "星河乳业报价"}],
+                       "file": "data:text/plain;base64," + b64}, ensure_ascii=False).encode()
+    verdict, parts, _ = inspect(engine, Request(body, {"content-type": "application/json"}, "/v1/chat/completions"),
+                                time.perf_counter())
+    assert verdict.action == "pseudonymise"
+    flow = tflow.tflow()
+    flow.request.content = body
+    flow.request.headers["content-type"] = "application/json"
+    p = Pseudonyms()
+    assert p.request(flow, "alice", verdict, parts, None, engine.policy)[0] is not None  # without the check
+    new, why = p.request(flow, "alice", verdict, parts, None, engine.policy, engine=engine)
+    assert new is None and "left" in why
+
+
+def test_surrogates_pass_the_check_again(engine):
+    (verdict, parts, _), body = decide(engine, "电话13912340000 身份证110105198803121236 星河乳业")
+    flow = tflow.tflow()
+    flow.request.content = body
+    flow.request.headers["content-type"] = "application/json"
+    new, why = Pseudonyms().request(flow, "alice", verdict, parts, None, engine.policy, engine=engine)
+    assert why == "" and b"13912340000" not in new
+
+
 def test_value_in_the_url_blocks(engine):
     (verdict, parts, _), body = decide(engine, "星河乳业的报价单")
     flow = tflow.tflow()

@@ -22,13 +22,19 @@ import copy
 import json
 import logging
 import re
+import time
 import zlib
 from dataclasses import dataclass
 from urllib.parse import unquote
 
 from mitmproxy import http
 
-from guard.pseudo import Conversation, Restorer, Store, Table, kind_of, label_of
+from guard.errors import Deferred
+from guard.extract import Context
+from guard.extract.jsonwalk import scan_string
+from guard.proxy.body import HEADERS, Request
+from guard.proxy.body import inspect as inspect_body
+from guard.pseudo import Conversation, Restorer, Store, Table, canonical, kind_of, label_of
 from guard.types import Finding, Verdict
 
 log = logging.getLogger("guard")
@@ -123,7 +129,7 @@ class Pseudonyms:
 
     # -- request ------------------------------------------------------------------------
     def request(self, flow: http.HTTPFlow, sender: str, verdict: Verdict, parts, body: bytes | None,
-                policy, message: str | None = None) -> tuple[bytes | None, str]:
+                policy, message: str | None = None, engine=None) -> tuple[bytes | None, str]:
         """(new body, "") or (None, why it cannot be done in place: the caller blocks).
         With `message`: a WebSocket message's text instead of the body (one mapping per socket)."""
         values: dict[str, str] = {}   # real -> rule id
@@ -191,6 +197,10 @@ class Pseudonyms:
             [out, unquote(flow.request.path)] + [v for _, v in flow.request.headers.items()]
         if any(real in w for real in values for w in where):
             return None, "pseudonymisation impossible in place"
+        if engine is not None:
+            why = recheck(engine, out, flow, conv, message)
+            if why:
+                return None, why
         per_rule: dict[str, int] = {}
         for rid in values.values():
             per_rule[rid] = per_rule.get(rid, 0) + 1
@@ -290,6 +300,37 @@ class Pseudonyms:
         message.text = json.dumps(outs[0], ensure_ascii=False)
         for extra in outs[1:]:
             inject(json.dumps(extra, ensure_ascii=False))
+
+
+RECHECK_MAX = 1 << 20  # bytes of a rewritten body read again on the event loop
+
+
+def recheck(engine, out: str, flow: http.HTTPFlow, conv: Conversation, message: str | None) -> str:
+    """The rewritten body read again as the service will read it: a pseudonymise value still in
+    it that is not one of this conversation's surrogates (inside a base64 file, an attachment,
+    a spelling the swap missed) means it cannot go out. "" when clean."""
+    data = out.encode("utf-8")
+    if len(data) > RECHECK_MAX:
+        return "pseudonymisation impossible: request too large to check again"
+    try:
+        if message is not None:
+            c = Context(engine.policy.limits, False)
+            scan_string(c, out, "websocket")
+            verdict, parts = engine.scan_parts(c.out.parts, c.out.problems, time.perf_counter()), c.out.parts
+        else:
+            headers = {k: flow.request.headers[k] for k in HEADERS if k in flow.request.headers}
+            verdict, parts, _ = inspect_body(engine, Request(data, headers, flow.request.path), time.perf_counter(),
+                                             allow_slow=False)
+    except Deferred:
+        return "pseudonymisation impossible: the request carries pictures or documents"
+    for f in verdict.findings:
+        if f.action != "pseudonymise":
+            continue
+        if f.span is None or not 0 <= f.part_index < len(parts):
+            return "pseudonymisation impossible: a value is left"
+        if canonical(parts[f.part_index].text[f.span[0]:f.span[1]])[0] not in conv.real_of:
+            return "pseudonymisation impossible in place: a value is left (in a file or encoded)"
+    return ""
 
 
 def restore_json(table: Table, node) -> tuple[object, int]:

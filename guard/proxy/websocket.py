@@ -100,7 +100,8 @@ class WebSocketMessages:
         c = Context(target.engine.policy.limits, False)
         scan_string(c, message.text, "websocket")  # the parts the findings' spans point into, again
         new, why = self.act.pseudo.request(flow, target.who.user or target.who.client or client_of(flow), verdict,
-                                           c.out.parts, None, target.engine.policy, message=message.text)
+                                           c.out.parts, None, target.engine.policy, message=message.text,
+                                           engine=target.engine)
         return (new.decode("utf-8") if new is not None else None), why
 
     def restore(self, flow: http.HTTPFlow, pseudonyms: pseudo.Pseudonyms):
