@@ -351,3 +351,32 @@ def test_websocket_frames_every_text_field_is_a_piece():
     first = ev.event({"event": "appendText", "text": "你好" + s[:3]})
     second = ev.event({"event": "appendText", "text": s[3:]})
     assert first[-1]["text"] == "你好" and second[-1]["text"] == "星河乳业"
+
+
+def test_hashed_list_terms_pseudonymised_in_an_extending_policy(tmp_path):
+    """Terms known to the proxy only as salted hashes (guard hash-terms) are swapped too."""
+    import subprocess
+    import sys
+    (tmp_path / "terms.txt").write_text("青鸾计划\n星河乳业\n", encoding="utf-8")
+    subprocess.run([str(Path(sys.executable).parent / "guard"), "hash-terms", "--salt-file", str(tmp_path / "salt"),
+                    "--out", str(tmp_path / "terms.hashed"), str(tmp_path / "terms.txt")], check=True,
+                   capture_output=True)
+    (tmp_path / "terms.txt").unlink()
+    (tmp_path / "p.yaml").write_text(f"""id: hashed
+extends: [{ROOT / 'policies' / 'default.yaml'}]
+lists:
+  secret_customers: {{hashed: terms.hashed, salt_file: salt}}
+rules:
+  - id: custom.hashed-customer
+    action: pseudonymise
+    pseudonym: 客户
+    keywords_from: [secret_customers]
+""", encoding="utf-8")
+    eng = Engine.from_policy_file(tmp_path / "p.yaml")
+    (verdict, parts, _), body = decide(eng, "请帮我给星河乳业写一封邮件，关于青鸾计划")
+    assert verdict.action == "pseudonymise"
+    flow = tflow.tflow()
+    flow.request.content = body
+    new, why = Pseudonyms().request(flow, "alice", verdict, parts, None, eng.policy, engine=eng)
+    text = json.loads(new)["messages"][0]["content"]
+    assert why == "" and "星河乳业" not in text and "青鸾计划" not in text and text.count("〔客户") == 2
