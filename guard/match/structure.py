@@ -241,6 +241,11 @@ def is_listed(text: str, start: int, end: int, level: str) -> bool:
     near = [text[ls:le], *before[:LIST_REACH], *after[:LIST_REACH]]
     if level and any(m.group(1) != level for line in near for m in _LEVEL_SYMBOL.finditer(line)):
         return True
+    # A column of options, one level a line (a CSV's 密级选项 / 绝密 / 机密 / 秘密).
+    word = text[start:end].strip(_LEAD + _TRAIL)
+    bare = [line.strip(_LEAD + _TRAIL + "□☐○,，;；") for line in (*before[:1], *after[:1])]
+    if any(b != word and _BARE_LEVEL.fullmatch(b) for b in bare):
+        return True
     if before and len(before[0].strip()) <= 30 and any(c in before[0] for c in _TITLE_CUES):
         return True  # right under a heading that says what follows (密级标志示例, 国家秘密标志)
     item = _ITEM.match(text, ls)
@@ -420,6 +425,9 @@ def column_rows(text: str, start: int, end: int) -> int:
         if col < len(rc) and _LEVEL_WORDS.search(row[rc[col][0]:rc[col][1]]):
             count += 1
     return count
+
+
+_BARE_LEVEL = re.compile(r"(?:核心商密|普通商密|商业秘密|工作秘密|绝密|机密|秘密|内部|公开|非密)级?")
 
 
 def level_of(value: str) -> str:

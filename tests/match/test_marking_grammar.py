@@ -345,7 +345,14 @@ def heading(draw, family):
     return f"保密知识手册\n\n{deco}{level}{close}\n{level}{explain}机关、单位在履行职责中产生的有关事项。"
 
 
-MENTIONS = {"heading": heading, "listed": listed, "options": options, "definition": definition, "example_box": example_box,
+@st.composite
+def option_column(draw, family):
+    levels = list(dict.fromkeys(FAMILY[family]["levels"]))[:3] + ["公开"]
+    head = draw(st.sampled_from(["密级选项", "可选密级", "密级（下拉选项）"]))
+    return head + "\n" + "\n".join(draw(st.permutations(levels))) + "\n"
+
+
+MENTIONS = {"option_column": option_column, "heading": heading, "listed": listed, "options": options, "definition": definition, "example_box": example_box,
             "example_table": example_table, "template": template, "quoted": quoted, "question": question,
             "prose": prose, "glossary": glossary}
 MENTION_CELLS = [(f, m) for f in FAMILY for m in MENTIONS]
