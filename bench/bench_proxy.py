@@ -6,7 +6,9 @@ Variants, all with TLS interception and the same loopback upstream (via --map-re
   guard  guard proxy (the lean master)
   lean   the lean master without the guard addon (the ceiling for `guard proxy`)
 Each round runs every variant for --seconds with the same client and concurrency, in
-turn, so drift on the machine hits them alike. Prints req/s, p50/p99 and ratios to bare.
+turn, so drift on the machine hits them alike. Prints req/s, p50/p99 and ratios to bare,
+and the proxy's CPU time per request (its process and children, from /proc): on a loaded
+machine that figure moves far less than req/s does.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing as mp
+import os
 import socket
 import ssl
 import statistics
@@ -103,6 +106,22 @@ def start_proxy(kind, up_port, confdir, audit):
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log)
     wait_port(port)
     return proc, port
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its descendants (inspection workers), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, IndexError, ValueError):
+            continue  # exited meanwhile
+    return total
 
 
 def connect(proxy_port, cafile):
@@ -225,9 +244,12 @@ def main() -> int:
             if key not in chosen:
                 continue
             results = {v: ([], 0) for v in variants}
+            cpu = dict.fromkeys(variants, 0.0)
             for _ in range(args.rounds):
                 for v in variants:
+                    before = cpu_seconds(procs[v][0].pid)
                     lat, err = load(procs[v][1], cafile, req, secs, conns)
+                    cpu[v] += cpu_seconds(procs[v][0].pid) - before
                     results[v] = (results[v][0] + lat, results[v][1] + err)
             print(f"{name}, {conns} connection(s), {args.rounds} x {secs:g}s per variant:")
             base = len(results["bare"][0]) if "bare" in results else None
@@ -237,7 +259,9 @@ def main() -> int:
                 p50 = statistics.median(lat) * 1000
                 p99 = sorted(lat)[int(len(lat) * 0.99) - 1] * 1000
                 ratio = f"  {len(lat) / base:.2f}x bare" if base else ""
-                print(f"  {v:6s} {rps:8.1f} req/s   p50 {p50:7.2f} ms   p99 {p99:7.2f} ms   errors {err}{ratio}")
+                per = cpu[v] / len(lat) * 1e6
+                print(f"  {v:6s} {rps:8.1f} req/s   p50 {p50:7.2f} ms   p99 {p99:7.2f} ms   errors {err}{ratio}"
+                      f"   proxy CPU {per:6.0f} us/req")
         # Other users' prompts while one user keeps uploading: extraction runs off the event loop.
         prompt_req = workloads[0][1]
         upload_req = workloads[1][1]

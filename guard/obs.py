@@ -37,18 +37,31 @@ WORKER_RESTARTS = Counter("guard_worker_restarts", "Inspection worker pools repl
 PENDING = Gauge("guard_inspections_in_flight", "Requests being inspected off the event loop", registry=REGISTRY)
 
 # -- logs ----------------------------------------------------------------------------------
+_second = [-1, ""]  # the last whole second formatted: one line per request, a strftime per second
+
+
+def _now_iso() -> str:
+    now = time.time()
+    sec = int(now)
+    if sec != _second[0]:
+        _second[:] = [sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))]
+    return f"{_second[1]}.{int(now % 1 * 1000):03d}Z"
+
+
 def _timestamp(_logger, _name, event: dict) -> dict:
     # ISO 8601 UTC with milliseconds, at a tenth of TimeStamper's cost: one line per request.
-    now = time.time()
-    event["timestamp"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+    event["timestamp"] = _now_iso()
     return event
 
 
 _SHARED = [structlog.processors.add_log_level, _timestamp]
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str, separators=(",", ":"))
+
+
 def _dumps(obj, **kw) -> str:
-    return json.dumps(obj, ensure_ascii=False, default=str, separators=(",", ":"))
+    return _ENCODER.encode(obj)  # one encoder, not one built per line as json.dumps(**options) does
 
 
 def _renderer(fmt: str, stream) -> structlog.types.Processor:
@@ -65,7 +78,14 @@ def _logger(stream, renderer):
                                  wrapper_class=structlog.make_filtering_bound_logger(logging.INFO)).bind()
 
 
+def _json_writer(log, renderer):
+    """The WriteLogger under `log` when it renders JSON lines: the decision line (one per request)
+    is then rendered here directly, the same line at a third of the processor chain's cost."""
+    return log._logger if isinstance(renderer, structlog.processors.JSONRenderer) else None
+
+
 _log = _logger(sys.stderr, _renderer("json", sys.stderr))
+_json_out = _json_writer(_log, structlog.processors.JSONRenderer())
 _handler: logging.Handler | None = None
 
 
@@ -73,10 +93,11 @@ def configure(fmt: str = "auto", stream=None, own_stdlib: bool = True) -> None:
     """Logs to `stream` (stderr) as JSON lines or console lines. With own_stdlib, records of the
     standard `logging` module (mitmproxy's own, the guard's warnings) go through the same
     renderer; under mitmdump its termlog prints those instead."""
-    global _log, _handler
+    global _log, _json_out, _handler
     stream = stream or sys.stderr
     renderer = _renderer(fmt, stream)
     _log = _logger(stream, renderer)
+    _json_out = _json_writer(_log, renderer)
     if not own_stdlib:
         return
     root = logging.getLogger()
@@ -101,14 +122,26 @@ def decision(*, event_id: str, action: str, rules, provider: str, host: str, cli
              department: str | None, decision_ms: float, body_size: int, policy: str, kind: str = "http",
              activity: str = "", would: str | None = None, exempt: str | None = None) -> None:
     """The one canonical line per decided request (metadata only) and its metrics."""
-    REQUESTS.labels(provider, action).inc()
+    counter = _REQUESTS.get((provider, action))
+    if counter is None:  # labels() takes a lock and builds a key each time: one lookup instead
+        counter = _REQUESTS[(provider, action)] = REQUESTS.labels(provider, action)
+    counter.inc()
     DECISION_SECONDS.observe(decision_ms / 1000)
     INSPECTED_BYTES.inc(body_size)
-    extra = {}
+    fields = {"event_id": event_id, "action": action, "rules": list(rules), "provider": provider, "host": host,
+              "client": client, "user": user, "department": department, "decision_ms": decision_ms,
+              "body_size": body_size, "policy": policy, "kind": kind, "activity": activity}
     if would:
-        extra["would"] = would
+        fields["would"] = would
     if exempt:
-        extra["exempt"] = exempt
-    _log.info("decision", event_id=event_id, action=action, rules=list(rules), provider=provider, host=host,
-              client=client, user=user, department=department, decision_ms=decision_ms, body_size=body_size,
-              policy=policy, kind=kind, activity=activity, **extra)
+        fields["exempt"] = exempt
+    out = _json_out
+    if out is None:
+        _log.info("decision", **fields)
+        return
+    # What structlog's chain makes of it (add_log_level, _timestamp, JSONRenderer), keys in that order.
+    fields["event"], fields["level"], fields["timestamp"] = "decision", "info", _now_iso()
+    out.msg(_ENCODER.encode(fields))
+
+
+_REQUESTS: dict[tuple[str, str], object] = {}
