@@ -427,7 +427,8 @@ def column_rows(text: str, start: int, end: int) -> int:
     return count
 
 
-_BARE_LEVEL = re.compile(r"(?:核心商密|普通商密|商业秘密|工作秘密|绝密|机密|秘密|内部|公开|非密)级?")
+_BARE_LEVEL = re.compile(r"(?:核心商业秘密|普通商业秘密|核心商密|普通商密|商业秘密|商密|技术秘密|经营秘密|(?:公司|企业|集团)(?:秘密|机密|绝密)"
+                         r"|工作秘密|绝密|机密|秘密|内部(?:资料|文件|材料|使用|公开)?|仅限内部使用|限内部使用|受控|公开|非密)级?")
 
 
 def level_of(value: str) -> str:
