@@ -41,6 +41,7 @@ log = logging.getLogger("guard")
 
 META = "guard_pseudo"   # flow metadata: Applied
 HEADER = "X-AI-Guard-Pseudonymised"
+RESTORED = "X-AI-Guard-Restored"
 # Beside such a finding on the coaching page: what happens to it once the warning is confirmed.
 ON_PAGE = "（确认后以假名发出，回答中还原 / sent pseudonymised once confirmed, restored in the answer）"
 _CONV_KEYS = ("conversation_id", "conversationId", "chat_id", "chatId", "session_id", "sessionId")
@@ -269,12 +270,14 @@ class Pseudonyms:
         try:
             obj = json.loads(text)
         except ValueError:
-            resp.text = table.restore(text)[0]
-            return
-        self.learn(sender, applied.conv, obj)
-        new, n = restore_json(table, obj)
-        if n:
-            resp.text = json.dumps(new, ensure_ascii=False)
+            restored, _, n = table.restore(text)
+            resp.text = restored
+        else:
+            self.learn(sender, applied.conv, obj)
+            new, n = restore_json(table, obj)
+            if n:
+                resp.text = json.dumps(new, ensure_ascii=False)
+        resp.headers[RESTORED] = str(n)  # a whole answer: how many surrogates it gave back
 
     def websocket_server(self, flow: http.HTTPFlow, message, inject) -> None:
         """A frame from the service: restored; a channel's held tail goes out in a frame of its

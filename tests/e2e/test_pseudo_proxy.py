@@ -264,7 +264,7 @@ def test_whole_answers_restored_despite_mangling(pproxy, shape, how):
     if shape == "structured":
         content = json.loads(content)["who"]
     assert "星河乳业" in content and "13912340000" in content, content
-    assert r.headers["x-ai-guard-pseudonymised"] == "2"
+    assert r.headers["x-ai-guard-pseudonymised"] == "2" and r.headers["x-ai-guard-restored"] == "2"
 
 
 @pytest.mark.parametrize("how", ["case", "space", "emphasis"])
