@@ -55,6 +55,8 @@ class AuditWriter:
         self.key = key
         self.node = node
         self._lock = threading.Lock()
+        self._head_lock = threading.Lock()  # head.json: written by durable appends and by sync()
+        self._head_seq = 0                  # the newest head written: never moved back
         self._fd: int | None = None
         self._day: str | None = None
         self._path: Path | None = None
@@ -232,6 +234,13 @@ class AuditWriter:
             self._close_fd()
 
     def _write_head(self, seq: int, hash_: str) -> None:
+        with self._head_lock:
+            if seq < self._head_seq:
+                return  # a durable append meanwhile wrote a newer head
+            self._write_head_file(seq, hash_)
+            self._head_seq = seq
+
+    def _write_head_file(self, seq: int, hash_: str) -> None:
         head = self.dir / HEAD_FILE
         tmp = self.dir / f".{HEAD_FILE}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, self._file_mode)
@@ -246,15 +255,28 @@ class AuditWriter:
         os.replace(tmp, head)  # atomic: head.json is the old or the new one, never half of one
 
     def sync(self) -> None:
+        # The fsync runs outside the writer's lock: the event loop goes on appending allowed
+        # records instead of waiting for the disk. It syncs a duplicate of the descriptor, which
+        # a day's rotation or a recovery meanwhile cannot close under it.
         with self._lock:
             if not self._dirty or self._fd is None:
                 return
             try:
-                os.fsync(self._fd)
-                self._write_head(self.seq, self.prev)
+                fd = os.dup(self._fd)
             except OSError as e:
                 raise AuditError(f"cannot sync audit log: {e.strerror or e}") from None
+            seq, prev = self.seq, self.prev
             self._dirty = False
+        try:
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            self._write_head(seq, prev)
+        except OSError as e:
+            with self._lock:
+                self._dirty = True
+            raise AuditError(f"cannot sync audit log: {e.strerror or e}") from None
 
     def close(self) -> None:
         try:
