@@ -223,7 +223,7 @@ class Pseudonyms:
         """A conversation id in the answer names this conversation from now on."""
         if not isinstance(obj, dict):
             return
-        for node in (obj, obj.get("message"), obj.get("response")):
+        for node in (obj, obj.get("message"), obj.get("response"), obj.get("v")):  # v: ChatGPT's patch stream
             if not isinstance(node, dict):
                 continue
             for k in _LEARN_KEYS:

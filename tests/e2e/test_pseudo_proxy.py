@@ -24,6 +24,8 @@ REALS = ("星河乳业", "13912340000")
 
 
 def user_text(body: dict) -> str:
+    if "action" in body:  # ChatGPT web
+        return body["messages"][-1]["content"]["parts"][0]
     if "contents" in body:
         return body["contents"][-1]["parts"][0]["text"]
     if isinstance(body.get("input"), str):
@@ -82,6 +84,12 @@ def events(shape: str, pieces: list[str]) -> list[bytes]:
                 + [sse("response.function_call_arguments.done", {
                     "type": "response.function_call_arguments.done", "item_id": "fc_1", "output_index": 0,
                     "arguments": "".join(pieces)})])
+    if shape == "chatgpt":  # the web app: a JSON-patch stream, the conversation id in its first event
+        return ([sse("delta_encoding", '"v1"'),
+                 sse("delta", {"p": "", "o": "add", "v": {"message": {"author": {"role": "assistant"}, "content": {
+                     "content_type": "text", "parts": [""]}}, "conversation_id": "conv-7"}}),
+                 sse("delta", {"p": "/message/content/parts/0", "o": "append", "v": pieces[0]})]
+                + [sse("delta", {"v": p}) for p in pieces[1:]] + [sse(None, "[DONE]")])
     if shape == "gemini":
         return [sse(None, {"candidates": [{"content": {"role": "model", "parts": [{"text": p}]}, "index": 0}]})
                 for p in pieces]
@@ -118,6 +126,9 @@ def read_back(shape: str, body: bytes) -> str:
                 text.append(obj["delta"])
             else:
                 assert obj["arguments"] == "".join(text)
+        elif shape == "chatgpt":
+            if isinstance(obj, dict) and isinstance(obj.get("v"), str):
+                text.append(obj["v"])
         elif shape == "gemini":
             text.append(obj["candidates"][0]["content"]["parts"][0]["text"])
         elif shape == "responses":
@@ -217,11 +228,15 @@ URLS = {"openai": "https://api.openai.com/v1/chat/completions", "tool": "https:/
         "structured": "https://api.openai.com/v1/chat/completions",
         "responses": "https://api.openai.com/v1/responses", "anthropic": "https://api.anthropic.com/v1/messages",
         "responses-tool": "https://api.openai.com/v1/responses",
+        "chatgpt": "https://chatgpt.com/backend-api/conversation",
         "anthropic-tool": "https://api.anthropic.com/v1/messages",
         "gemini": "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse"}
 
 
 def body_for(shape: str, text: str) -> dict:
+    if shape == "chatgpt":
+        return {"action": "next", "model": "auto", "messages": [
+            {"id": "m1", "author": {"role": "user"}, "content": {"content_type": "text", "parts": [text]}}]}
     if shape == "gemini":
         return {"contents": [{"role": "user", "parts": [{"text": text}]}]}
     if shape.startswith("responses"):
@@ -243,7 +258,7 @@ def ask(client, shape: str, split: int = 0, how: str = ""):
 
 
 @pytest.mark.parametrize("shape", ["openai", "tool", "anthropic", "anthropic-tool", "gemini", "responses",
-                                   "responses-tool"])
+                                   "responses-tool", "chatgpt"])
 def test_stream_split_at_every_position(pproxy, model, shape):
     with pproxy.client() as c:
         n = len(expected(shape)) + 2  # the reply as the model writes it (surrogates are longer or equal)
@@ -287,6 +302,19 @@ def test_same_surrogates_within_a_conversation_and_marking_still_blocks(pproxy, 
     trail = "".join(p.read_text("utf-8") for p in pproxy.audit.rglob("*.jsonl"))
     assert "pseudonymise" in trail and not any(real in trail for real in REALS)
     assert "〔" not in trail  # no surrogate in the trail either
+
+
+def test_web_app_conversation_keeps_its_surrogates_across_turns(pproxy, model):
+    """ChatGPT web: turn one has no conversation_id (its answer names it: conv-7); turn two carries
+    it and only the new message, and must use the same surrogates."""
+    with pproxy.client() as c:
+        ask(c, "chatgpt", 3)
+        first = json.loads(model.received[-1])["messages"][-1]["content"]["parts"][0]
+        turn2 = dict(body_for("chatgpt", "再说一次：星河乳业"), conversation_id="conv-7")
+        r = c.post(URLS["chatgpt"], json=turn2, headers={"x-shape": "chatgpt", "x-split": "5"})
+        assert read_back("chatgpt", r.content) == "你说：再说一次：星河乳业"
+    second = json.loads(model.received[-1])["messages"][-1]["content"]["parts"][0]
+    assert first.split(" ")[0] in second  # the customer's surrogate of turn one
 
 
 def test_websocket_frames_restored(pproxy):
