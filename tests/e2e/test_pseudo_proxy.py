@@ -333,3 +333,23 @@ def test_websocket_frames_restored(pproxy):
                 got.append(frame["text"])
             assert "".join(got) == want, (k, got)
             assert not any(real in WS_RECEIVED[-1] for real in REALS)  # the service saw surrogates
+
+
+def test_warning_page_says_what_goes_out_pseudonymised_and_confirmed_request_does(pproxy, model):
+    """An internal marking warns; the customer beside it is named on the coaching page as going out
+    pseudonymised; once confirmed, the request goes out with the surrogate, the answer restored."""
+    from harness import acknowledge
+    text = "内部\n关于星河乳业的报价"
+    with pproxy.client() as c:
+        r = c.post(URLS["json"], json=body_for("json", text), headers={"x-shape": "json"})
+        assert r.status_code == 403 and r.headers["x-ai-guard-action"] == "warn"
+        link = r.headers["x-ai-guard-ack"]
+        page = c.get(link)
+        assert "以假名发出" in page.text
+        assert acknowledge(c, link).status_code == 200
+        n = len(model.received)
+        r = c.post(URLS["json"], json=body_for("json", text), headers={"x-shape": "json"})
+        assert r.status_code == 200 and len(model.received) == n + 1
+        assert "星河乳业" not in model.received[-1].decode("utf-8")
+        assert r.json()["choices"][0]["message"]["content"] == "你说：" + text
+        assert r.headers["x-ai-guard-pseudonymised"] == "1"
