@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-quick bench bench-proxy bench-attacks mutate clean
+.PHONY: install run test test-quick bench bench-proxy bench-attacks attacks mutate clean
 
 install: $(STAMP)
 
@@ -39,6 +39,13 @@ bench-proxy: install
 
 bench-attacks: install
 	$(BIN)/python bench/bench_attacks.py
+
+# Our attack generator (tests/adversarial) on a larger sample than CI's 24: real guard proxy,
+# loopback receiver; figures printed and written to var/attacks.json. make attacks ATTACKS=2000
+ATTACKS ?= 400
+attacks: install
+	mkdir -p var
+	ATTACKS=$(ATTACKS) ATTACKS_REPORT=var/attacks.json $(BIN)/python -m pytest -q -p no:randomly -s tests/adversarial
 
 # Mutation testing of the protection modules (tools/mutate.py; not in CI: minutes per module).
 # One module: make mutate MODULES=guard/identity.py

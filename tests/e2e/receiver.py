@@ -58,7 +58,9 @@ def multipart_fields(body: bytes, content_type: str) -> list[tuple[str, bytes]]:
             text = part.get_payload(decode=False)
             raw = text.encode("ascii", "ignore") if isinstance(text, str) else bytes(text)
             raw = re.sub(rb"[^A-Za-z0-9+/]", b"", raw)
-            raw = base64.b64decode(raw[:len(raw) // 4 * 4])
+            if len(raw) % 4 == 1:  # a dangling character: dropped, as lenient decoders do
+                raw = raw[:-1]
+            raw = base64.b64decode(raw + b"=" * (-len(raw) % 4))
         else:
             raw = part.get_payload(decode=True) or b""
         out.append((str(name), raw))
@@ -209,6 +211,15 @@ def reveals(data: bytes, mark: str, depth: int = 0) -> bool:
     for text in _texts(data):
         if want in _normal(text):
             return True
+    if data[:5] == b"%PDF-":
+        try:
+            import pypdfium2
+            pdf = pypdfium2.PdfDocument(data)
+            text = "".join(page.get_textpage().get_text_range() for page in pdf)
+            if _normal(mark) in _normal(text):
+                return True
+        except Exception:
+            pass
     if b"%" in data:
         decoded = unquote_to_bytes(data)
         if decoded != data and reveals(decoded, mark, depth + 1):
