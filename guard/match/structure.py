@@ -102,7 +102,7 @@ def has_cue(text: str, start: int, end: int, before_cues, after_cues, previous_l
     ls, le = line_bounds(text, start, end)
     before = text[max(ls, start - window):start]
     after = text[end:min(le, end + window)]
-    after = _PERIOD.sub("", after, count=1).lstrip(" \t”’」』\"'》")
+    after = _PERIOD.sub("", after, count=1).lstrip(" \t”’」』\"'》，,")  # (内部资料，是指…)
     if any(c in before for c in before_cues) or any(after.startswith(c) for c in after_cues):
         return True
     if _EXPLAINED.match(after):
