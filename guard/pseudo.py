@@ -117,6 +117,8 @@ class Conversation:
     used: set[str] = field(default_factory=set)                  # label codes taken, per label
     version: int = 0
     _table: "Table | None" = None
+    on_new: object = None  # the store's count of values held, told of each new one
+    names: int = 1         # keys the store holds it under (a learnt conversation id is a second)
 
     def surrogate(self, real: str, kind: str, label: str, rng: secrets.SystemRandom, max_entries: int) -> str | None:
         k = value_key(real)
@@ -148,6 +150,8 @@ class Conversation:
         self.real_of[c] = real
         self.kinds[c] = kind
         self.version += 1
+        if self.on_new is not None:
+            self.on_new()
         return s
 
     def table(self) -> "Table":
@@ -234,8 +238,10 @@ class Store:
     """Conversations by key, in memory only: bounded (least recently used go first) and each
     expiring `ttl` seconds after its last use, with its mapping."""
 
-    def __init__(self, ttl: float = 4 * 3600, max_conversations: int = 20000, max_entries: int = 2000):
+    def __init__(self, ttl: float = 4 * 3600, max_conversations: int = 20000, max_entries: int = 2000,
+                 max_values: int = 200_000):
         self.ttl, self.max_conversations, self.max_entries = ttl, max_conversations, max_entries
+        self.max_values, self.values = max_values, 0  # values held over all conversations (memory bound)
         self._items: OrderedDict[str, Conversation] = OrderedDict()
         self._lock = threading.Lock()
         self.rng = secrets.SystemRandom()
@@ -250,21 +256,41 @@ class Store:
         now = time.monotonic()
         with self._lock:
             while self._items and next(iter(self._items.values())).expires <= now:
-                self._items.popitem(last=False)  # least recently used first: expired ones lead
+                self._pop()  # least recently used first: expired ones lead
             conv = self._items.get(key)
             if conv is None:
                 if not create:
                     return None
-                conv = self._items[key] = Conversation(key, now + self.ttl)
+                conv = self._items[key] = Conversation(key, now + self.ttl, on_new=self._grew)
             self._items.move_to_end(key)
-            while len(self._items) > self.max_conversations:
-                self._items.popitem(last=False)
+            while len(self._items) > 1 and (len(self._items) > self.max_conversations
+                                            or self.values > self.max_values):
+                self._pop()
             conv.expires = now + self.ttl
             return conv
+
+    def _grew(self) -> None:
+        self.values += 1
+
+    def _pop(self) -> None:
+        _, conv = self._items.popitem(last=False)
+        conv.names -= 1
+        if conv.names == 0:  # its last name gone: its values with it
+            self.values -= len(conv.surrogate_of)
 
     def alias(self, key: str, conv: Conversation) -> None:
         """A second name for a conversation (the provider's id, learnt from its first answer)."""
         with self._lock:
+            old = self._items.get(key)
+            if old is conv:
+                self._items.move_to_end(key)
+                return
+            if old is not None:
+                self._items.pop(key)
+                old.names -= 1
+                if old.names == 0:
+                    self.values -= len(old.surrogate_of)
+            conv.names += 1
             self._items[key] = conv
             self._items.move_to_end(key)
 

@@ -78,6 +78,13 @@ def test_store_expires_and_is_bounded():
     assert len(store) <= 3
     assert store.get("a").surrogate("13912340000", "cn-mobile", "", store.rng, 10) is not None
     assert s1  # (the old surrogate is unrecoverable: nothing to compare it with but itself)
+    many = Store(max_values=10)
+    for k in "abcdef":
+        conv = many.get(k)
+        for i in range(4):
+            conv.surrogate(f"{k}{i}", "label", "L", many.rng, 100)
+    many.get("g")
+    assert many.values <= 10 + 4 and many.get("a", create=False) is None  # oldest forgotten first
     full = Store(max_entries=2).get("x")
     assert [full.surrogate(str(i), "label", "L", random.SystemRandom(), 2) for i in range(3)][2] is None
 
