@@ -18,7 +18,7 @@ from guard.match.validators import cn_id, luhn, phone
 from guard.policy.loader import load_policy_text
 from guard.proxy.body import Request, inspect
 from guard.proxy.pseudo import SSE, Events, Pseudonyms, _decoded, audit_view, conversation_of
-from guard.pseudo import Restorer, Store, Table, canonical
+from guard.pseudo import Restorer, Store, canonical
 from guard.scanner import Engine
 
 ROOT = Path(__file__).resolve().parents[1]

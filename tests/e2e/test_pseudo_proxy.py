@@ -230,7 +230,8 @@ URLS = {"openai": "https://api.openai.com/v1/chat/completions", "tool": "https:/
         "responses-tool": "https://api.openai.com/v1/responses",
         "chatgpt": "https://chatgpt.com/backend-api/conversation",
         "anthropic-tool": "https://api.anthropic.com/v1/messages",
-        "gemini": "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse"}
+        "gemini": "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.0-flash"
+                  ":streamGenerateContent?alt=sse"}
 
 
 def body_for(shape: str, text: str) -> dict:
@@ -241,10 +242,11 @@ def body_for(shape: str, text: str) -> dict:
         return {"contents": [{"role": "user", "parts": [{"text": text}]}]}
     if shape.startswith("responses"):
         return {"model": "gpt-4.1", "input": text, "stream": True}
-    return {"model": "m", "messages": [{"role": "user", "content": text}], "stream": shape not in ("json", "structured")}
+    return {"model": "m", "messages": [{"role": "user", "content": text}],
+            "stream": shape not in ("json", "structured")}
 
 
-def expected(shape: str, mangled: str = "") -> str:
+def expected(shape: str) -> str:
     reply = "你说：" + PROMPT
     tool = shape in ("tool", "structured", "anthropic-tool", "responses-tool")
     return json.dumps({"who": reply}, ensure_ascii=False) if tool else reply
