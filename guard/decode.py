@@ -26,7 +26,9 @@ _PCT = re.compile(r"(?:%[0-9A-Fa-f]{2}){3,}")
 # RE2 syntax (the matcher's Set pass): text that holds markup worth resolving. Short tags
 # between a marking's characters are already gaps to the normalizer; these are the rest.
 # No counted repetition of wide classes: in the matcher's RE2 Set they multiply DFA states.
-MARKUP_TRIGGER = r"<!\[CDATA\[|<!--|<!ENTITY|<\?[A-Za-z]|<[A-Za-z][A-Za-z0-9]*[ \t\n][^<>]*=|&[A-Za-z][A-Za-z0-9]+;"
+# A closing tag too: a marking cut into bare spans (<span>秘</span><span>密</span>★<span>1</span>
+# <span>0</span>年) has tags inside its period, where the normalizer's gaps do not reach.
+MARKUP_TRIGGER = r"<!\[CDATA\[|<!--|<!ENTITY|<\?[A-Za-z]|<[A-Za-z][A-Za-z0-9]*[ \t\n][^<>]*=|&[A-Za-z][A-Za-z0-9]+;|</[A-Za-z][A-Za-z0-9]*>"
 # RE2 syntax: the matcher puts this in its Set pass, so text without escapes costs nothing.
 # Also: markup a reader resolves (MARKUP_TRIGGER), JSON string escapes left in text (a JSON
 # body inside a string: \\" and \\n), and UTF-7 shifted runs (+ZwZbxg-).
