@@ -49,7 +49,7 @@ _LEARN_KEYS = ("conversation_id", "conversationId")
 # String fields that carry an answer in pieces across events: the channels a surrogate can be split over.
 DELTA_KEYS = frozenset({"content", "text", "arguments", "partial_json", "delta", "refusal", "thinking",
                         "output_text", "transcript", "v"})
-_INDEX_KEYS = ("index", "output_index", "content_index", "item_id", "id")
+_INDEX_KEYS = ("index", "output_index", "content_index", "item_id")  # which piece of the answer
 
 
 @dataclass
