@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import hmac
+import json
 import re
 import secrets
 import threading
@@ -176,8 +177,10 @@ class Table:
     def __bool__(self):
         return self.rx is not None
 
-    def restore(self, text: str, final: bool = True) -> tuple[str, str, int]:
-        """(restored text that may go out now, the tail held back, surrogates restored)."""
+    def restore(self, text: str, final: bool = True, json_text: bool = False) -> tuple[str, str, int]:
+        """(restored text that may go out now, the tail held back, surrogates restored).
+        json_text: the text is JSON being written (tool-call arguments): a real value goes in
+        escaped, so a name with a quote in it keeps the arguments valid JSON."""
         if self.rx is None or not text:
             return text, "", 0
         canon, idx = canonical(text)
@@ -198,7 +201,8 @@ class Table:
                 hold_at = start  # the next piece may add a digit: not this surrogate after all
                 break
             out.append(text[last:start])
-            out.append(self.real_of[m.group()])
+            real = self.real_of[m.group()]
+            out.append(json.dumps(real, ensure_ascii=False)[1:-1] if json_text else real)
             last, n = end, n + 1
         if final:
             out.append(text[last:])
@@ -219,16 +223,16 @@ class Restorer:
     """Restore a text that arrives in pieces: each piece goes out at once except a tail that
     could still be the start of a surrogate."""
 
-    def __init__(self, table: Table):
-        self.table, self.pending, self.count = table, "", 0
+    def __init__(self, table: Table, json_text: bool = False):
+        self.table, self.pending, self.count, self.json_text = table, "", 0, json_text
 
     def feed(self, piece: str) -> str:
-        out, self.pending, n = self.table.restore(self.pending + piece, final=False)
+        out, self.pending, n = self.table.restore(self.pending + piece, final=False, json_text=self.json_text)
         self.count += n
         return out
 
     def flush(self) -> str:
-        out, _, n = self.table.restore(self.pending, final=True)
+        out, _, n = self.table.restore(self.pending, final=True, json_text=self.json_text)
         self.pending = ""
         self.count += n
         return out

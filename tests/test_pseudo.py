@@ -352,6 +352,25 @@ def test_gzip_answer_inflated_and_restored():
     assert "content-encoding" not in resp.headers and b"13912340000" in out
 
 
+def test_a_name_with_a_quote_keeps_tool_arguments_valid_json():
+    store = Store()
+    conv = store.get("q")
+    s = conv.surrogate('Acme "Robotics"', "label", "客户", store.rng, 10)
+    table = conv.table()
+    args = json.dumps({"customer": s, "note": f"call {s}"}, ensure_ascii=False)
+    ev = Events(table)
+    out = []
+    for k in range(0, len(args), 4):  # streamed: OpenAI tool-call argument pieces
+        out += ev.event({"choices": [{"index": 0, "delta": {"tool_calls": [
+            {"index": 0, "function": {"arguments": args[k:k + 4]}}]}}]})
+    out += ev.event({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})
+    text = "".join(t["function"]["arguments"] for o in out for t in o["choices"][0]["delta"].get("tool_calls", []))
+    assert json.loads(text) == {"customer": 'Acme "Robotics"', "note": 'call Acme "Robotics"'}
+    from guard.proxy.pseudo import restore_json
+    whole, n = restore_json(table, {"choices": [{"message": {"content": args}}]})  # structured output
+    assert n == 2 and json.loads(whole["choices"][0]["message"]["content"])["customer"] == 'Acme "Robotics"'
+
+
 def test_websocket_frames_every_text_field_is_a_piece():
     ev = Events(TABLE, every=True)
     s = SUBS["星河乳业"]

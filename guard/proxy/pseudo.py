@@ -338,6 +338,14 @@ def recheck(engine, out: str, flow: http.HTTPFlow, conv: Conversation, message: 
 
 def restore_json(table: Table, node) -> tuple[object, int]:
     if isinstance(node, str):
+        if node[:1] in ("{", "[") and table:
+            try:  # JSON text inside JSON (structured output, tool-call arguments): restored inside it
+                inner = json.loads(node)
+            except ValueError:
+                pass
+            else:
+                new, n = restore_json(table, inner)
+                return (json.dumps(new, ensure_ascii=False) if n else node), n
         out, _, n = table.restore(node)
         return out, n
     if isinstance(node, dict):
@@ -403,7 +411,11 @@ class Events:
                 seen.add(ck)
                 got = self.channels.get(ck)
                 if got is None or got[0].table is not self.table:
-                    got = (Restorer(self.table), root, path)
+                    # Tool-call arguments are JSON being written: real values go in escaped.
+                    kind = root.get("type", "") if isinstance(root, dict) else ""
+                    json_text = key in ("arguments", "partial_json") or (
+                        isinstance(kind, str) and "arguments" in kind)
+                    got = (Restorer(self.table, json_text), root, path)
                 restorer = got[0]
                 out = restorer.feed(v)
                 self.channels[ck] = (restorer, root, path)
