@@ -29,6 +29,8 @@ TARGETS: dict[str, list[str]] = {
     "guard/match/validators.py": ["tests/match/test_validators.py", "tests/match/test_credentials.py",
                                   "tests/match/test_protections_credentials.py"],
     "guard/match/structure.py": ["tests/match/test_markings.py", "tests/match/test_marking_forms.py"],
+    "guard/match/mentions.py": ["tests/match/test_markings.py", "tests/match/test_marking_forms.py", "tests/match/test_marking_grammar.py"],
+    "guard/match/tables.py": ["tests/match/test_marking_grammar.py"],
     "guard/match/hashing.py": ["tests/match/test_fingerprints.py", "tests/match/test_protections_fingerprints.py"],
     "guard/proxy/acks.py": ["tests/proxy/test_protections_ack.py"],
     "guard/proxy/ack.py": ["tests/proxy/test_protections_ack.py"],

@@ -7,36 +7,26 @@ rule's validator, allowlist, word boundary, mention filter and position constrai
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import ahocorasick
-import re2
 
-from guard.match import structure
+from guard.decode import decoded
+from guard.match import mentions, structure
+from guard.match.hits import Hit, hash_hits  # noqa: F401  (Hit: decide reads it from here)
+from guard.match.regexes import _alternation, _build_set, _compile, relax  # noqa: F401  (relax: tests)
+from guard.match.textspan import (  # noqa: F401  (_utf8: tests)
+    WINDOW, _ByteOffsets, _foot_start, _head_end, _joined, _utf8, _windows,
+)
 from guard.match.validators import VALIDATORS, compact
-from guard.decode import TRIGGER as DECODE_TRIGGER, decoded
 from guard.normalize import DEFAULT_VOCABULARY, Normalized, Normalizer
 from guard.rules import Policy, Rule
 from guard.types import MARKING_AREAS, Part
 
-WINDOW = 96      # characters around a keyword hit that a rule's regex sees
-MAX_LINE = 512   # windows grow to line boundaries, but no further than this
 LINE_HEAD_REACH = 48
 DECODED = "(decoded)"
 BIG_LIST = 20    # keyword-only rules with more terms than this get an RE2 pass of their own (cheaper
                  # than widening the automaton: pyahocorasick slows with many distinct first chars)  # a positional rule's keyword sits within this many chars of its line head
 _NUMERIC = frozenset({"cn_id", "luhn", "uscc", "phone"})
-_WORDCH = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
-
-
-@dataclass(frozen=True, slots=True)
-class Hit:
-    part: int
-    start: int      # in the part's original text
-    end: int
-    value: str      # normalized matched value (for counting distinct values)
-    confirmed: bool = True  # False: the validator had no opinion (an ID number with a wrong check digit)
-    note: str = ""          # the finding's excerpt instead of the text (a registered document's id and overlap)
 
 
 class Matcher:
@@ -192,7 +182,7 @@ class Matcher:
                     confirmed = self._accept(rule, text, s, e, part.kind)
                     if confirmed is None:
                         continue
-                    if confirmed is False and rule.validator == "cn_id" and structure.beside_name(text, s):
+                    if confirmed is False and rule.validator == "cn_id" and mentions.beside_name(text, s):
                         confirmed = True  # a mistyped ID number is still one, written beside its owner
                     os_, oe = norm.to_original(s), norm.to_original(e - 1) + 1
                     if (pi, os_) in positions:
@@ -207,7 +197,7 @@ class Matcher:
             for i in self.by_hash:
                 rule = self.rules[i]
                 if not rule.parts or part.kind in rule.parts:
-                    hits.setdefault(i, []).extend(_hash_hits(rule, pi, part.text))
+                    hits.setdefault(i, []).extend(hash_hits(rule, pi, part.text))
         return {i: h for i, h in hits.items() if h}
 
     def _plan(self, matched, area: bool):
@@ -371,30 +361,18 @@ class Matcher:
         st = self.policy.settings
         if not structure.satisfies(rule.where, text, s, e, kind, st.doc_head_lines):
             return None
-        if rule.skip_mentions and (structure.is_quoted(text, s, e)
-                                   or structure.has_cue(text, s, e, st.mention_before, st.mention_after,
+        if rule.skip_mentions and (mentions.is_quoted(text, s, e)
+                                   or mentions.has_cue(text, s, e, st.mention_before, st.mention_after,
                                                         st.mention_previous_line)
-                                   or structure.is_template(text, s, e)
-                                   or structure.is_glossary(text, s, e)
-                                   or structure.is_heading(text, s, e)
+                                   or mentions.is_template(text, s, e)
+                                   or mentions.is_glossary(text, s, e)
+                                   or mentions.is_heading(text, s, e)
                                    # a ticked box picks one option; the others are the form's
-                                   or (not _TICKED.search(value) and structure.is_option_list(text, s, e))
+                                   or (not _TICKED.search(value) and mentions.is_option_list(text, s, e))
                                    # a table's column was checked for example tables already
-                                   or (_TABLE_WHERE.isdisjoint(rule.where) and structure.is_listed(text, s, e, structure.level_of(value)))):
+                                   or (_TABLE_WHERE.isdisjoint(rule.where) and mentions.is_listed(text, s, e, mentions.level_of(value)))):
             return None
         return checked is True
-
-
-def _hash_hits(rule: Rule, pi: int, text: str) -> list[Hit]:
-    if rule.hashed is not None:
-        return [Hit(pi, s, e, text[s:e]) for s, e in rule.hashed.find(text)]
-    fp = rule.fingerprint
-    out = []
-    for s, e, doc, covered, share in fp.collection.match(text, fp.min_chars, fp.min_share):
-        out.append(Hit(pi, s, e, doc["id"], note=f"登记文档 {doc['id']}（{fp.collection.name}）重合 {covered} 字，"
-                                                  f"占 {share:.0%} / registered document {doc['id']} "
-                                                  f"({fp.collection.name}): {covered} chars, {share:.0%}"))
-    return out
 
 
 _OPENERS = frozenset("【〔［[「『(（<《〈")
@@ -404,186 +382,3 @@ _ANY_LINE = frozenset({"anywhere", "line_head", "own_line"}) | _TABLE_WHERE
 _TICKED = re.compile(r"[☑☒■▣◼◾✅✔✓√▪●◉]|\[[xX]\]|[（(][xX][)）]")
 
 
-def _foot_start(text: str, lines: int) -> int:
-    """Offset of the first of the last `lines` non-empty lines."""
-    pos = len(text)
-    seen = 0
-    while pos > 0:
-        nl = text.rfind("\n", 0, pos)
-        if _NONSPACE.search(text, nl + 1, pos):
-            seen += 1
-            if seen >= lines:
-                return nl + 1
-        if nl < 0:
-            return 0
-        pos = nl
-    return 0
-
-
-def _joined(text: str, s: int, e: int) -> bool:
-    """Whether text[s:e] continues a word or number: a letter or digit next to it, or a decimal
-    point between it and a digit (the fraction of 513033.1303458946 is not a phone number)."""
-    if s > 0:
-        c = text[s - 1]
-        if c in _WORDCH or (c == "." and s > 1 and text[s - 2].isdigit()):
-            return True
-    if e < len(text):
-        c = text[e]
-        if c in _WORDCH or (c == "." and e + 1 < len(text) and text[e + 1].isdigit()):
-            return True
-    return False
-
-
-def _utf8(text: str) -> bytes:
-    return text.encode("utf-8", "surrogatepass")
-
-
-_CONTINUATION = bytes(range(0x80, 0xC0))
-
-
-class _ByteOffsets:
-    """Byte offset -> character offset in one UTF-8 text. Ascending offsets cost O(n) in all;
-    shared by several passes over the text, a pass that starts over jumps to the nearest
-    checkpoint (every STEP bytes, counted once) instead of recounting from the start."""
-
-    STEP = 1 << 14
-
-    def __init__(self, enc: bytes, nchars: int):
-        self.enc = enc
-        self.ascii = len(enc) == nchars
-        self.b = self.c = 0
-        self.marks: list[int] = [0]  # characters before byte k * STEP, as far as counted
-
-    def __call__(self, b: int) -> int:
-        if self.ascii:
-            return b
-        if b < self.b:
-            k = min(b // self.STEP, len(self.marks) - 1)
-            self.b, self.c = k * self.STEP, self.marks[k]
-        while (len(self.marks)) * self.STEP <= b and self.b <= len(self.marks) * self.STEP:
-            edge = len(self.marks) * self.STEP  # count up to the next checkpoint and keep it
-            self.c += len(self.enc[self.b:edge].translate(None, _CONTINUATION))
-            self.b = edge
-            self.marks.append(self.c)
-        # Characters = bytes that are not UTF-8 continuation bytes; deleting those is twice
-        # as fast as decoding the slice.
-        self.c += len(self.enc[self.b:b].translate(None, _CONTINUATION))
-        self.b = b
-        return self.c
-
-
-_RE2_SPECIAL = frozenset("\\.^$|?*+()[]{}")
-
-
-def _literal(s: str) -> str:
-    return "".join("\\" + c if c in _RE2_SPECIAL else c for c in s)
-
-
-def _alternation(keywords) -> str:
-    """A case-insensitive RE2 alternation of literal terms, longest first."""
-    return "(?i:" + "|".join(_literal(k) for k in sorted(keywords, key=len, reverse=True)) + ")"
-
-
-def _options():
-    opts = re2.Options()
-    opts.max_mem = 64 << 20  # per regex; DFA caches past this fall back to slower NFA, never to more memory
-    opts.log_errors = False
-    return opts
-
-
-def _compile(src: str):
-    return re2.compile(src, _options())
-
-
-RELAX_FROM = 8  # counted repeats up to at least this many become unbounded in the Set
-
-
-def relax(src: str) -> str:
-    """`src` with counted repeats of {m,n} (n >= RELAX_FROM) made unbounded: a superset, so the Set
-    still says every rule that can match, while its DFA stays small. Counted repeats over wide
-    classes (an owner of up to 30 Han characters, a title of up to 60) keep a thread per
-    position and count: together the marking grammar's regexes made the Set's DFA explode on
-    running CJK text (200 KB: 4 s cold against 0.18 s relaxed). The rule's own regex is exact."""
-    out: list[str] = []
-    i, n, in_class = 0, len(src), False
-    while i < n:
-        c = src[i]
-        if c == "\\":
-            out.append(src[i:i + 2])
-            i += 2
-            continue
-        if in_class:
-            in_class = c != "]"
-            out.append(c)
-            i += 1
-            continue
-        if c == "[":
-            in_class = True
-            j = i + 1
-            j += src.startswith("^", j)
-            j += src.startswith("]", j)  # a ] first in a class is a literal
-            out.append(src[i:j])
-            i = j
-            continue
-        if c == "{":
-            m = _COUNTED.match(src, i)
-            if m and m.group(2) and int(m.group(2)) >= RELAX_FROM:
-                out.append("*" if m.group(1) == "0" else "+")
-                i = m.end()
-                continue
-        out.append(c)
-        i += 1
-    return "".join(out)
-
-
-_COUNTED = re.compile(r"\{(\d+),(\d*)\}\??")
-
-
-def _build_set(sources: dict[int, str], reason_pattern: str):
-    rset = re2.Set.SearchSet(_options())
-    indices = tuple(sources)
-    for i in indices:
-        rset.Add(sources[i])
-    rset.Add(reason_pattern)  # then: "normalize first"
-    rset.Add(DECODE_TRIGGER)  # last: "also scan it decoded"
-    try:
-        rset.Compile()
-    except Exception:  # a set too large for RE2's memory budget: rules still run one by one
-        return None, ()
-    return rset, indices
-
-
-_NONSPACE = re.compile(r"\S")
-
-
-def _head_end(text: str, lines: int) -> int:
-    """Offset just past the first `lines` non-empty lines."""
-    pos = seen = 0
-    n = len(text)
-    while pos < n:
-        nl = text.find("\n", pos)
-        nl = n if nl < 0 else nl
-        if _NONSPACE.search(text, pos, nl):  # no slice: lines of prose can be long
-            seen += 1
-            if seen >= lines:
-                return nl
-        pos = nl + 1
-    return n
-
-
-def _windows(text: str, spans):
-    """Merged windows around keyword hits, widened to whole lines (within MAX_LINE)."""
-    out: list[list[int]] = []
-    n = len(text)
-    for s, e in sorted(spans):
-        ws = max(0, s - WINDOW)
-        we = min(n, e + WINDOW)
-        ls = text.rfind("\n", max(0, ws - MAX_LINE), ws) + 1 if ws else 0
-        ws = ls if ls > 0 or ws <= MAX_LINE else ws
-        le = text.find("\n", we, min(n, we + MAX_LINE))
-        we = le if le >= 0 else min(n, we + MAX_LINE) if we + MAX_LINE < n else n
-        if out and ws <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], we)
-        else:
-            out.append([ws, we])
-    return out

@@ -1,0 +1,114 @@
+"""Offsets in a part's text: byte -> character offsets of its UTF-8, its head and foot lines, and
+the windows around keyword hits that a rule's regex reads."""
+from __future__ import annotations
+
+import re
+
+WINDOW = 96      # characters around a keyword hit that a rule's regex sees
+MAX_LINE = 512   # windows grow to line boundaries, but no further than this
+
+def _foot_start(text: str, lines: int) -> int:
+    """Offset of the first of the last `lines` non-empty lines."""
+    pos = len(text)
+    seen = 0
+    while pos > 0:
+        nl = text.rfind("\n", 0, pos)
+        if _NONSPACE.search(text, nl + 1, pos):
+            seen += 1
+            if seen >= lines:
+                return nl + 1
+        if nl < 0:
+            return 0
+        pos = nl
+    return 0
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
+
+
+_CONTINUATION = bytes(range(0x80, 0xC0))
+
+
+class _ByteOffsets:
+    """Byte offset -> character offset in one UTF-8 text. Ascending offsets cost O(n) in all;
+    shared by several passes over the text, a pass that starts over jumps to the nearest
+    checkpoint (every STEP bytes, counted once) instead of recounting from the start."""
+
+    STEP = 1 << 14
+
+    def __init__(self, enc: bytes, nchars: int):
+        self.enc = enc
+        self.ascii = len(enc) == nchars
+        self.b = self.c = 0
+        self.marks: list[int] = [0]  # characters before byte k * STEP, as far as counted
+
+    def __call__(self, b: int) -> int:
+        if self.ascii:
+            return b
+        if b < self.b:
+            k = min(b // self.STEP, len(self.marks) - 1)
+            self.b, self.c = k * self.STEP, self.marks[k]
+        while (len(self.marks)) * self.STEP <= b and self.b <= len(self.marks) * self.STEP:
+            edge = len(self.marks) * self.STEP  # count up to the next checkpoint and keep it
+            self.c += len(self.enc[self.b:edge].translate(None, _CONTINUATION))
+            self.b = edge
+            self.marks.append(self.c)
+        # Characters = bytes that are not UTF-8 continuation bytes; deleting those is twice
+        # as fast as decoding the slice.
+        self.c += len(self.enc[self.b:b].translate(None, _CONTINUATION))
+        self.b = b
+        return self.c
+
+
+_NONSPACE = re.compile(r"\S")
+
+
+def _head_end(text: str, lines: int) -> int:
+    """Offset just past the first `lines` non-empty lines."""
+    pos = seen = 0
+    n = len(text)
+    while pos < n:
+        nl = text.find("\n", pos)
+        nl = n if nl < 0 else nl
+        if _NONSPACE.search(text, pos, nl):  # no slice: lines of prose can be long
+            seen += 1
+            if seen >= lines:
+                return nl
+        pos = nl + 1
+    return n
+
+
+def _windows(text: str, spans):
+    """Merged windows around keyword hits, widened to whole lines (within MAX_LINE)."""
+    out: list[list[int]] = []
+    n = len(text)
+    for s, e in sorted(spans):
+        ws = max(0, s - WINDOW)
+        we = min(n, e + WINDOW)
+        ls = text.rfind("\n", max(0, ws - MAX_LINE), ws) + 1 if ws else 0
+        ws = ls if ls > 0 or ws <= MAX_LINE else ws
+        le = text.find("\n", we, min(n, we + MAX_LINE))
+        we = le if le >= 0 else min(n, we + MAX_LINE) if we + MAX_LINE < n else n
+        if out and ws <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], we)
+        else:
+            out.append([ws, we])
+    return out
+
+
+_WORDCH = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+
+def _joined(text: str, s: int, e: int) -> bool:
+    """Whether text[s:e] continues a word or number: a letter or digit next to it, or a decimal
+    point between it and a digit (the fraction of 513033.1303458946 is not a phone number)."""
+    if s > 0:
+        c = text[s - 1]
+        if c in _WORDCH or (c == "." and s > 1 and text[s - 2].isdigit()):
+            return True
+    if e < len(text):
+        c = text[e]
+        if c in _WORDCH or (c == "." and e + 1 < len(text) and text[e + 1].isdigit()):
+            return True
+    return False
