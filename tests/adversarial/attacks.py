@@ -141,8 +141,9 @@ def _thirds(data: bytes) -> list[bytes]:
     return [data[i:i + n] for i in range(0, len(data), n)]
 
 
-def send(a: Attack, c, url) -> list[int]:
-    """Perform the attack; `url(host, path)` makes the address. Returns the status codes."""
+def send(a: Attack, c, url, ws=None) -> list[int]:
+    """Perform the attack; `url(host, path)` makes the address, `ws(message)` sends one WebSocket
+    message (200: the service answered, 403: the guard's notice). Returns the status codes."""
     if a.carrier in TEXT_CARRIERS:
         text = prompt_text(a)
         if a.carrier == "openai-chat":
@@ -189,6 +190,10 @@ def send(a: Attack, c, url) -> list[int]:
             body = _json({"model": "gpt-4o", "messages": [{"role": "user", "content": text}]}, a)
             return [c.post(url("relay.example-ai.net", "/v1/chat/completions"), content=body,
                            headers={"content-type": "application/x-www-form-urlencoded"}).status_code]
+        if a.carrier == "websocket":  # Copilot's chat socket: one client message
+            msg = json.dumps({"event": "send", "content": [{"type": "text", "text": text}]},
+                             ensure_ascii=a.escape == "json-u")
+            return [ws(msg)]
         if a.carrier == "websocket-like-sse":  # a text/plain body to a chat web app
             return [c.post(url("chat.deepseek.com", "/api/v0/chat/completion"), content=text.encode(),
                            headers={"content-type": "text/plain;charset=utf-8"}).status_code]
@@ -259,7 +264,7 @@ def send(a: Attack, c, url) -> list[int]:
 
 TEXT_CARRIERS = ("openai-chat", "openai-system", "openai-role-tool", "responses-function-output",
                  "anthropic-tool-result", "anthropic-system", "gemini-function-response", "mcp-tools-call",
-                 "query", "json-as-form", "websocket-like-sse")
+                 "query", "json-as-form", "websocket-like-sse", "websocket")
 FILE_CARRIERS = ("openai-file", "anthropic-document", "gemini-inline", "multipart", "multipart-b64-cte",
                  "openai-uploads", "s3-presigned-parts", "azure-sas-put", "goog-resumable")
 CHARSETS = ("utf-8", "gb18030", "utf-16-bom")
@@ -274,7 +279,7 @@ def attacks(draw) -> Attack:
     charset = draw(st.sampled_from(CHARSETS)) if cont in ("txt", "html-spans", "zip-txt") and not text_carrier \
         else "utf-8"
     escape = draw(st.sampled_from(("none", "json-u") + (("base64-in-prompt",) if carrier == "openai-file" else ())))
-    single_json = carrier not in ("query", "json-as-form", "websocket-like-sse", "multipart", "multipart-b64-cte",
+    single_json = carrier not in ("query", "json-as-form", "websocket-like-sse", "websocket", "multipart", "multipart-b64-cte",
                                   "openai-uploads", "s3-presigned-parts", "azure-sas-put", "goog-resumable")
     enc = draw(st.sampled_from(ENCODINGS)) if single_json else "identity"
     return Attack(draw(st.sampled_from(MARKS)), cont, charset, escape, carrier, enc)

@@ -39,23 +39,38 @@ def report():
                       ensure_ascii=False, indent=1)
 
 
+def websocket(url: str, **kw):
+    def one(message: str) -> int:
+        from websockets.sync.client import connect
+        with connect(url, open_timeout=15, **kw) as ws:
+            ws.send(message)
+            answer = json.loads(ws.recv(timeout=15))
+        return 200 if answer.get("event") == "appendText" else 403
+    return one
+
+
 @pytest.mark.slow
 @settings(derandomize=True, max_examples=N, deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                  HealthCheck.data_too_large])
 @given(attack=attacks())
-def test_nothing_marked_reaches_the_receiver(guard_proxy, receiver, attack: Attack):
+def test_nothing_marked_reaches_the_receiver(guard_proxy, receiver, ws_port, attack: Attack):
+    import ssl
     direct = lambda host, path: f"http://127.0.0.1:{receiver.port}{path}"  # noqa: E731
     proxied = lambda host, path: f"https://{host}{path}"  # noqa: E731
+    ws_direct = websocket(f"ws://127.0.0.1:{ws_port}/c/api/chat")
+    tls = ssl.create_default_context(cafile=str(guard_proxy.confdir / "mitmproxy-ca-cert.pem"))
+    ws_proxied = websocket("wss://copilot.microsoft.com/c/api/chat?api-version=2", ssl=tls,
+                           proxy=f"http://127.0.0.1:{guard_proxy.port}")
     receiver.clear()
     with httpx.Client(timeout=60) as c:
-        send(attack, c, direct)
+        send(attack, c, direct, ws_direct)
     # The receiver reads this carrier/encoding/container: unguarded, the marking is stored.
     assert receiver.reached(attack.mark), f"receiver does not read {attack.label()}"
     FIGURES["generated"] += 1
     receiver.clear()
     with guard_proxy.client() as c:
-        statuses = send(attack, c, proxied)
+        statuses = send(attack, c, proxied, ws_proxied)
     leaked = receiver.reached(attack.mark)
     if leaked:
         LEAKS.append(f"{attack.label()} {statuses}")
@@ -64,7 +79,7 @@ def test_nothing_marked_reaches_the_receiver(guard_proxy, receiver, attack: Atta
     control = benign(attack)
     receiver.clear()
     with guard_proxy.client() as c:
-        ok = send(control, c, proxied)
+        ok = send(control, c, proxied, ws_proxied)
     if receiver.reached(control.mark) and all(s == 200 for s in ok):
         FIGURES["forwarded"] += 1
     else:

@@ -159,7 +159,10 @@ class Receiver:
                 buf = self._parts.setdefault(key, {"data": bytearray()})["data"]
                 at = int(rng.group(1)) if rng else int(headers.get("x-goog-upload-offset", "0"))
                 buf[at:at + len(body)] = body
-                self.stored.append(bytes(buf))  # a service keeps what it got, finalized or not
+                final = ("finalize" in goog if goog else
+                         rng.group(3) != "*" and int(rng.group(2)) + 1 >= int(rng.group(3)))
+                if final:  # an unfinished resumable upload is not a file anyone reads
+                    self.stored.append(bytes(buf))
                 return {"ok": True}
             self.stored.append(body)
             main = ctype.split(";", 1)[0].strip().lower()
@@ -253,5 +256,17 @@ def reveals(data: bytes, mark: str, depth: int = 0) -> bool:
             doc = json.loads(data)
         except ValueError:
             return False
-        return reveals(json.dumps(doc, ensure_ascii=False).encode(), mark, depth + 1) if depth < 1 else False
+        return any(reveals(v.encode("utf-8", "surrogatepass"), mark, depth + 1) for v in _strings(doc))
     return False
+
+
+def _strings(doc):
+    """Every string value of a JSON document (what a service hands the model)."""
+    if isinstance(doc, str):
+        yield doc
+    elif isinstance(doc, dict):
+        for v in doc.values():
+            yield from _strings(v)
+    elif isinstance(doc, list):
+        for v in doc:
+            yield from _strings(v)
