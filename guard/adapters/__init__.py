@@ -10,7 +10,7 @@ and raw uploads (a presigned PUT) sniffed as files by magic bytes.
 """
 from __future__ import annotations
 
-from urllib.parse import unquote
+from urllib.parse import unquote, unquote_to_bytes
 
 from guard.adapters.encoding import transcode
 from guard.adapters.form import scan_form
@@ -24,16 +24,29 @@ from guard.extract.text import charset_of
 __all__ = ["scan_body"]
 
 
+def _unquote_name(value: str) -> str:
+    """A percent-encoded file name as the server shows it: UTF-8, else the bytes' own charset
+    (GBK/GB18030 names from Windows clients), never U+FFFD in place of a marking."""
+    if "%" not in value:
+        return value
+    raw = unquote_to_bytes(value)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        from guard.extract.text import decode
+        return decode(raw) or raw.decode("utf-8", "replace")
+
+
 def _filename(headers, path: str) -> str | None:
     disp = headers.get("content-disposition", "")
     for piece in disp.split(";"):
         k, _, v = piece.strip().partition("=")
         if k.lower() in ("filename", "filename*"):
             v = v.strip('"')
-            return unquote(v.split("''", 1)[-1]) if k.endswith("*") else v
+            return _unquote_name(v.split("''", 1)[-1]) if k.endswith("*") else _unquote_name(v)
     for key in ("x-file-name", "x-filename"):
         if headers.get(key):
-            return unquote(headers[key])
+            return _unquote_name(headers[key])
     last = unquote(path.split("?", 1)[0].rsplit("/", 1)[-1])
     return last if "." in last else None
 
@@ -87,6 +100,9 @@ def scan_body(ctx: Context, body: bytes, content_type: str, headers, path: str) 
             return "json"
     if ctype.startswith("text/") and not ctype.startswith("text/html"):
         extract_into(ctx, body, None, "body", 0, charset=charset_of(content_type))
+        name = _filename(headers, path)
+        if name and (headers.get("content-disposition") or headers.get("x-file-name") or headers.get("x-filename")):
+            ctx.add(name, "file name", "filename")  # a text upload's name (X-File-Name) is shown too
         return "text"
     # Anything else is an upload: identify it by its bytes, never by its media type. JSON sent
     # as octet-stream is walked as JSON too (escapes decoded) before it is read as a file.
