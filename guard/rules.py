@@ -76,7 +76,7 @@ class Rule:
     scope: Any = None            # guard.scope.Scope: the rule applies only to these senders
     ack: str = "self"            # a warning: acknowledged by the user (self) or approved by an officer (approval)
     fingerprint: Any = None      # FingerprintSpec: shares enough of a registered document
-    hashed: Any = None           # guard.match.hashing.HashedTerms: terms known only as salted hashes
+    hashed: Any = None           # guard.match.hashed_terms.HashedTerms: terms known only as salted hashes
     title: str = ""              # the Chinese name people read (国家秘密标志); the id stays for those who tune
     category: str = ""           # what kind of content (国家秘密, 工作秘密, 商业秘密, 个人信息...)
     pseudonym: str = ""          # action pseudonymise: a surrogate kind (cn-id, cn-mobile, bank-card) or a label (客户)

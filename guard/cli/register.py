@@ -111,7 +111,7 @@ def run_register(args) -> int:
 
 def run_hash_terms(args) -> int:
     from guard.errors import GuardError
-    from guard.match import hashing
+    from guard.match import hashed_terms, hashing
 
     try:
         lines = Path(args.list).read_text(encoding="utf-8-sig").splitlines()
@@ -121,7 +121,7 @@ def run_hash_terms(args) -> int:
     if not terms:
         raise GuardError(f"{args.list}: no terms")
     salt = hashing.read_salt(args.salt_file, create=True)
-    out = json.dumps(hashing.hash_terms(terms, salt), indent=0)
+    out = json.dumps(hashed_terms.hash_terms(terms, salt), indent=0)
     if args.out:
         Path(args.out).write_text(out + "\n", encoding="utf-8")
     else:

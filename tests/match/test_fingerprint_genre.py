@@ -105,8 +105,9 @@ def test_min_share_rejects_sparse_alignments(collection, reports):
     doc = reports[0][5]
     excerpt = _tenth_changed(doc[:600], rnd)
     assert hits(collection, excerpt)
-    assert not hits(collection, excerpt, min_share=0.9)
-    assert hits(collection, doc[:600], min_share=0.9)
+    # (a verbatim copy's share is 0.94-1.0 depending on the index's random salt; a changed one's 0.35-0.5)
+    assert not hits(collection, excerpt, min_share=0.8)
+    assert hits(collection, doc[:600], min_share=0.8)
 
 
 STATUTE = ("根据《中华人民共和国保守国家秘密法》及其实施条例和集团公司保密管理规定的有关要求，"
