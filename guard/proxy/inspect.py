@@ -188,7 +188,11 @@ class Inspect:
             # Its parts never passed through the guard (or expired): the file was not inspected.
             verdict = fail("uninspectable.unsupported", "upload completed without its parts passing through the guard")
             return self.act.act(flow, target, verdict, what.body, [], [])
-        own = Request(what.body, what.headers, what.path, what.query, what.encoding, what.other_headers, fragment=True)
+        own = Request(what.body, what.headers, what.path, what.query, what.encoding, what.other_headers,
+                      fragment=whole != data)
+        if whole == data:
+            # The whole upload in this one request: read once, as the request it is (its own type).
+            return self._off_loop(flow, target, own, started)
         assembled = Request(whole, {"content-type": "application/octet-stream"}, what.path)
         return self._completed(flow, target, own, assembled, started)
 

@@ -100,7 +100,7 @@ def whole_form_as_range(c, url, doc, tag):
 
 def whole_form_as_goog_chunk(c, url, doc, tag):
     return [c.post(url("generativelanguage.googleapis.com", f"/upload/v1beta/files?upload_id={tag}"),
-                   files={"file": (f"{tag}.docx", doc)}, headers={"x-goog-upload-command": "upload",
+                   files={"file": (f"{tag}.docx", doc)}, headers={"x-goog-upload-command": "upload, finalize",
                                                                    "x-goog-upload-offset": "0"}).status_code]
 
 

@@ -94,7 +94,8 @@ ROUTES = [
     ("gzip-then-br", _post(API, __import__("brotli").compress(gzip.compress(chat(MARKED))),
                            {**JSON, "content-encoding": "gzip, br"})),
     # 4. Who the request is for
-    ("sni-to-ip", lambda p, c: raw_https(p, "127.0.0.1:443", "api.openai.com",
+    # A provider's address (TEST-NET-3: loopback itself the proxy refuses to reach for a client)
+    ("sni-to-ip", lambda p, c: raw_https(p, "203.0.113.7:443", "api.openai.com",
                                          http_request("api.openai.com", "/v1/chat/completions", chat(MARKED)))),
     ("trailing-dot-sni", lambda p, c: raw_https(p, "api.openai.com.:443", "api.openai.com.",
                                                 http_request("api.openai.com.", "/v1/chat/completions", chat(MARKED)))),
