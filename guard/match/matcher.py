@@ -110,6 +110,7 @@ class Matcher:
                 # True: not when the part is a marking area (there the whole part counts)
                 self._head_only[i] = bool(where & {"marking_area", "marking_line"})
         self._automata: dict[frozenset, object] = {}
+        self._modes = {i: (self._mode(r, "body"), self._mode(r, "header")) for i, r in enumerate(self.rules)}
         self._plans: dict[tuple, tuple] = {}
         self._reason = len(self._set_rules)  # the Set index of "this text needs normalizing"
         self._cap = {i: max(r.escalate_count, r.min_count) + policy.settings.max_findings_per_rule
@@ -134,6 +135,8 @@ class Matcher:
                     parts.append(Part(text, f"{part.location} {DECODED}".strip(), part.kind))
             text = norm.text
             kw_hits: dict[int, list[tuple[int, int]]] = {}
+            # Rules with the same keywords see the same spans, positions and windows: computed once.
+            shared: dict = {}
             whole, head = self._plan(matched, part.kind in MARKING_AREAS)
             if whole is not None:
                 self._keyword_hits(whole, text, kw_hits)
@@ -141,6 +144,7 @@ class Matcher:
                 head_end = _head_end(text, self.policy.settings.doc_head_lines)
                 self._keyword_hits(head, text[:head_end], kw_hits)
                 foot = max(head_end, _foot_start(text, structure.FOOT_LINES))
+                shared["head_foot"] = (head_end, foot)
                 if foot < len(text):  # and its last lines: a marking at the foot of the last page
                     self._keyword_hits(head, text[foot:], kw_hits, foot)
             if matched is not None:
@@ -150,8 +154,6 @@ class Matcher:
                 # A rule whose regex matches nowhere in the part needs no windows and no checks.
                 candidates = [i for i in candidates if i not in self.in_set or i in matched]
             to_char = _ByteOffsets(enc, len(text))  # shared by every regex pass over this part
-            # Rules with the same keywords see the same spans, positions and windows: computed once.
-            shared: dict = {}
             regions = self._regions(text, enc, [i for i in candidates if i in self.always and i in self._sources],
                                     to_char)
             for i in candidates:
@@ -171,15 +173,15 @@ class Matcher:
                     if "anywhere" in rule.where:
                         spans = shared.setdefault((rule.keywords, None), spans)
                     else:
-                        mode = self._mode(rule, part.kind)
+                        mode = self._modes[i][part.kind in MARKING_AREAS]
                         key = (rule.keywords, mode)
                         if key not in shared:
-                            shared[key] = self._positional(mode, text, spans)
+                            shared[key] = self._positional(mode, text, spans, shared)
                         spans = shared[key]
                     if not spans:
                         continue
                 for s, e in self._candidates(i, rule, text, enc, spans, to_char, shared):
-                    confirmed = self._accept(rule, text, s, e, part.kind)
+                    confirmed = self._accept(rule, text, s, e, part.kind, shared.get("head_foot"))
                     if confirmed is None:
                         continue
                     if confirmed is False and rule.validator == "cn_id" and mentions.beside_name(text, s):
@@ -293,7 +295,7 @@ class Matcher:
             return "all"  # (a table's column may be anywhere in the part)
         return "head_only" if not ({"line_head", "own_line"} & where) else "line_head"
 
-    def _positional(self, mode: str, text: str, spans):
+    def _positional(self, mode: str, text: str, spans, shared: dict):
         """Keyword hits that could still satisfy a position constraint (see _mode).
 
         Most mentions of 秘密 sit mid-sentence, far from a line head; dropping them
@@ -302,8 +304,13 @@ class Matcher:
         if mode == "all":
             return spans
         head_only = mode == "head_only"
-        head_end = _head_end(text, self.policy.settings.doc_head_lines) if head_only else len(text)
-        foot = max(head_end, _foot_start(text, structure.FOOT_LINES)) if head_only else len(text)
+        head_end = foot = len(text)
+        if head_only:
+            bounds = shared.get("head_foot")
+            if bounds is None:  # once a part
+                h = _head_end(text, self.policy.settings.doc_head_lines)
+                bounds = shared["head_foot"] = (h, max(h, _foot_start(text, structure.FOOT_LINES)))
+            head_end, foot = bounds
         out = []
         for s, e in spans:
             if head_end <= s < foot:
@@ -336,7 +343,7 @@ class Matcher:
                 if s >= 0:
                     yield ws + s, ws + e
 
-    def _accept(self, rule: Rule, text: str, s: int, e: int, kind: str) -> bool | None:
+    def _accept(self, rule: Rule, text: str, s: int, e: int, kind: str, bounds=None) -> bool | None:
         """None: not a finding; True: a finding; False: a finding its validator could not confirm
         (it counts towards bulk thresholds only)."""
         if e <= s:
@@ -359,7 +366,7 @@ class Matcher:
         if rule.allow_regexes and any(r.search(value) for r in rule.allow_regexes):
             return None
         st = self.policy.settings
-        if not structure.satisfies(rule.where, text, s, e, kind, st.doc_head_lines):
+        if not structure.satisfies(rule.where, text, s, e, kind, st.doc_head_lines, bounds):
             return None
         if rule.skip_mentions and (mentions.is_quoted(text, s, e)
                                    or mentions.has_cue(text, s, e, st.mention_before, st.mention_after,

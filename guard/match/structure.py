@@ -65,7 +65,9 @@ def marking_tail(text: str, start: int, end: int) -> bool:
     return not rest.lstrip("（(〔【[<《").startswith(_TOPIC)
 
 
-def satisfies(where: tuple[str, ...], text: str, start: int, end: int, part_kind: str, head_lines: int) -> bool:
+def satisfies(where: tuple[str, ...], text: str, start: int, end: int, part_kind: str, head_lines: int,
+              bounds: tuple[int, int] | None = None) -> bool:
+    """`bounds`: (end of the head lines, start of the foot lines) of `text` when the caller knows them."""
     for w in where:
         if w == "anywhere":
             return True
@@ -77,8 +79,9 @@ def satisfies(where: tuple[str, ...], text: str, start: int, end: int, part_kind
             return True
         if w == "doc_head" and on_own_line(text, start, end) and in_doc_head(text, start, head_lines):
             return True
-        if w == "marking_line" and (part_kind in MARKING_AREAS or in_doc_head(text, start, head_lines)
-                                    or in_doc_foot(text, end)) and marking_tail(text, start, end):
+        if w == "marking_line" and (part_kind in MARKING_AREAS or (
+                start <= bounds[0] or end > bounds[1] if bounds else
+                in_doc_head(text, start, head_lines) or in_doc_foot(text, end))) and marking_tail(text, start, end):
             return True
         if w in ("field_column", "register_column"):
             rows = column_rows(text, start, end)
