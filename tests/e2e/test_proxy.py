@@ -159,10 +159,14 @@ def test_presigned_upload_with_ai_origin(proxy, upstream):
     with proxy.client() as c:
         r = c.put(url, content=marked, headers={"origin": "https://chatgpt.com", "x-ms-blob-type": "BlockBlob"})
         assert r.status_code == 403
-        # Same storage, no AI web app behind it: not an AI request, passes as is.
+        # Same signed (SAS) upload without an AI origin: AI apps upload that way too, so it is
+        # inspected as well (issue 22); a clean file passes as is.
         r = c.put(url, content=marked, headers={"x-ms-blob-type": "BlockBlob"})
+        assert r.status_code == 403
+        clean = make_docx(["普通通知"])
+        r = c.put(url, content=clean, headers={"x-ms-blob-type": "BlockBlob"})
         assert r.status_code == 200
-    assert upstream.last("/files/abc")["body"] == marked
+    assert upstream.last("/files/abc")["body"] == clean
 
 
 def _encode(name: str, data: bytes) -> bytes:
