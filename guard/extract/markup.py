@@ -47,6 +47,9 @@ def _inline_text(el) -> str:
     return "".join(out)
 
 
+_DECLARED = re.compile(r"""\A(\s*<\?xml[^>]*?)\s+encoding\s*=\s*["'][^"']*["']""")
+
+
 def xml_view(ctx: Context, text: str) -> tuple[str, str, list[str]] | None:
     """(element text, attributes and short leaf elements as `name：value` lines, comments and
     PIs) of an XML text, or None when it does not parse as XML."""
@@ -55,7 +58,9 @@ def xml_view(ctx: Context, text: str) -> tuple[str, str, list[str]] | None:
     parser = etree.XMLParser(resolve_entities="internal", no_network=True, load_dtd=False, huge_tree=False,
                              remove_comments=False, remove_pis=False, recover=False)
     try:
-        root = etree.fromstring(text.lstrip("\ufeff").encode("utf-8"), parser)
+        # The text is decoded already (with the declaration's charset): handed over as UTF-8, the
+        # declaration must not make the parser decode it a second time as GB18030.
+        root = etree.fromstring(_DECLARED.sub(r"\1", text.lstrip("\ufeff"), count=1).encode("utf-8"), parser)
     except (etree.XMLSyntaxError, ValueError):
         return None
     body, attrs, comments = [], [], []

@@ -152,3 +152,18 @@ def test_json_in_utf16_without_a_bom_is_read(engine):
     body = json.dumps({"messages": [{"role": "user", "content": SIMPLIFIED}]}, ensure_ascii=False).encode("utf-16-le")
     verdict = _decide(engine, body, "application/json")
     assert verdict.action == "block"
+
+
+@settings(derandomize=True, max_examples=40, deadline=None)
+@given(codec=st.sampled_from(["gb18030", "gbk", "utf-8", "utf-16", "big5"]),
+       where=st.sampled_from(["attr", "element"]), marked=st.booleans())
+def test_xml_declaring_its_charset_is_read_once(engine, codec, where, marked):
+    # The declaration decodes the file; the decoded text must not be decoded again by it (an
+    # attribute 密级="秘密" in a GB18030 file was read as mojibake and passed).
+    level = ("機密" if codec == "big5" else "机密") if marked else ("公開" if codec == "big5" else "公开")
+    name = "密級" if codec == "big5" else "密级"
+    body = "正文" if codec != "big5" else "內文"
+    inner = f'<doc {name}="{level}"><p>{body}</p></doc>' if where == "attr" else f"<doc><{name}>{level}</{name}></doc>"
+    data = f'<?xml version="1.0" encoding="{codec.upper()}"?>\n{inner}'.encode(codec)
+    v = engine.scan_bytes(data, filename="meta.xml")
+    assert (v.action == "block") == marked, (codec, where, v.findings)
