@@ -374,6 +374,7 @@ class Matcher:
                                    or mentions.is_template(text, s, e)
                                    or mentions.is_glossary(text, s, e)
                                    or mentions.is_heading(text, s, e)
+                                   or mentions.is_named_above(text, s, e)
                                    # a ticked box picks one option; the others are the form's
                                    or (not _TICKED.search(value) and mentions.is_option_list(text, s, e))
                                    # a table's column was checked for example tables already

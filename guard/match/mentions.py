@@ -253,3 +253,15 @@ def beside_name(text: str, start: int) -> bool:
         return False
     name = m.group(1)
     return name.startswith(_DOUBLE_SURNAMES) or (name[0] in _SURNAMES and len(name) <= 3)
+
+
+def is_named_above(text: str, start: int, end: int) -> bool:
+    """The same words quoted or in 《》 on a line just above (这首歌叫《秘密》，歌词如下： / 秘密):
+    the text goes on about a title or term it has just named."""
+    ls, le = line_bounds(text, start, end)
+    word = text[start:end].strip()
+    if not word:
+        return False
+    before, _ = _lines_around(text, ls, le, 2)
+    quoted = tuple(o + word + c for o, c in _QUOTE_PAIRS.items())
+    return any(q in line for line in before for q in quoted)

@@ -352,7 +352,14 @@ def option_column(draw, family):
     return head + "\n" + "\n".join(draw(st.permutations(levels))) + "\n"
 
 
-MENTIONS = {"option_column": option_column, "heading": heading, "listed": listed, "options": options, "definition": definition, "example_box": example_box,
+@st.composite
+def named_above(draw, family):
+    level = draw(st.sampled_from(FAMILY[family]["levels"]))
+    intro = draw(st.sampled_from([f"这首歌叫《{level}》，歌词如下：", f"电视剧“{level}”的片尾曲：", f"小说《{level}》第一章"]))
+    return f"{intro}\n{level}\n藏在心底不说出口"
+
+
+MENTIONS = {"named_above": named_above, "option_column": option_column, "heading": heading, "listed": listed, "options": options, "definition": definition, "example_box": example_box,
             "example_table": example_table, "template": template, "quoted": quoted, "question": question,
             "prose": prose, "glossary": glossary}
 MENTION_CELLS = [(f, m) for f in FAMILY for m in MENTIONS]
