@@ -38,7 +38,7 @@ FIELD_CN = GRAMMAR["field_name_cn"]
 # field_name_en is a regex; its members as people write keys: words in every case style.
 FIELD_EN_WORDS = [("classification",), ("security", "level"), ("data", "classification"), ("sensitivity",),
                   ("sensitivity", "label"), ("classification", "level"), ("security", "classification"),
-                  ("confidentiality", "level")]
+                  ("confidentiality", "level"), ("confidentiality",), ("secrecy", "level")]
 BOXES = GRAMMAR["box"]
 TICKS = ["☑", "■", "√", "✓", "[x]", "(√)", "☒"]
 BRACKETS = [("【", "】"), ("〔", "〕"), ("[", "]"), ("［", "］"), ("（", "）"), ("(", ")")]
