@@ -33,16 +33,17 @@ def one_doc(tmp_path_factory):
 
 def test_scattered_pieces_do_not_add_up_to_a_finding(one_doc):
     whole = one_doc.match(REPORT[60:260], 50, 0.25)
-    assert whole and whole[0][3] >= 50 and whole[0][4] > 0.6   # the control: a stretch is found
+    # (shares depend on the index's random salt: a stretch scores 0.91-1.0, these pieces 0.45-0.6)
+    assert whole and whole[0][3] >= 50 and whole[0][4] > 0.85   # the control: a stretch is found
     text = scattered(REPORT, piece=12, gap=10, seed=1)
     # With no share required, the pieces cover enough characters to be "found"...
     loose = one_doc.match(text, 50, 1e-9)
     assert loose, "the scattered text no longer covers 50 characters: make the pieces longer"
     covered, share = loose[0][3], loose[0][4]
-    assert covered >= 50 and share < 0.5
+    assert covered >= 50 and share < 0.75
     # ...but they are a small share of the stretch they are spread over: not a finding.
     assert one_doc.match(text, 50, share + 0.01) == []
-    assert one_doc.match(text, 50, 0.5) == []
+    assert one_doc.match(text, 50, 0.75) == []
 
 
 def test_paragraph_shared_by_many_documents_identifies_none(tmp_path):
