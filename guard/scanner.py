@@ -7,7 +7,7 @@ from pathlib import Path
 
 from guard.decide import decide
 from guard.errors import ExtractionError
-from guard.extract import Context, extract_into, ocr
+from guard.extract import Context, extract_into, ocr_docs
 from guard.extract.ledger import ledger
 from guard.extract.text import charset_of
 from guard.match.matcher import Matcher
@@ -33,7 +33,7 @@ class Engine:
         if ctx.pictures and verdict.action != "block":
             before = (len(ctx.out.parts), len(ctx.out.problems))
             try:
-                ocr.read_pictures(ctx)
+                ocr_docs.read_pictures(ctx)
             except ExtractionError as e:  # the time budget ran out while reading them
                 ctx.problem(e.reason, "embedded pictures", e.detail)
             if (len(ctx.out.parts), len(ctx.out.problems)) != before:

@@ -24,7 +24,6 @@ import os
 import queue
 import resource
 import select
-import shutil
 import struct
 import subprocess
 import sys
@@ -33,11 +32,11 @@ import time
 from pathlib import Path
 
 from guard.errors import ExtractionError, LimitExceeded
-from guard.extract import child
 from guard.extract.context import Context
+from guard.extract.tesseract import (  # noqa: F401  (the reading, limits and fallback live there)
+    LEGIBLE_SIDE, TESSERACT, TEXT_PAGE_ROWS, UNREADABLE_CHARS, Reading, _tesseract, _text_rows, languages,
+)
 
-TESSERACT = shutil.which("tesseract")
-CHILD_MEMORY = 2 << 30   # address space of one tesseract process
 WORKER = Path(__file__).with_name("ocr_worker.py")
 # Settings of the OCR workers (environment, read at start): how many per inspecting process,
 # inference threads each, address-space limit each, and which engine (auto: RapidOCR 3.x, else
@@ -48,24 +47,6 @@ WORKER_MEMORY = int(os.environ.get("GUARD_OCR_MEMORY_MB", "3072")) << 20
 ENGINE = os.environ.get("GUARD_OCR_ENGINE", "auto")
 PYTHON = os.environ.get("GUARD_OCR_PYTHON", sys.executable)   # the interpreter that has the engine
 MIN_SCORE = 0.5          # recognition confidence below which a line is not text
-UNREADABLE_CHARS = 12    # fewer readable characters than this on a page of text: not inspected
-TEXT_PAGE_ROWS = 8       # bands of text rows that make a picture look like a page of text
-LEGIBLE_SIDE = 500       # px: a smaller picture of a page (a thumbnail) is not legible to anyone
-
-
-@functools.cache
-def languages() -> str | None:
-    """Tesseract's `-l` argument: the Chinese model if installed here, or None."""
-    if not TESSERACT:
-        return None
-    try:
-        out = subprocess.run([TESSERACT, "--list-langs"], capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    have = {line.strip() for line in out.splitlines()[1:]}
-    # Chinese only: with chi_sim+eng, the English model won lines such as 绝密★长期 ("eK");
-    # on 20 rendered marking images chi_sim alone read 18 into a blocking marking, +eng 17.
-    return "chi_sim" if "chi_sim" in have else None
 
 
 @functools.cache
@@ -113,22 +94,6 @@ def check_pixels(ctx: Context, width: int, height: int) -> None:
 def allowance(ctx: Context) -> int:
     """How many more images this input may have read (OCR is the slow part of a decision)."""
     return max(0, ctx.limits.max_ocr_images - ctx.ocr_images) if available() else 0
-
-
-# -- what a reading is -----------------------------------------------------------------------
-class Reading(str):
-    """The whole picture's text (a str, so callers that want only the text have it), with the
-    top band, the text blocks, and whether the picture looked like text that was not read."""
-    band: str = ""
-    blocks: tuple[str, ...] = ()
-    unreadable: bool = False
-    rotation: int = 0
-
-    @classmethod
-    def make(cls, text: str, band: str = "", blocks=(), unreadable: bool = False, rotation: int = 0) -> "Reading":
-        r = cls(text)
-        r.band, r.blocks, r.unreadable, r.rotation = band, tuple(blocks), unreadable, rotation
-        return r
 
 
 def _rows(lines: list) -> list[list]:
@@ -392,165 +357,3 @@ def extract_image(ctx: Context, data: bytes, location: str) -> None:
     add_reading(ctx, ocr(ctx, data), location)
 
 
-def page_image(ctx: Context, page, dpi: int = 150) -> bytes:
-    """A PDF page (pypdfium2) rendered as PNG: 150 dpi is what the workers read pages at."""
-    w, h = page.get_size()  # points
-    scale = dpi / 72
-    budget = min(ctx.limits.max_image_pixels, 16_000_000)  # huge page boxes are scaled down, not refused
-    if w * h * scale * scale > budget:
-        scale = (budget / (w * h)) ** 0.5
-    bitmap = page.render(scale=scale, grayscale=engine() == "tesseract")
-    buf = io.BytesIO()
-    bitmap.to_pil().save(buf, "PPM" if engine() == "tesseract" else "PNG", **({} if engine() == "tesseract"
-                                                                               else {"compress_level": 1}))
-    return buf.getvalue()
-
-
-def read_pages(ctx: Context, images: list[tuple[str, bytes]]) -> None:
-    """OCR rendered pages, as many at once as there are workers; each page's parts in order."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    if not images:
-        return
-    ctx.slow()
-    with ThreadPoolExecutor(max(1, min(len(images), WORKERS if engine() != "tesseract" else 2))) as ex:
-        readings = list(ex.map(lambda item: ocr(ctx, item[1]), images))
-    for (location, _), reading in zip(images, readings, strict=True):
-        add_reading(ctx, reading, location)
-
-
-MIN_PICTURE = (200, 40)  # smaller embedded pictures are icons, bullets and rules, not text
-
-
-def read_pictures(ctx: Context) -> None:
-    """OCR the pictures embedded in the input's documents (screenshots pasted into Word or
-    PowerPoint), in document order, up to the OCR allowance, several at once, and only while
-    at least half the time budget is left; their text becomes parts. Pictures that cannot be
-    read are skipped (the document's own text has been inspected); bombs are problems."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from guard.extract.sniff import sniff
-    from guard.extract.zipsafe import read_member
-
-    if ctx.deadline - time.monotonic() < ctx.limits.max_seconds / 2:
-        return
-    chosen = []
-    wanted = min(allowance(ctx), ctx.limits.max_ocr_pictures)
-    for location, zf, info in sorted(ctx.pictures, key=lambda p: _natural(p[0])):
-        if len(chosen) >= wanted:
-            break
-        try:
-            data = read_member(ctx, zf, info)
-            if sniff(data) != "image":
-                continue  # EMF/WMF/SVG: vector drawings, not read
-            w, h = image_size(data)
-            if w < MIN_PICTURE[0] or h < MIN_PICTURE[1]:
-                continue
-            check_pixels(ctx, w, h)
-        except LimitExceeded as e:  # a bomb in the document is a finding (blocks), like any other
-            ctx.problem("limit", location, e.detail)
-            continue
-        except ExtractionError:
-            continue
-        chosen.append((location, data))
-    if not chosen:
-        return
-    ctx.slow()  # before any thread starts: the caller then inspects in a worker
-
-    def read(data: bytes) -> str:
-        try:
-            return ocr(ctx, data)
-        except ExtractionError as e:
-            if e.reason == "timeout":
-                raise
-            return ""
-
-    # Each OCR runs in a worker process; the threads only wait on them.
-    with ThreadPoolExecutor(max(1, min(len(chosen), os.cpu_count() or 1, 4))) as ex:
-        texts = list(ex.map(read, [data for _, data in chosen]))
-    for (location, _), text in zip(chosen, texts, strict=True):
-        add_reading(ctx, text, location)  # add() ignores blank text
-
-
-def _natural(name: str):
-    """image2.png before image10.png: media are numbered in the order they were inserted."""
-    import re
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
-
-
-# -- Tesseract, when RapidOCR is not installed ----------------------------------------------------
-def _tesseract_run(ctx: Context, pgm: bytes, psm: int = 6) -> str:
-    # --psm 6 (one block of text): the automatic layout mode (3) turned a plain A4 page of
-    # Chinese lines into noise. thresholding_method=2 (Sauvola) copes with shadows and yellowed
-    # paper. One OpenMP thread: several spin on a busy 2-core host.
-    code, out = child.run(ctx, [TESSERACT, "stdin", "stdout", "-l", languages(), "--psm", str(psm),
-                                "-c", "thresholding_method=2"], pgm, CHILD_MEMORY, env={"OMP_THREAD_LIMIT": "1"})
-    if code != 0:
-        raise ExtractionError("corrupt", "OCR could not read the image")
-    return out.decode("utf-8", "replace")
-
-
-def _pgm(img) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, "PPM")
-    return buf.getvalue()
-
-
-def _deskew(g):
-    """Turn a page upright by the small angle that makes its text rows sharpest."""
-    import numpy as np
-    from PIL import Image
-
-    thumb = g.copy()
-    thumb.thumbnail((500, 500))
-    ink = Image.fromarray(((np.asarray(thumb) < 128) * 255).astype("uint8"))
-    best, angle = -1.0, 0.0
-    for a in [x * 0.5 for x in range(-20, 21)]:
-        prof = np.asarray(ink.rotate(a, expand=False), dtype=np.float32).sum(axis=1)
-        score = float(np.var(prof))
-        if score > best:
-            best, angle = score, a
-    return g.rotate(angle, expand=True, fillcolor=255, resample=Image.BILINEAR) if abs(angle) >= 1 else g
-
-
-def _tesseract(ctx: Context, data: bytes) -> Reading:
-    import numpy as np
-    from PIL import Image, ImageFilter, ImageOps
-
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            g = ImageOps.exif_transpose(im).convert("L")
-    except Exception as e:  # noqa: BLE001 - Pillow raises many types for damaged images
-        raise ExtractionError("corrupt", f"unreadable image: {e}"[:200]) from None
-    if max(g.size) > 2400:
-        g.thumbnail((2400, 2400))
-    a = np.asarray(g, dtype=np.int16)
-    med = g.filter(ImageFilter.MedianFilter(3))
-    if (np.abs(a - np.asarray(med, dtype=np.int16)) > 100).mean() > 0.005:   # salt-and-pepper noise
-        g = med
-    g = ImageOps.autocontrast(g, cutoff=1)   # faded, yellowed paper: stretch what contrast is left
-    # Its orientation detector first: an upside-down page reads as plenty of wrong characters.
-    code, osd = child.run(ctx, [TESSERACT, "stdin", "stdout", "--psm", "0"], _pgm(g), CHILD_MEMORY,
-                          env={"OMP_THREAD_LIMIT": "1"})
-    rotation = next((int(ln.split(":")[1]) for ln in osd.decode("utf-8", "replace").splitlines()
-                     if ln.startswith("Rotate:")), 0) if code == 0 else 0
-    if rotation:
-        g = g.rotate(-rotation, expand=True, fillcolor=255)
-    g = _deskew(g)
-    text = _tesseract_run(ctx, _pgm(g))
-    w, h = g.size
-    band = _tesseract_run(ctx, _pgm(g.crop((0, 0, w, int(h * 0.22))))) if 1.15 < h / w < 1.8 else ""
-    unreadable = (min(w, h) >= LEGIBLE_SIDE and sum(c.isalnum() for c in text) < UNREADABLE_CHARS
-                  and _text_rows(g) >= TEXT_PAGE_ROWS)
-    return Reading.make(text, band, (), unreadable, rotation)
-
-
-def _text_rows(g) -> int:
-    import numpy as np
-
-    thumb = g.copy()
-    thumb.thumbnail((600, 600))
-    a = np.asarray(thumb, dtype=np.float32)
-    dark = (a < a.mean() - 2 * max(8.0, a.std() * 0.5)).mean(axis=1)
-    inked = (dark > 0.01) & (dark < 0.5)
-    return int(np.count_nonzero(inked[1:] & ~inked[:-1]) + inked[0])

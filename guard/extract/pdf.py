@@ -18,7 +18,7 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
 from guard.errors import ExtractionError, LimitExceeded
-from guard.extract import child, ocr
+from guard.extract import child, ocr, ocr_docs
 from guard.extract.context import Context
 
 PDFTOTEXT = shutil.which("pdftotext")
@@ -227,10 +227,10 @@ def _ocr_pages(ctx: Context, pdf, candidates: list[int], n: int, location: str) 
         ctx.check_time()
         page = pdf[i]
         try:
-            images.append((f"{location}/page{i + 1}", ocr.page_image(ctx, page)))
+            images.append((f"{location}/page{i + 1}", ocr_docs.page_image(ctx, page)))
         finally:
             page.close()
-    ocr.read_pages(ctx, images)
+    ocr_docs.read_pages(ctx, images)
     if readable < len(pages):
         left = [i + 1 for i in pages[readable:]]
         what = ("PDF without a text layer" if not readable and len(pages) == n

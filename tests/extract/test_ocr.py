@@ -76,7 +76,9 @@ def test_stuck_ocr_blocks_at_the_time_budget(monkeypatch, tmp_path):
     slow = tmp_path / "tesseract"
     slow.write_text("#!/bin/sh\nsleep 5\n")
     slow.chmod(0o755)
-    monkeypatch.setattr(ocr, "TESSERACT", str(slow))
+    from guard.extract import tesseract  # the fallback's own module reads these
+    monkeypatch.setattr(tesseract, "TESSERACT", str(slow))
+    monkeypatch.setattr(tesseract, "languages", lambda: "chi_sim")
     monkeypatch.setattr(ocr, "languages", lambda: "chi_sim")
     monkeypatch.setattr(ocr, "engine", lambda: "tesseract")   # the fallback path; the pool's own test is in test_ocr_damaged
     tight = Engine(load_policy_text(f"extends: [{DEFAULT_POLICY}]\nlimits:\n  max_seconds: 0.3\n", "tight"))
