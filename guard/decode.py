@@ -112,6 +112,16 @@ def _readable(data: bytes) -> str | None:
     return None
 
 
+def b64decode_any(s: str) -> bytes | None:
+    """Standard or URL-safe base64 (padding optional), as servers decode it; None if it is not."""
+    try:
+        if "-" in s or "_" in s:
+            return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+        return base64.b64decode(s + "=" * (-len(s) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
 def _base64_runs(text: str) -> str:
     """The text with each base64 run that decodes to readable text replaced by that text."""
     if len(text) < 16:
@@ -123,13 +133,8 @@ def _base64_runs(text: str) -> str:
             continue  # numbers and plain words, not base64
         if budget <= 0:
             break
-        body = run.rstrip("=")
-        try:
-            if "-" in body or "_" in body:
-                data = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
-            else:
-                data = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
-        except (binascii.Error, ValueError):
+        data = b64decode_any(run.rstrip("="))
+        if data is None:
             continue
         budget -= len(data)
         t = _readable(data)

@@ -5,10 +5,9 @@ matcher's decoded copy (decode.py); here only files, and text with a byte-order 
 inline data) that the matcher's decoder would not read."""
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 
+from guard.decode import b64decode_any
 from guard.extract.context import Context
 
 _DATA_URL = re.compile(r"data:[\w.+/-]{0,80}(?:;[\w=.+-]{1,60}){0,4};base64,([A-Za-z0-9+/=_\-\s]{16,})", re.I)
@@ -25,13 +24,7 @@ MAX_FILES = 16   # files decoded out of one text
 
 
 def _b64(run: str) -> bytes | None:
-    compact = re.sub(r"\s+", "", run)
-    try:
-        if "-" in compact or "_" in compact:
-            return base64.urlsafe_b64decode(compact + "=" * (-len(compact) % 4))
-        return base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        return None
+    return b64decode_any(re.sub(r"\s+", "", run))
 
 
 def _inspect(ctx: Context, data: bytes, location: str, depth: int, always: bool) -> bool:

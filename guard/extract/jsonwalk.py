@@ -11,11 +11,10 @@ tuples of (key, value) pairs, arrays as lists: nothing a duplicate key held is l
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 
+from guard.decode import b64decode_any
 from guard.errors import GuardError, LimitExceeded
 from guard.extract.context import Context
 from guard.extract.sniff import printable
@@ -151,13 +150,7 @@ def decode_base64(s: str, min_len: int = MIN_B64) -> bytes | None:
     compact = s.strip()
     if len(compact) < min_len or not _B64_RE.fullmatch(compact):
         return None
-    compact = compact.replace("\n", "").replace("\r", "")
-    try:
-        if "-" in compact or "_" in compact:
-            return base64.urlsafe_b64decode(compact + "=" * (-len(compact) % 4))
-        return base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        return None
+    return b64decode_any(compact.replace("\n", "").replace("\r", ""))
 
 
 def scan_string(ctx: Context, s: str, location: str, filename: str | None = None, depth: int = 0) -> None:

@@ -6,24 +6,9 @@ from __future__ import annotations
 from urllib.parse import quote
 
 import pytest
-from harness import Proxy
-from receiver import Receiver
 from writers import make_docx
 
 MARK = "机密★5年"
-
-
-@pytest.fixture(scope="module")
-def receiver():
-    with Receiver() as r:
-        yield r
-
-
-@pytest.fixture(scope="module")
-def guarded(tmp_path_factory, receiver):
-    p = Proxy(tmp_path_factory.mktemp("proxy"), receiver)
-    yield p
-    p.stop()
 
 
 SAS = "?sv=2024-11-04&se=2026-12-05T00%3A00%3A00Z&sr=b&sp=cw&sig=abc%3D"

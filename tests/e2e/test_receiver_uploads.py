@@ -9,26 +9,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from harness import Proxy
-from receiver import Receiver
 from writers import make_docx
 
 MARK = "机密★5年"
 CLEAN = "季度工作安排与人员分工"
 ORIGIN = {"origin": "https://www.kimi.com"}
-
-
-@pytest.fixture(scope="module")
-def receiver():
-    with Receiver() as r:
-        yield r
-
-
-@pytest.fixture(scope="module")
-def guarded(tmp_path_factory, receiver):
-    p = Proxy(tmp_path_factory.mktemp("proxy"), receiver)
-    yield p
-    p.stop()
 
 
 def marked() -> bytes:
