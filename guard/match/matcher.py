@@ -13,7 +13,7 @@ import ahocorasick
 from guard.decode import decoded
 from guard.match import mentions, structure
 from guard.match.hits import Hit, hash_hits  # noqa: F401  (Hit: decide reads it from here)
-from guard.match.regexes import _alternation, _build_set, _compile, relax  # noqa: F401  (relax: tests)
+from guard.match.regexes import _alternation, _build_set, _compile, byte_spans, group_ends_match, relax, word_end_gate  # noqa: F401  (relax: tests)
 from guard.match.textspan import (  # noqa: F401  (_utf8: tests)
     WINDOW, _ByteOffsets, _foot_start, _head_end, _joined, _utf8, _windows,
 )
@@ -74,6 +74,8 @@ class Matcher:
                     # per run of digits instead of one per digit. Without it, 200k cells of
                     # decimals drove the Set's DFA to 1 s and 170 MB on first use.
                     set_sources[i] = f"(?:^|[^0-9A-Za-z])(?:{set_sources[i]})"
+                if rule.word_end and group_ends_match(rule.regex_source, rule.group):
+                    set_sources[i] = word_end_gate(set_sources[i])
             elif rule.keywords:
                 # Keyword-only CJK rules too: a part without any of the terms then costs no
                 # automaton pass for them (the automaton still gives the positions).
@@ -281,8 +283,7 @@ class Matcher:
             src = "|".join(f"(?:{self._sources[i]})" for i in sorted(rules))
             combined = self._combined[key] = _compile(src)
         out = []
-        for m in combined.finditer(enc):
-            s, e = m.span()
+        for s, e in byte_spans(combined, enc):
             out.append((to_char(s), to_char(e)))
         return out
 
@@ -328,8 +329,7 @@ class Matcher:
         if kw_spans is None or len(kw_spans) * 2 * WINDOW > len(text) // 2:
             # On the UTF-8 bytes: the wrapper would otherwise re-encode the text and convert
             # every match offset from the start of it.
-            for m in regex.finditer(enc):
-                s, e = m.span(rule.group)
+            for s, e in byte_spans(regex, enc, rule.group):
                 if s >= 0:
                     yield to_char(s), to_char(e)
             return

@@ -73,3 +73,65 @@ def test_byte_offsets_to_characters():
     conv = _ByteOffsets(enc, len(text))
     assert [conv(b) for b in starts] == list(range(len(text) + 1))
     assert conv(starts[3]) == 3  # going back restarts from the beginning
+
+
+def internal_text(seed: int) -> str:
+    rnd = random.Random(seed)
+    words = ["内部资料", "内部资料的管理", "内部资料2", "内部资料 注意保存", "仅限内部使用", "内部使用手册", "内部文件",
+             "内部文件管理规定", "INTERNAL USE ONLY", "internal only1", "（内部）", "内部★", "内部资料性出版物"]
+    return "".join(rnd.choice(words) + rnd.choice(["\n", "，", " ", "", "。\n", "x", "1"]) for _ in range(rnd.randint(1, 30)))
+
+
+@pytest.mark.parametrize("seed", range(32))
+def test_word_end_gate_loses_no_finding(engine, seed, monkeypatch):
+    """The Set asks a `word_end` rule's match to be followed by no letter or digit: a rule the
+    gate rules out had no finding to lose (the same hits as a matcher without the gate)."""
+    from guard.match import matcher as matcher_mod
+    parts = [Part(internal_text(seed), "t", ["prompt", "body"][seed % 2])]
+    fast = engine.matcher.scan(list(parts))
+    monkeypatch.setattr(matcher_mod, "word_end_gate", lambda src: src)
+    slow = Matcher(engine.policy).scan(list(parts))
+    simplify = lambda hits: {engine.matcher.rules[i].id: sorted((h.start, h.end) for h in v) for i, v in hits.items()}  # noqa: E731
+    assert simplify(fast) == simplify(slow)
+
+
+def test_word_end_gate_rules_out_a_word_that_goes_on(engine):
+    """A page that says 内部资料的… in every line does not put the internal marking rule in play."""
+    i = next(i for i, r in enumerate(engine.matcher.rules) if r.id == "internal.marking")
+    _, _, matched, _ = engine.matcher._normalize("内部资料的管理按照本单位规定执行。\n" * 50)
+    assert i not in matched
+    _, _, matched, _ = engine.matcher._normalize("内部资料\n关于2027年计划")
+    assert i in matched
+
+
+@pytest.mark.parametrize(("src", "group", "ends"), [
+    ("a((b|c))", 1, True), ("a(b)c", 1, False), ("(?:x(b))", 1, True), ("a(b)+", 1, False),
+    (r"[(]a(b\))", 1, True), ("(a)(b)", 2, True), ("(a)(b)", 1, False), ("a(?P<n>b)", 1, True),
+    ("a(?:b)(c)", 1, True), ("x", 0, True), ("a(b)", 2, False), ("[)(]a(b)", 1, True),
+])
+def test_group_ends_match(src, group, ends):
+    from guard.match.regexes import group_ends_match
+    assert group_ends_match(src, group) is ends
+
+
+def test_byte_spans_are_finditer_spans():
+    """RE2's own match loop gives the spans the wrapper's finditer gives, groups, empty matches and
+    bounds included."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from guard.match.regexes import _compile, byte_spans
+
+    patterns = [_compile(p) for p in ("a(b)?", "(?:)", "机(密)?", "x*", r"(\d+)|([a-z]+)", "(?m)^ab$")]
+
+    @settings(derandomize=True, max_examples=200, deadline=None)
+    @given(st.text(alphabet="ab机密x1 \n", max_size=30), st.integers(0, 5), st.integers(0, 2), st.data())
+    def check(text, k, group, data):
+        rx = patterns[k]
+        enc = text.encode()
+        group = min(group, rx.groups)
+        pos = data.draw(st.integers(0, len(enc)))
+        end = data.draw(st.integers(pos, len(enc)))
+        assert list(byte_spans(rx, enc, group, pos, end)) == [m.span(group) for m in rx.finditer(enc, pos, end)]
+
+    check()
