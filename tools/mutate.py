@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import fcntl
+import json
 import os
 import re
 import shutil
@@ -24,39 +26,49 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# module -> the tests that cover its protections (fast ones: no proxy process, no browser)
+# module -> the tests that cover its protections (fast ones: no proxy process, no browser). mutmut
+# runs, for each mutant, only those of them that call the mutated function.
+_MARKING_TESTS = ["tests/match/test_markings.py", "tests/match/test_marking_forms.py",
+                  "tests/match/test_marking_grammar.py", "tests/match/test_sensitive.py",
+                  "tests/match/test_matcher_paths.py", "tests/match/test_mutants_markings.py"]
 TARGETS: dict[str, list[str]] = {
     "guard/match/validators.py": ["tests/match/test_validators.py", "tests/match/test_credentials.py",
-                                  "tests/match/test_protections_credentials.py"],
-    "guard/match/structure.py": ["tests/match/test_markings.py", "tests/match/test_marking_forms.py"],
-    "guard/match/mentions.py": ["tests/match/test_markings.py", "tests/match/test_marking_forms.py", "tests/match/test_marking_grammar.py"],
-    "guard/match/tables.py": ["tests/match/test_marking_grammar.py"],
+                                  "tests/match/test_protections_credentials.py", "tests/match/test_sensitive.py"],
+    "guard/match/structure.py": _MARKING_TESTS,
+    "guard/match/mentions.py": _MARKING_TESTS,
+    "guard/match/tables.py": _MARKING_TESTS,
     "guard/match/hashing.py": ["tests/match/test_fingerprints.py", "tests/match/test_protections_fingerprints.py"],
-    "guard/proxy/acks.py": ["tests/proxy/test_protections_ack.py"],
-    "guard/proxy/ack.py": ["tests/proxy/test_protections_ack.py"],
-    "guard/audit/chain.py": ["tests/audit/test_chain.py", "tests/audit/test_faults.py"],
+    "guard/proxy/acks.py": ["tests/proxy/test_protections_ack.py", "tests/proxy/test_addon.py"],
+    "guard/proxy/ack.py": ["tests/proxy/test_protections_ack.py", "tests/proxy/test_addon.py"],
+    "guard/audit/chain.py": ["tests/audit/test_chain.py", "tests/audit/test_faults.py",
+                             "tests/audit/test_protections_audit.py", "tests/audit/test_writer_sync.py"],
     "guard/audit/writer.py": ["tests/audit/test_faults.py", "tests/audit/test_protections_audit.py",
-                              "tests/audit/test_chain.py"],
-    "guard/proxy/uploads.py": ["tests/proxy/test_protections_uploads.py"],
-    "guard/console/users.py": ["tests/console/test_protections_console.py"],
-    "guard/console/app.py": ["tests/console/test_protections_console.py"],
+                              "tests/audit/test_chain.py", "tests/audit/test_writer_sync.py",
+                              "tests/audit/test_record.py"],
+    "guard/proxy/uploads.py": ["tests/proxy/test_protections_uploads.py", "tests/adversarial/test_assembly.py"],
+    "guard/console/users.py": ["tests/console/test_protections_console.py", "tests/console/test_people_console.py"],
+    "guard/console/app.py": ["tests/console/test_protections_console.py", "tests/console/test_console.py",
+                             "tests/console/test_people_console.py"],
     "guard/identity.py": ["tests/test_identity.py", "tests/test_protections_identity.py"],
     "guard/decide.py": ["tests/policy/test_rollout.py", "tests/match/test_markings.py",
                         "tests/match/test_credentials.py"],
 }
-# Survivors that cannot change behaviour, by module and a piece of the mutated (+) line, with the
-# reason: reported as equivalent, not as work to do. Keep each reason checkable.
-EQUIVALENT: dict[tuple[str, str], str] = {
-    ("guard/identity.py", "strict=None)"):
-        "ipaddress.ip_network tests `strict` for truth: None and False are the same.",
-    ("guard/identity.py", 'encoding="UTF-8-SIG"'):
-        "codec names are case-insensitive: the same codec.",
-    ("guard/identity.py", "if (user) or True else frozenset()"):
-        "with no user, `self.groups.get(None or '', frozenset())`: group members are non-empty names "
-        "(a YAML list or comma list of them), so neither None nor '' is a key: frozenset() either way.",
-    ("guard/identity.py", "self.user_departments.get(user) if (user) or True else None"):
-        "with no user, `user_departments.get(None or '')` is None: its keys are the map's user names.",
-}
+# Survivors that cannot change behaviour live in tools/equivalent/<module>.yaml, one entry per
+# mutant: `piece` (a piece of the mutated (+) line) and `why` (a checkable reason). They are
+# reported as equivalent, not as work to do.
+EQUIVALENTS = ROOT / "tools" / "equivalent"
+# each module's last result, so modules can be run one at a time and reported together
+RESULTS = ROOT / "var" / "mutation"
+
+
+def _equivalents(module: str) -> list[tuple[str, str]]:
+    import yaml
+    f = EQUIVALENTS / (module.replace("/", ".").removesuffix(".py") + ".yaml")
+    if not f.exists():
+        return []
+    return [(str(e["piece"]), str(e["why"])) for e in (yaml.safe_load(f.read_text(encoding="utf-8")) or [])]
+
+
 COPY = ("guard", "tests", "policies", "addons", "pyproject.toml")
 _RESULT = re.compile(r"^\s*(\S+__mutmut_\d+): (\w[\w ]*)$")
 
@@ -75,44 +87,81 @@ def _workdir(module: str, tests: list[str]) -> Path:
     text += (f'\n[tool.mutmut]\nsource_paths = ["guard"]\nonly_mutate = {q([module])}\n'
              f"pytest_add_cli_args_test_selection = {q(tests)}\n"
              f'pytest_add_cli_args = ["-p", "no:randomly", "-p", "no:cacheprovider"]\n'
-             f"use_git_change_detection = false\n")
+             f"use_git_change_detection = false\n"
+             f'also_copy = ["policies", "addons", "pyproject.toml"]\n')
     (d / "pyproject.toml").write_text(text, encoding="utf-8")
     return d
 
 
-def run_one(module: str, tests: list[str], children: int) -> dict:
+def run_one(module: str, tests: list[str], children: int, only: dict | None = None) -> dict:
+    """Mutate `module` and test every mutant; with `only` (a saved result), test again just the
+    mutants that survived it (after new tests were written) and merge into it."""
+    tests = [t for t in tests if (ROOT / t).exists()]  # a listed file not written yet is no error
     d = _workdir(module, tests)
     mutmut = str(Path(sys.executable).parent / "mutmut")
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     started = dt.datetime.now(dt.timezone.utc)
+    names = sorted(only["surviving"]) if only else []
     try:
-        run = subprocess.run([mutmut, "run", "--max-children", str(children)], cwd=d, env=env,
+        run = subprocess.run([mutmut, "run", "--max-children", str(children), *names], cwd=d, env=env,
                              capture_output=True, text=True)
         res = subprocess.run([mutmut, "results", "--all", "true"], cwd=d, env=env, capture_output=True, text=True)
         status: dict[str, str] = {}
         for line in res.stdout.splitlines():
             if m := _RESULT.match(line):
                 status[m[1]] = m[2].strip()
-        survivors, equivalent = {}, {}
-        for name, st in status.items():
+        checked = {n: st for n, st in status.items() if st != "not checked"}
+        if only:
+            missing = [n for n in names if n not in status]
+            if missing:  # the module changed since the saved run: its mutants were renumbered
+                checked = {}
+                run = subprocess.CompletedProcess(run.args, 1, "", f"{len(missing)} saved survivors are no "
+                                                  "longer mutants of the module (it changed): run it in full")
+            else:
+                checked = {**only["status"], **{n: status[n] for n in names}}
+        surviving = {}
+        for name, st in checked.items():
             if st in ("survived", "no tests"):
-                diff = subprocess.run([mutmut, "show", name], cwd=d, env=env, capture_output=True,
-                                      text=True).stdout.strip()
-                added = [x for x in diff.splitlines() if x.startswith("+") and not x.startswith("+++")]
-                why = next((r for (m, piece), r in EQUIVALENT.items()
-                            if m == module and any(piece in x for x in added)), None)
-                if why is not None:
-                    equivalent[name] = (why, diff)
-                else:
-                    survivors[name] = (st, diff)
+                surviving[name] = [st, subprocess.run([mutmut, "show", name], cwd=d, env=env, capture_output=True,
+                                                      text=True).stdout.strip()]
         counts: dict[str, int] = {}
-        for st in status.values():
+        for st in checked.values():
             counts[st] = counts.get(st, 0) + 1
-        return {"module": module, "tests": tests, "counts": counts, "survivors": survivors, "equivalent": equivalent,
-                "seconds": round((dt.datetime.now(dt.timezone.utc) - started).total_seconds()),
-                "error": "" if status else (run.stdout[-1500:] + run.stderr[-1500:])}
+        seconds = round((dt.datetime.now(dt.timezone.utc) - started).total_seconds())
+        return {"module": module, "tests": tests, "counts": counts, "surviving": surviving, "status": checked,
+                "date": started.date().isoformat(), "seconds": seconds + (only["seconds"] if only else 0),
+                "error": "" if checked else (run.stdout[-1500:] + run.stderr[-1500:])}
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def classify(r: dict) -> dict:
+    """Split a result's surviving mutants into survivors (work to do) and explained equivalents,
+    by the module's file in tools/equivalent/ as it is now."""
+    equivalents = _equivalents(r["module"])
+    r["survivors"], r["equivalent"] = {}, {}
+    for name, (st, diff) in r["surviving"].items():
+        added = [x for x in diff.splitlines() if x.startswith("+") and not x.startswith("+++")]
+        why = next((w for piece, w in equivalents if any(piece in x for x in added)), None)
+        if why is None:
+            r["survivors"][name] = (st, diff)
+        else:
+            r["equivalent"][name] = (why, diff)
+    return r
+
+
+def _save(r: dict) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = {k: r[k] for k in ("module", "tests", "counts", "surviving", "status", "date", "seconds", "error")}
+    (RESULTS / (r["module"].replace("/", ".") + ".json")).write_text(json.dumps(out, indent=1), encoding="utf-8")
+
+
+def _saved() -> dict[str, dict]:
+    found = {}
+    for f in sorted(RESULTS.glob("*.json")) if RESULTS.is_dir() else []:
+        r = json.loads(f.read_text(encoding="utf-8"))
+        found[r["module"]] = r
+    return found
 
 
 def _report(results: list[dict], path: Path, not_run: list[str], note: str = "") -> None:
@@ -129,7 +178,7 @@ def _report(results: list[dict], path: Path, not_run: list[str], note: str = "")
         c = r["counts"]
         total = sum(c.values())
         killed = c.get("killed", 0)
-        lines += [f"## `{r['module']}`", "", f"tests: {', '.join(f'`{t}`' for t in r['tests'])}  ",
+        lines += [f"## `{r['module']}`", "", f"run {r.get('date', '?')}; tests: {', '.join(f'`{t}`' for t in r['tests'])}  ",
                   f"mutants: {total}, killed {killed}, survived {c.get('survived', 0)}, "
                   f"no covering test {c.get('no tests', 0)}, timeout {c.get('timeout', 0)}, "
                   f"other {total - killed - c.get('survived', 0) - c.get('no tests', 0) - c.get('timeout', 0)}; "
@@ -152,6 +201,10 @@ def main(argv=None) -> int:
     ap.add_argument("--list", action="store_true", help="print the modules and their tests")
     ap.add_argument("--report", help="write a Markdown report here (e.g. docs/mutation.md)")
     ap.add_argument("--children", type=int, default=1, help="mutants tested at once (default 1)")
+    ap.add_argument("--survivors", action="store_true",
+                    help="test again only the mutants that survived the saved run (after writing tests)")
+    ap.add_argument("--report-only", action="store_true",
+                    help="mutate nothing: report the saved runs (var/mutation/) against today's equivalents")
     ap.add_argument("--note", default="", help="a sentence for the report (e.g. why modules were not run)")
     args = ap.parse_args(argv)
     if args.list:
@@ -162,21 +215,34 @@ def main(argv=None) -> int:
     if unknown:
         print(f"mutate: not a protection module: {', '.join(unknown)} (see --list)", file=sys.stderr)
         return 2
-    modules = args.modules or list(TARGETS)
-    results = []
+    modules = [] if args.report_only else (args.modules or list(TARGETS))
+    if modules:
+        # one run at a time on this machine: mutants are CPU-bound, and several people (or
+        # helpers) may start runs
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        lock = open(RESULTS / ".lock", "w")
+        fcntl.flock(lock, fcntl.LOCK_EX)
     for m in modules:
-        print(f"mutating {m} with {' '.join(TARGETS[m])} ...", flush=True)
-        r = run_one(m, TARGETS[m], args.children)
-        results.append(r)
+        only = _saved().get(m) if args.survivors else None
+        if args.survivors and (only is None or "status" not in only):
+            print(f"mutate: {m} has no saved full run to re-test (run it without --survivors)", file=sys.stderr)
+            return 2
+        print(f"mutating {m} with {' '.join(TARGETS[m])}{' (saved survivors only)' if only else ''} ...",
+              flush=True)
+        r = classify(run_one(m, TARGETS[m], args.children, only))
+        _save(r)
         print(f"  {r['counts']} in {r['seconds']} s; {len(r['equivalent'])} of the survivors equivalent (explained)")
         for name, (st, diff) in sorted(r["survivors"].items()):
             print(f"  SURVIVED {name} ({st})\n" + "\n".join("    " + x for x in diff.splitlines()))
         if r["error"]:
             print("  mutmut produced no results:\n" + r["error"], file=sys.stderr)
+    # the report holds every module's last saved run (this one's and earlier ones), classified
+    # against today's equivalents
+    saved = _saved()
+    results = [classify(saved[m]) for m in TARGETS if m in saved]
     if args.report:
-        _report(results, ROOT / args.report, [m for m in TARGETS if m not in modules], args.note)
-    return 1 if any(r["survivors"] or r["error"] for r in results) else 0
-
+        _report(results, ROOT / args.report, [m for m in TARGETS if m not in saved], args.note)
+    return 1 if any(r["survivors"] or r["error"] for r in results if r["module"] in (modules or saved)) else 0
 
 if __name__ == "__main__":
     sys.exit(main())
