@@ -216,13 +216,12 @@ def main(argv=None) -> int:
         print(f"mutate: not a protection module: {', '.join(unknown)} (see --list)", file=sys.stderr)
         return 2
     modules = [] if args.report_only else (args.modules or list(TARGETS))
-    if modules:
-        # one run at a time on this machine: mutants are CPU-bound, and several people (or
-        # helpers) may start runs
-        RESULTS.mkdir(parents=True, exist_ok=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    for m in modules:
+        # one module at a time on this machine: mutants are CPU-bound, and several people may
+        # start runs (a queue of modules lets others in between its modules)
         lock = open(RESULTS / ".lock", "w")
         fcntl.flock(lock, fcntl.LOCK_EX)
-    for m in modules:
         only = _saved().get(m) if args.survivors else None
         if args.survivors and (only is None or "status" not in only):
             print(f"mutate: {m} has no saved full run to re-test (run it without --survivors)", file=sys.stderr)
@@ -236,6 +235,7 @@ def main(argv=None) -> int:
             print(f"  SURVIVED {name} ({st})\n" + "\n".join("    " + x for x in diff.splitlines()))
         if r["error"]:
             print("  mutmut produced no results:\n" + r["error"], file=sys.stderr)
+        lock.close()
     # the report holds every module's last saved run (this one's and earlier ones), classified
     # against today's equivalents
     saved = _saved()
