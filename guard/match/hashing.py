@@ -276,7 +276,7 @@ def _load_collection(index: str, name: str, _stamp) -> Collection:
         hashes, docs, pos, stop = (np.load(p, allow_pickle=False) for p in paths[1:])
     except (OSError, ValueError) as e:
         raise PolicyError(f"{index}: collection {name}: cannot read: {e}") from None
-    if meta.get("format") != FORMAT:
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:   # a foreign JSON file too
         raise PolicyError(f"{index}: collection {name}: made by an older version; register its documents again")
     key = Key.from_salt(read_salt(Path(index) / "salt"))
     if meta.get("salt_id") != key.id or meta.get("k") != K or meta.get("w") != W or \
@@ -286,13 +286,23 @@ def _load_collection(index: str, name: str, _stamp) -> Collection:
                       tuple(str(p) for p in (*paths, Path(index) / "salt")))
 
 
+def _background(index: Path, name: str) -> np.ndarray:
+    """The k-grams of the collection's background documents (none yet: empty)."""
+    p = background_path(index, name)
+    if not p.exists():
+        return np.zeros(0, np.uint64)
+    try:
+        return np.load(p, allow_pickle=False)   # never unpickle: the index is only data
+    except (OSError, ValueError) as e:
+        raise PolicyError(f"{p}: cannot read: {e}") from None
+
+
 def _open(index: Path, name: str):
     """(key, meta, [hashes], [docs], [pos], stop) of a collection, new or existing: `stop`
     holds the k-grams known to be boilerplate (background texts, many documents)."""
     index.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = Key.from_salt(read_salt(index / "salt", create=True))
-    bg_p = background_path(index, name)
-    stop = np.load(bg_p, allow_pickle=False) if bg_p.exists() else np.zeros(0, np.uint64)
+    stop = _background(index, name)
     if collection_paths(index, name)[0].exists():
         old = _load_collection(str(index), name, _stamp(index, name))
         return key, list(old.meta), [old.hashes], [old.docs], [old.pos], np.union1d(stop, old.stop)
@@ -335,9 +345,7 @@ def add_background(index: str | Path, name: str, texts: list[str]) -> int:
     later. Returns how many distinct k-grams the background holds."""
     index = Path(index)
     key, meta, hashes, docs, pos, stop = _open(index, name)
-    bg_p = background_path(index, name)
-    old = np.load(bg_p, allow_pickle=False) if bg_p.exists() else np.zeros(0, np.uint64)
-    background = np.unique(np.concatenate([old] + [window_hashes(normalized(t)[0], K, key) for t in texts]))
+    background = np.unique(np.concatenate([_background(index, name)] + [window_hashes(normalized(t)[0], K, key) for t in texts]))
     tmp = background_path(index, name).with_name(background_path(index, name).name + ".tmp.npy")
     np.save(tmp, background, allow_pickle=False)
     os.chmod(tmp, 0o600)
