@@ -222,20 +222,28 @@ def _isin_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
 
 
 def _best_passage(qs: list[int], diags: list[int], real: list[int]) -> tuple[int, int, int, int] | None:
-    """(start, end, length, hits) of the longest aligned chain: hits in prompt order whose
-    diagonal (document position - prompt position) stays within DRIFT of the chain's last hit,
-    at most GAP real (not boilerplate) k-grams apart; length counts real k-grams."""
-    chains: list[list[int]] = []   # [diagonal, first q, last q, first real, last real, hits]
+    """(start, end, length, hits) of the longest aligned chain: hits in prompt order within DRIFT
+    of the chain's diagonal (document position - prompt position), at most GAP real (not
+    boilerplate) k-grams apart; length counts real k-grams. The diagonal moves (an edit) when
+    two hits in a row agree on a new one: a run like 0000000 found at other offsets of the
+    document (its k-grams slide along one place) neither moves nor breaks the chain."""
+    chains: list[list[int]] = []   # [diagonal, first q, last q, first real, last real, hits, last hit's diagonal]
     best = None
-    for q, g, r in zip(qs, diags, real):
+    i = 0
+    while i < len(qs):
+        j = i + 1
+        while j < len(qs) and qs[j] == qs[i]:
+            j += 1
+        q, r, places = qs[i], real[i], diags[i:j]   # the document places of one prompt k-gram
+        i, taken = j, set()
         for ch in chains:
-            if abs(ch[0] - g) <= DRIFT and 0 <= r - ch[4] <= GAP:
-                if q != ch[2]:
-                    ch[5] += 1
-                ch[0], ch[2], ch[4] = g, q, r
-                break
-        else:
-            chains.append([g, q, q, r, r, 1])
+            g = places[0] if len(places) == 1 else min(places, key=lambda x: abs(x - ch[0]))
+            if g not in taken and abs(ch[0] - g) <= DRIFT and r - ch[4] <= GAP:
+                if g == ch[6]:
+                    ch[0] = g
+                ch[2], ch[4], ch[5], ch[6] = q, r, ch[5] + 1, g
+                taken.add(g)
+        chains += [[g, q, q, r, r, 1, g] for g in places if g not in taken]
         chains = [ch for ch in chains if r - ch[4] <= GAP]   # passages that have ended
         for ch in chains:
             length = ch[4] - ch[3] + K
