@@ -165,7 +165,7 @@ class Shared:
                 entry = json.loads(d["entry"])
             except (OSError, ValueError, KeyError, TypeError):
                 continue
-            if entry["x"] < now:
+            if entry["x"] <= now:  # ends at its expiry, as the in-memory table and link tokens do
                 f.unlink(missing_ok=True)  # expired: tidy up
                 continue
             out.append(entry)
@@ -185,7 +185,8 @@ class Acknowledgements:
 
     def covered(self, who: str, keys: frozenset) -> bool:
         now = time.monotonic()
-        if bool(keys) and all(self.acked.get((who, k), 0) > now for k in keys):
+        # a key never acknowledged expires `now`: not covered, whatever the clock reads
+        if bool(keys) and all(self.acked.get((who, k), now) > now for k in keys):
             return True
         return self.shared is not None and self.shared.covered(who, keys)
 
@@ -226,7 +227,7 @@ class Acknowledgements:
     def _bound(self, d: dict) -> None:
         if len(d) >= MAX_ENTRIES:
             now = time.monotonic()
-            for k in [k for k, v in d.items() if (v.expires if isinstance(v, Warning) else v) < now]:
+            for k in [k for k, v in d.items() if (v.expires if isinstance(v, Warning) else v) <= now]:
                 del d[k]
             while len(d) >= MAX_ENTRIES:
                 del d[next(iter(d))]  # insertion order: the oldest first
