@@ -84,7 +84,7 @@ class AckEndpoint:
             # 404 as before (a link is good for one use), with a page that explains instead of alarming
             flow.response = http.Response.make(404, self._used_page(token, settings.contact), _HTML)
             return
-        if w is None or w.expires < time.monotonic() or not parts.path.startswith("/ack/"):
+        if w is None or w.expires <= time.monotonic() or not parts.path.startswith("/ack/"):
             flow.response = http.Response.make(404, notice_page(
                 "确认链接已失效 / This link has expired",
                 ["这个确认链接已过期或无效，无需处理。/ This acknowledgement link has expired or is unknown: "
