@@ -33,7 +33,8 @@ _MARKING_TESTS = ["tests/match/test_markings.py", "tests/match/test_marking_form
                   "tests/match/test_matcher_paths.py", "tests/match/test_mutants_markings.py"]
 TARGETS: dict[str, list[str]] = {
     "guard/match/validators.py": ["tests/match/test_validators.py", "tests/match/test_credentials.py",
-                                  "tests/match/test_protections_credentials.py", "tests/match/test_sensitive.py"],
+                                  "tests/match/test_protections_credentials.py", "tests/match/test_sensitive.py",
+                                  "tests/match/test_mutants_validators.py"],
     "guard/match/structure.py": _MARKING_TESTS,
     "guard/match/mentions.py": _MARKING_TESTS,
     "guard/match/tables.py": _MARKING_TESTS,
