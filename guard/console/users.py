@@ -34,8 +34,11 @@ def load(path: str | Path) -> dict:
 
 def save(path: str | Path, users: dict) -> None:
     p = Path(path)
-    tmp = p.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp = p.with_name(p.name + ".tmp")  # never the users file itself (with_suffix would be, for x.tmp)
+    # A fresh file, never a leftover: an old users.tmp would keep its wider mode through O_TRUNC,
+    # and a planted symlink would take the hashes elsewhere.
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(users, f, ensure_ascii=False, indent=1)
     os.replace(tmp, p)
