@@ -53,7 +53,7 @@ TARGETS: dict[str, list[str]] = {
     "guard/console/users.py": ["tests/console/test_protections_console.py", "tests/console/test_people_console.py",
                                "tests/console/test_mutants_users.py"],
     "guard/console/app.py": ["tests/console/test_protections_console.py", "tests/console/test_console.py",
-                             "tests/console/test_people_console.py"],
+                             "tests/console/test_people_console.py", "tests/console/test_mutants_app.py"],
     "guard/identity.py": ["tests/test_identity.py", "tests/test_protections_identity.py"],
     "guard/decide.py": ["tests/policy/test_rollout.py", "tests/match/test_markings.py",
                         "tests/match/test_credentials.py", "tests/policy/test_mutants_decide.py"],

@@ -1,0 +1,438 @@
+"""The console's gates, each as an officer, an auditor or an attacker meets it (guard.console.app):
+login (CSRF token, Origin / Sec-Fetch-Site, wrong password, unknown name, lock-out), sessions
+(cookie flags, expiry, logout), security headers, 三员分立 on pages, exports and the monthly
+report, the access log, paging and filters. In process (Starlette's TestClient) on a real trail
+written by the AuditWriter from records the engine and the record builder made."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import io
+import json
+import re
+import time
+import types
+
+import pytest
+from starlette.testclient import TestClient
+
+import guard.console.app as app_module
+from guard.audit import record as audit_record
+from guard.audit.writer import AuditWriter
+from guard.console import users as accounts
+from guard.console.app import (LOCK_SECONDS, LOGIN_COOKIE, MAX_FAILURES, PAGE, SESSION_COOKIE, SESSION_SECONDS,
+                               Console)
+from guard.scanner import Engine
+
+OWN = "http://testserver"
+SAME = {"origin": OWN, "sec-fetch-site": "same-origin"}
+PASSWORDS = {"alice": "alice-audits-2026", "bob": "bob-officer-2026"}
+REASON = "向客户演示用的公开材料甲乙丙"        # zhangsan's reason: auditors only
+BOB_REASON = "本人确认内容已经公开发布丁戊"    # bob's own: he may read it
+NOBODY_REASON = "无名氏填写的理由庚辛壬癸"     # an acknowledgement with no user name: auditors only
+HEADERS = {"content-security-policy", "x-content-type-options", "referrer-policy", "x-frame-options", "cache-control"}
+N_ALLOW = PAGE + 7  # more than a page of events
+# the login form's token (a logged-in page also carries the logout form's, first)
+LOGIN_TOKEN = re.compile(r'action="/login"[^>]*>\s*<input type="hidden" name="csrf" value="([^"]*)"')
+
+
+def _iso(t: dt.datetime) -> str:
+    return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+@pytest.fixture(scope="module")
+def trail(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("console-gates")
+    engine = Engine.from_policy_file()
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(hours=1)
+    w = AuditWriter(tmp / "trail", node="n1")
+
+    def event(eid, text, user, when, **kw):
+        info = audit_record.RequestInfo("api.openai.com", "POST", "/v1/chat/completions", "10.0.0.9", user, "勘探院",
+                                        provider="openai", category="internet", **kw)
+        rec = audit_record.build(eid, info, engine.scan_text(text), engine.policy)
+        rec["ts"] = _iso(when)
+        return rec
+
+    for i, (user, reason) in enumerate((("zhangsan", REASON), ("bob", BOB_REASON), (None, NOBODY_REASON))):
+        rec = event(f"evt-warn-{i}", "内部资料　注意保存\n本周工作安排", user, now - dt.timedelta(minutes=30 - i))
+        w.write(rec, True)
+        ack = audit_record.build_ack(f"ack-{i}", rec["event_id"], reason, "10.0.0.9", user, engine.policy)
+        ack["ts"] = _iso(now - dt.timedelta(minutes=20 - i))
+        w.write(ack, True)
+    for i in range(N_ALLOW):  # the same second for several: paging must break ties by id
+        w.write(event(f"evt-allow-{i:03d}", "你好，帮我写首诗", "lisi", now - dt.timedelta(hours=2, seconds=i // 3)),
+                False)
+    w.write(event("evt-old", "机密★5年\n关于某事的报告", "wangwu", now - dt.timedelta(days=40)), True)
+    w.close()
+    users = tmp / "users.json"
+    for name, role in (("alice", "auditor"), ("bob", "officer")):
+        accounts.add(users, name, role, PASSWORDS[name])
+    return tmp
+
+
+@pytest.fixture(scope="module")
+def console(trail):
+    c = Console([str(trail / "trail")], str(trail / "users.json"), index_path=str(trail / "index.sqlite"))
+    c.index.refresh()
+    return c
+
+
+def _client(console, base=OWN) -> TestClient:
+    console.failures.clear()
+    return TestClient(console.app, base_url=base, follow_redirects=False)
+
+
+def _token(c: TestClient) -> str:
+    return LOGIN_TOKEN.search(c.get("/login").text).group(1)
+
+
+def _login(console, name, password=None, base=OWN, headers=None):
+    c = _client(console, base)
+    origin = base if headers is None else None
+    r = c.post("/login", data={"csrf": _token(c), "user": name, "password": password or PASSWORDS[name]},
+               headers=headers if headers is not None else {"origin": origin, "sec-fetch-site": "same-origin"})
+    return c, r
+
+
+def _session_csrf(c: TestClient) -> str:
+    return re.search(r'action="/logout"><input type="hidden" name="csrf" value="([^"]+)"', c.get("/events").text)[1]
+
+
+def _set_cookie(r, name: str) -> str:
+    return next((v for k, v in r.headers.multi_items() if k == "set-cookie" and v.startswith(name + "=")), "")
+
+
+# -- login ---------------------------------------------------------------------------------------
+
+def test_the_login_page_gives_a_token_bound_to_its_own_cookie(console):
+    c = _client(console)
+    r = c.get("/login")
+    assert r.status_code == 200 and HEADERS <= set(r.headers)
+    cookie = _set_cookie(r, LOGIN_COOKIE).lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie and "max-age=900" in cookie
+    nonce = c.cookies[LOGIN_COOKIE]
+    token = LOGIN_TOKEN.search(r.text)[1]
+    assert token == hmac.new(console.secret, nonce.encode(), hashlib.sha256).hexdigest()
+    assert _token(c) == token and c.cookies[LOGIN_COOKIE] == nonce  # the same form on a reload
+    other = _client(console)
+    assert _token(other) != token  # another browser, another nonce
+
+
+def test_a_login_makes_a_private_session_cookie_and_drops_the_login_cookie(console):
+    c, r = _login(console, "alice")
+    assert r.status_code == 303 and r.headers["location"] == "/" and HEADERS <= set(r.headers)
+    cookie = _set_cookie(r, SESSION_COOKIE).lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie and f"max-age={SESSION_SECONDS}" in cookie
+    assert "secure" not in cookie  # plain http on loopback: a Secure cookie would never come back
+    gone = _set_cookie(r, LOGIN_COOKIE)
+    assert gone and ('max-age=0' in gone.lower() or "1970" in gone)
+    s = console.sessions[c.cookies[SESSION_COOKIE]]
+    assert s["user"] == "alice" and s["role"] == "auditor" and len(s["csrf"]) >= 24
+    page = c.get("/events")
+    assert page.status_code == 200 and "alice（审计员 auditor）" in page.text
+
+
+def test_a_login_over_https_marks_the_session_cookie_secure(console):
+    _, r = _login(console, "bob", base="https://testserver")
+    assert r.status_code == 303 and "secure" in _set_cookie(r, SESSION_COOKIE).lower()
+
+
+@pytest.mark.parametrize("name,password", [("alice", "alice-audits-2027"), ("alice", ""), ("bob", PASSWORDS["alice"]),
+                                           ("mallory", PASSWORDS["alice"]), ("", "")])
+def test_a_wrong_password_or_unknown_name_gets_no_session(console, monkeypatch, name, password):
+    slept = []
+
+    async def sleep(seconds):  # the half second a wrong guess costs, without waiting for it
+        slept.append(seconds)
+
+    monkeypatch.setattr(app_module.asyncio, "sleep", sleep)
+    c = _client(console)
+    before = len(console.sessions)
+    r = c.post("/login", data={"csrf": _token(c), "user": name, "password": password}, headers=SAME)
+    assert r.status_code == 401 and "用户名或密码错误" in r.text and SESSION_COOKIE not in r.cookies
+    assert len(console.sessions) == before and slept == [0.5]
+    assert c.get("/events").status_code == 303
+    # the form comes back with a token that still works for the next try
+    again = c.post("/login", data={"csrf": LOGIN_TOKEN.search(r.text)[1], "user": "alice",
+                                   "password": PASSWORDS["alice"]}, headers=SAME)
+    assert again.status_code == 303
+
+
+def test_a_name_is_locked_after_five_wrong_passwords_for_five_minutes(console, monkeypatch):
+    clock = types.SimpleNamespace(now=time.time())
+    monkeypatch.setattr(app_module, "time", types.SimpleNamespace(time=lambda: clock.now, monotonic=time.monotonic))
+
+    async def sleep(seconds):
+        pass
+
+    monkeypatch.setattr(app_module.asyncio, "sleep", sleep)
+    c = _client(console)
+
+    def attempt(password, name="bob"):
+        return c.post("/login", data={"csrf": _token(c), "user": name, "password": password}, headers=SAME).status_code
+
+    assert [attempt("wrong-one-2026") for _ in range(MAX_FAILURES - 1)] == [401] * (MAX_FAILURES - 1)
+    assert attempt(PASSWORDS["bob"]) == 303            # four failures: still in, and the count starts again
+    assert [attempt("wrong-one-2026") for _ in range(MAX_FAILURES)] == [401] * MAX_FAILURES
+    assert attempt(PASSWORDS["bob"]) == 429            # the right password is not even checked now
+    assert attempt(PASSWORDS["alice"], "alice") == 303  # another name is not locked
+    clock.now += LOCK_SECONDS - 1
+    assert attempt(PASSWORDS["bob"]) == 429
+    clock.now += 2                                     # the failures are older than the lock: in again
+    assert attempt(PASSWORDS["bob"]) == 303
+    assert "bob" not in console.failures
+
+
+def test_a_long_name_is_counted_by_its_first_64_characters(console, monkeypatch):
+    async def sleep(seconds):
+        pass
+
+    monkeypatch.setattr(app_module.asyncio, "sleep", sleep)
+    c = _client(console)
+    stem = "x" * 64
+    for i in range(MAX_FAILURES):  # each a different long name, the same first 64 characters
+        c.post("/login", data={"csrf": _token(c), "user": stem + str(i), "password": "p"}, headers=SAME)
+    assert list(console.failures) == [stem] and len(console.failures[stem]) == MAX_FAILURES
+    r = c.post("/login", data={"csrf": _token(c), "user": stem, "password": "p"}, headers=SAME)
+    assert r.status_code == 429 and "失败次数过多" in r.text
+
+
+def _oracle(site, origin) -> bool:
+    """Who may POST: a browser's own same-origin word, or an Origin that is this console's."""
+    if site is not None and site != "same-origin":
+        return False
+    if origin is None or origin == "null":
+        return site == "same-origin"
+    return origin == OWN
+
+
+SITES = [None, "same-origin", "same-site", "cross-site", "none", "SAME-ORIGIN"]
+ORIGINS = [None, "null", OWN, "https://testserver", "http://testserver:80", "http://evil.example",
+           "http://testserver.evil.example", ""]
+
+
+@pytest.fixture(scope="module")
+def bobs():
+    """A logged-in session kept between cases while nothing logs it out (a login costs a scrypt)."""
+    return {}
+
+
+@pytest.mark.parametrize("site", SITES)
+@pytest.mark.parametrize("origin", ORIGINS)  # every pair: a small space, tested whole
+def test_posts_pass_only_from_the_consoles_own_origin(console, bobs, site, origin):
+    headers = {k: v for k, v in (("sec-fetch-site", site), ("origin", origin)) if v is not None}
+    c = _client(console)
+    r = c.post("/login", data={"csrf": _token(c), "user": "alice", "password": PASSWORDS["alice"]}, headers=headers)
+    assert r.status_code == (303 if _oracle(site, origin) else 403)
+    if r.status_code == 403:
+        assert SESSION_COOKIE not in r.cookies and "请求来源无效" in r.text
+        # the refusal still gives a working form token (for a retry from the real page)
+        assert LOGIN_TOKEN.search(r.text)[1] == _token(c)
+    s = bobs.get("bob") or _login(console, "bob")[0]
+    bobs["bob"] = s
+    r = s.post("/logout", data={"csrf": _session_csrf(s)}, headers=headers)
+    assert r.status_code == (303 if _oracle(site, origin) else 403)
+    assert s.get("/events").status_code == (303 if _oracle(site, origin) else 200)
+    if _oracle(site, origin):
+        del bobs["bob"]
+
+
+@pytest.mark.parametrize("token", ["", "x", "0" * 64])
+def test_a_login_form_token_must_be_the_one_given(console, token):
+    c = _client(console)
+    real = _token(c)
+    for t in (token, real[:-1] + ("0" if real[-1] != "0" else "1"), real.upper()):
+        r = c.post("/login", data={"csrf": t, "user": "alice", "password": PASSWORDS["alice"]}, headers=SAME)
+        assert r.status_code == 403 and SESSION_COOKIE not in r.cookies
+    c.cookies.delete(LOGIN_COOKIE)  # without its cookie even the real token is refused
+    r = c.post("/login", data={"csrf": real, "user": "alice", "password": PASSWORDS["alice"]}, headers=SAME)
+    assert r.status_code == 403 and 'name="csrf" value=""' in r.text
+
+
+# -- sessions ------------------------------------------------------------------------------------
+
+def test_a_session_lasts_eight_hours_and_not_a_second_more(console, monkeypatch):
+    clock = types.SimpleNamespace(now=1_900_000_000.0)
+    monkeypatch.setattr(app_module, "time", types.SimpleNamespace(time=lambda: clock.now, monotonic=time.monotonic))
+    c, r = _login(console, "alice")
+    assert r.status_code == 303
+    sid = c.cookies[SESSION_COOKIE]
+    clock.now += SESSION_SECONDS
+    assert c.get("/events").status_code == 200
+    clock.now += 1
+    r = c.get("/events")
+    assert r.status_code == 303 and r.headers["location"] == "/login" and sid not in console.sessions
+
+
+def test_no_session_forged_session_or_logged_out_session_sees_nothing(console):
+    paths = ("/", "/events", "/events/evt-warn-0", "/integrity", "/discover", "/export.csv", "/export.xlsx",
+             "/report", "/report?from=2026-11-01&to=2026-11-30")
+    c = _client(console)
+    c.cookies.set(SESSION_COOKIE, "forged-session-id")
+    for p in paths:
+        r = c.get(p)
+        assert r.status_code == 303 and r.headers["location"] == "/login" and HEADERS <= set(r.headers)
+    s, _ = _login(console, "bob")
+    sid = s.cookies[SESSION_COOKIE]
+    r = s.post("/logout", data={"csrf": _session_csrf(s)}, headers=SAME)
+    assert r.status_code == 303 and r.headers["location"] == "/login" and sid not in console.sessions
+    gone = _set_cookie(r, SESSION_COOKIE)
+    assert gone and ('max-age=0' in gone.lower() or "1970" in gone)
+    replay = _client(console)
+    replay.cookies.set(SESSION_COOKIE, sid)  # the old cookie kept by someone: dead
+    assert all(replay.get(p).status_code == 303 for p in paths)
+
+
+def test_logout_needs_the_sessions_own_token(console):
+    s, _ = _login(console, "bob")
+    other, _ = _login(console, "alice")
+    for token in ("", "x", _session_csrf(other)):
+        r = s.post("/logout", data={"csrf": token}, headers=SAME)
+        assert r.status_code == 403 and r.text == "forbidden" and HEADERS <= set(r.headers)
+    assert s.get("/events").status_code == 200
+    nobody = _client(console)
+    assert nobody.post("/logout", data={"csrf": ""}, headers=SAME).status_code == 403
+
+
+# -- 三员分立 ----------------------------------------------------------------------------------
+
+def test_an_officer_reads_only_his_own_acknowledgement_reasons(console):
+    bob, _ = _login(console, "bob")
+    alice, _ = _login(console, "alice")
+    for i, reason in enumerate((REASON, BOB_REASON, NOBODY_REASON)):
+        for page in (f"/events/evt-warn-{i}", f"/events/ack-{i}"):
+            a, b = alice.get(page), bob.get(page)
+            assert a.status_code == b.status_code == 200
+            assert reason in a.text
+            if reason == BOB_REASON:
+                assert reason in b.text
+            else:
+                assert reason not in b.text and "已隐藏" in b.text
+
+
+def test_the_reports_show_reasons_to_auditors_only(console):
+    from openpyxl import load_workbook
+
+    start = (dt.date.today() - dt.timedelta(days=3)).isoformat()
+    end = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+    q = f"/report?from={start}&to={end}"
+    alice, _ = _login(console, "alice")
+    bob, _ = _login(console, "bob")
+    for c, shown in ((alice, True), (bob, False)):
+        html = c.get(q)
+        assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
+        assert HEADERS <= set(html.headers)
+        x = c.get(q + "&format=xlsx")
+        assert x.status_code == 200 and x.headers["content-type"].startswith("application/vnd.openxmlformats")
+        assert x.headers["content-disposition"] == f'attachment; filename="report-{start}-{end}.xlsx"'
+        wb = load_workbook(io.BytesIO(x.content))
+        cells = "\n".join(str(v) for ws in wb.worksheets for row in ws.iter_rows(values_only=True) for v in row if v)
+        for text in (html.text, cells):
+            assert (REASON in text) is shown and (NOBODY_REASON in text) is shown
+
+
+def test_the_report_form_offers_last_month(console):
+    alice, _ = _login(console, "alice")
+    first = dt.date.today().replace(day=1)
+    last = first - dt.timedelta(days=1)
+    page = alice.get("/report").text
+    assert f'value="{last.replace(day=1).isoformat()}"' in page and f'value="{last.isoformat()}"' in page
+    assert alice.get("/report?from=2026-11-01").status_code == 200  # half a range: the form again
+    bad = alice.get("/report?from=2026-13-01&to=2026-13-30")
+    assert bad.status_code == 400 and "Traceback" not in bad.text
+
+
+def test_exports_are_attachments_with_the_same_rows_for_both_roles(console):
+    alice, _ = _login(console, "alice")
+    bob, _ = _login(console, "bob")
+    a = alice.get("/export.csv?since=2000-01-01")
+    b = bob.get("/export.csv?since=2000-01-01")
+    for r in (a, b):
+        assert r.status_code == 200 and r.headers["content-type"] == "text/csv; charset=utf-8"
+        assert r.headers["content-disposition"] == 'attachment; filename="ai-guard-events.csv"'
+        assert HEADERS <= set(r.headers)
+    rows_a, rows_b = a.content.decode("utf-8-sig").splitlines(), b.content.decode("utf-8-sig").splitlines()
+    assert len(rows_a) == len(rows_b) > N_ALLOW
+    assert REASON in a.text and REASON not in b.text and BOB_REASON in b.text and NOBODY_REASON not in b.text
+    x = bob.get("/export.xlsx")
+    assert x.status_code == 200 and x.headers["content-disposition"] == 'attachment; filename="ai-guard-events.xlsx"'
+    assert x.headers["content-type"] == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    for path in ("/export.csv?since=2026-13-45", "/export.xlsx?since=2026-13-45"):
+        r = alice.get(path)
+        assert r.status_code == 400 and "2026-13-45" in r.text
+
+
+# -- what is logged, paging, filters -----------------------------------------------------------
+
+def test_every_view_is_in_the_access_log_with_who_and_what(console):
+    log = console.access_log
+    assert log.name == "index-access.jsonl" and log.parent == console.index.path.parent
+    bob, _ = _login(console, "bob")
+    start = log.stat().st_size if log.exists() else 0
+    views = ["/", "/events?user=lisi", "/events/evt-warn-1", "/integrity", "/discover", "/export.csv",
+             "/export.xlsx", "/report?from=2026-11-01&to=2026-11-30"]
+    for v in views:
+        assert bob.get(v).status_code == 200
+    with open(log, encoding="utf-8") as f:
+        f.seek(start)
+        entries = [json.loads(x) for x in f.read().splitlines()]
+    assert [e["path"] for e in entries] == [v.split("?")[0] for v in views]
+    for e, v in zip(entries, views):
+        assert e["user"] == "bob" and e["role"] == "officer" and e["client"] == "testclient"
+        assert e["query"] == (v.split("?")[1] if "?" in v else "")
+        assert ("event" in e) is (v == "/events/evt-warn-1")
+        assert dt.datetime.fromisoformat(e["ts"]).tzinfo is not None
+    assert entries[2]["event"] == "evt-warn-1"
+    bob.get("/events?host=" + "h" * 400)
+    with open(log, encoding="utf-8") as f:
+        assert len(json.loads(f.read().splitlines()[-1])["query"]) == 300
+
+
+def test_the_event_list_pages_through_every_event_once(console):
+    alice, _ = _login(console, "alice")
+    seen, url, pages = [], "/events?user=lisi", 0
+    while url:
+        page = alice.get(url).text
+        ids = re.findall(r'href="/events/(evt-allow-\d+)"', page)
+        assert len(ids) == len(set(ids)) <= PAGE
+        seen += ids
+        pages += 1
+        m = re.search(r'href="(/events\?[^"]*before=[^"]*)"', page)
+        url = m[1].replace("&amp;", "&") if m else ""
+        if url:
+            assert "user=lisi" in url and len(ids) == PAGE
+    assert pages == 2 and sorted(seen) == [f"evt-allow-{i:03d}" for i in range(N_ALLOW)]
+    # newest first (higher numbers are older here); three share each second: the later written first
+    assert seen == sorted(seen, key=lambda e: (int(e[-3:]) // 3, -int(e[-3:])))
+
+
+def test_the_dashboard_counts_the_last_thirty_days_unless_asked(console):
+    alice, _ = _login(console, "alice")
+    recent = alice.get("/").text
+    old = alice.get("/?since=2000-01-01").text
+    assert "wangwu" not in recent and "wangwu" in old
+    r = alice.get("/?since=yesterday-ish")
+    assert r.status_code == 400 and "yesterday-ish" in r.text
+
+
+def test_an_unknown_event_is_a_404_page(console):
+    alice, _ = _login(console, "alice")
+    r = alice.get("/events/no-such-event")
+    assert r.status_code == 404 and "no event no-such-event" in r.text and HEADERS <= set(r.headers)
+
+
+def test_the_console_serves_on_the_address_given_without_trusting_proxy_headers(trail, monkeypatch):
+    import uvicorn
+
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
+    for listen, host, port in (("127.0.0.1:8081", "127.0.0.1", 8081), ("[::1]:9000", "::1", 9000),
+                               (":8082", "127.0.0.1", 8082)):
+        calls.clear()
+        app_module.serve([str(trail / "trail")], str(trail / "users.json"), listen,
+                         index_path=str(trail / "index.sqlite"))
+        (app, kw), = calls
+        assert kw["host"] == host and kw["port"] == port
+        assert kw["proxy_headers"] is False and kw["server_header"] is False and kw["log_level"] == "warning"
