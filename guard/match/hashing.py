@@ -206,10 +206,8 @@ class Collection:
         q, d, p = q[order], d[order], p[order]
         bounds = np.nonzero(np.diff(d))[0] + 1
         for qs, ps, doc in zip(np.split(q, bounds), np.split(p, bounds), d[np.r_[0, bounds]]):
-            best = _best_passage(qs.tolist(), (ps - qs).tolist(), real[qs].tolist())
-            if best is None:
-                continue
-            s, e, length, hits = best
+            # (a document's group holds at least one hit, so there is a passage)
+            s, e, length, hits = _best_passage(qs.tolist(), (ps - qs).tolist(), real[qs].tolist())
             share = min(1.0, hits * (W + 1) / 2 / length)   # a verbatim copy has a fingerprint every (W+1)/2 k-grams
             if length >= min_chars and share >= min_share:
                 out.append((int(offsets[s]), int(offsets[e - 1]) + 1, self.meta[int(doc)], length, share))
@@ -222,12 +220,13 @@ def _isin_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
 
 
 def _best_passage(qs: list[int], diags: list[int], real: list[int]) -> tuple[int, int, int, int] | None:
-    """(start, end, length, hits) of the longest aligned chain: hits in prompt order within DRIFT
-    of the chain's diagonal (document position - prompt position), at most GAP real (not
-    boilerplate) k-grams apart; length counts real k-grams. The diagonal moves (an edit) when
-    two hits in a row agree on a new one: a run like 0000000 found at other offsets of the
-    document (its k-grams slide along one place) neither moves nor breaks the chain."""
-    chains: list[list[int]] = []   # [diagonal, first q, last q, first real, last real, hits, last hit's diagonal]
+    """(start, end, length, hits) of the longest aligned chain: hits in prompt order whose
+    diagonal (document position - prompt position) stays within DRIFT of the chain's last hit,
+    at most GAP real (not boilerplate) k-grams apart; length counts real k-grams. A prompt
+    k-gram found at several places of the document extends each chain with the place nearest
+    it; hitting the chain's last document place again (a run like 0000000 slides along one
+    place) neither moves nor lengthens it."""
+    chains: list[list[int]] = []   # [diagonal, first q, last q, first real, last real, hits, last place]
     best = None
     i = 0
     while i < len(qs):
@@ -239,11 +238,10 @@ def _best_passage(qs: list[int], diags: list[int], real: list[int]) -> tuple[int
         for ch in chains:
             g = places[0] if len(places) == 1 else min(places, key=lambda x: abs(x - ch[0]))
             if g not in taken and abs(ch[0] - g) <= DRIFT and r - ch[4] <= GAP:
-                if g == ch[6]:
-                    ch[0] = g
-                ch[2], ch[4], ch[5], ch[6] = q, r, ch[5] + 1, g
                 taken.add(g)
-        chains += [[g, q, q, r, r, 1, g] for g in places if g not in taken]
+                if g + q != ch[6]:
+                    ch[0], ch[2], ch[4], ch[5], ch[6] = g, q, r, ch[5] + 1, g + q
+        chains += [[g, q, q, r, r, 1, g + q] for g in places if g not in taken]
         chains = [ch for ch in chains if r - ch[4] <= GAP]   # passages that have ended
         for ch in chains:
             length = ch[4] - ch[3] + K
