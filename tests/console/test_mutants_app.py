@@ -21,16 +21,21 @@ import guard.console.app as app_module
 from guard.audit import record as audit_record
 from guard.audit.writer import AuditWriter
 from guard.console import users as accounts
+from guard.console.rows import HIDDEN
 from guard.console.app import (LOCK_SECONDS, LOGIN_COOKIE, MAX_FAILURES, PAGE, SESSION_COOKIE, SESSION_SECONDS,
                                Console)
+from guard.display import zone
 from guard.scanner import Engine
 
 OWN = "http://testserver"
 SAME = {"origin": OWN, "sec-fetch-site": "same-origin"}
-PASSWORDS = {"alice": "alice-audits-2026", "bob": "bob-officer-2026"}
+PASSWORDS = {"alice": "alice-audits-2026", "bob": "bob-officer-2026", "王审计": "wang-audits-2026"}
 REASON = "向客户演示用的公开材料甲乙丙"        # zhangsan's reason: auditors only
 BOB_REASON = "本人确认内容已经公开发布丁戊"    # bob's own: he may read it
 NOBODY_REASON = "无名氏填写的理由庚辛壬癸"     # an acknowledgement with no user name: auditors only
+PENDING_REASON = "提交审批的理由子丑寅卯辰"    # zhangsan's request for approval: auditors only
+XSS = '<img src=x onerror="alert(1)">'         # a user name as a header can carry it
+HIDDEN_PAGE = "（已隐藏：仅审计员可见 / hidden: auditors only）"
 HEADERS = {"content-security-policy", "x-content-type-options", "referrer-policy", "x-frame-options", "cache-control"}
 N_ALLOW = PAGE + 7  # more than a page of events
 # the login form's token (a logged-in page also carries the logout form's, first)
@@ -61,13 +66,25 @@ def trail(tmp_path_factory):
         ack = audit_record.build_ack(f"ack-{i}", rec["event_id"], reason, "10.0.0.9", user, engine.policy)
         ack["ts"] = _iso(now - dt.timedelta(minutes=20 - i))
         w.write(ack, True)
+    rec = event("evt-warn-p", "内部资料　注意保存\n下周工作安排", "zhangsan", now - dt.timedelta(minutes=5))
+    w.write(rec, True)
+    ack = audit_record.build_ack("pending-0", rec["event_id"], PENDING_REASON, "10.0.0.9", "zhangsan", engine.policy,
+                                 action="pending_approval")
+    ack["ts"] = _iso(now - dt.timedelta(minutes=4))
+    w.write(ack, True)
+    w.write(event("evt-xss", "机密★5年\n报告", XSS, now - dt.timedelta(minutes=3)), True)
+    tz = zone(None)  # the console's zone (no --tz): the dashboard's thirty days are its calendar days
+    today = dt.datetime.now(tz).date()
+    for user, days, hour in (("zhaoliu", 29, 0), ("sunqi", 30, 23)):  # the first day in, the last day out
+        local = dt.datetime.combine(today - dt.timedelta(days=days), dt.time(hour, 30), tz)
+        w.write(event(f"evt-edge-{user}", "机密★5年\n关于某事的报告", user, local), True)
     for i in range(N_ALLOW):  # the same second for several: paging must break ties by id
         w.write(event(f"evt-allow-{i:03d}", "你好，帮我写首诗", "lisi", now - dt.timedelta(hours=2, seconds=i // 3)),
                 False)
     w.write(event("evt-old", "机密★5年\n关于某事的报告", "wangwu", now - dt.timedelta(days=40)), True)
     w.close()
     users = tmp / "users.json"
-    for name, role in (("alice", "auditor"), ("bob", "officer")):
+    for name, role in (("alice", "auditor"), ("bob", "officer"), ("王审计", "auditor")):
         accounts.add(users, name, role, PASSWORDS[name])
     return tmp
 
@@ -151,7 +168,8 @@ def test_a_wrong_password_or_unknown_name_gets_no_session(console, monkeypatch, 
     c = _client(console)
     before = len(console.sessions)
     r = c.post("/login", data={"csrf": _token(c), "user": name, "password": password}, headers=SAME)
-    assert r.status_code == 401 and "用户名或密码错误" in r.text and SESSION_COOKIE not in r.cookies
+    assert r.status_code == 401 and SESSION_COOKIE not in r.cookies
+    assert '<p class="bad">用户名或密码错误 / wrong name or password</p>' in r.text
     assert len(console.sessions) == before and slept == [0.5]
     assert c.get("/events").status_code == 303
     # the form comes back with a token that still works for the next try
@@ -180,7 +198,7 @@ def test_a_name_is_locked_after_five_wrong_passwords_for_five_minutes(console, m
     assert attempt(PASSWORDS["alice"], "alice") == 303  # another name is not locked
     clock.now += LOCK_SECONDS - 1
     assert attempt(PASSWORDS["bob"]) == 429
-    clock.now += 2                                     # the failures are older than the lock: in again
+    clock.now += 1                                     # the failures are as old as the lock: in again
     assert attempt(PASSWORDS["bob"]) == 303
     assert "bob" not in console.failures
 
@@ -196,7 +214,8 @@ def test_a_long_name_is_counted_by_its_first_64_characters(console, monkeypatch)
         c.post("/login", data={"csrf": _token(c), "user": stem + str(i), "password": "p"}, headers=SAME)
     assert list(console.failures) == [stem] and len(console.failures[stem]) == MAX_FAILURES
     r = c.post("/login", data={"csrf": _token(c), "user": stem, "password": "p"}, headers=SAME)
-    assert r.status_code == 429 and "失败次数过多" in r.text
+    assert r.status_code == 429
+    assert '<p class="bad">失败次数过多，请 5 分钟后再试 / too many failures: try again in 5 minutes</p>' in r.text
 
 
 def _oracle(site, origin) -> bool:
@@ -227,7 +246,8 @@ def test_posts_pass_only_from_the_consoles_own_origin(console, bobs, site, origi
     r = c.post("/login", data={"csrf": _token(c), "user": "alice", "password": PASSWORDS["alice"]}, headers=headers)
     assert r.status_code == (303 if _oracle(site, origin) else 403)
     if r.status_code == 403:
-        assert SESSION_COOKIE not in r.cookies and "请求来源无效" in r.text
+        assert SESSION_COOKIE not in r.cookies
+        assert '<p class="bad">请求来源无效，请重新打开登录页 / invalid form, reload the page</p>' in r.text
         # the refusal still gives a working form token (for a retry from the real page)
         assert LOGIN_TOKEN.search(r.text)[1] == _token(c)
     s = bobs.get("bob") or _login(console, "bob")[0]
@@ -301,15 +321,16 @@ def test_logout_needs_the_sessions_own_token(console):
 def test_an_officer_reads_only_his_own_acknowledgement_reasons(console):
     bob, _ = _login(console, "bob")
     alice, _ = _login(console, "alice")
-    for i, reason in enumerate((REASON, BOB_REASON, NOBODY_REASON)):
-        for page in (f"/events/evt-warn-{i}", f"/events/ack-{i}"):
+    cases = [(f"evt-warn-{i}", f"ack-{i}", r) for i, r in enumerate((REASON, BOB_REASON, NOBODY_REASON))]
+    for event, ack, reason in cases + [("evt-warn-p", "pending-0", PENDING_REASON)]:
+        for page in (f"/events/{event}", f"/events/{ack}"):
             a, b = alice.get(page), bob.get(page)
             assert a.status_code == b.status_code == 200
             assert reason in a.text
             if reason == BOB_REASON:
                 assert reason in b.text
             else:
-                assert reason not in b.text and "已隐藏" in b.text
+                assert reason not in b.text and HIDDEN_PAGE in b.text
 
 
 def test_the_reports_show_reasons_to_auditors_only(console):
@@ -356,6 +377,8 @@ def test_exports_are_attachments_with_the_same_rows_for_both_roles(console):
     rows_a, rows_b = a.content.decode("utf-8-sig").splitlines(), b.content.decode("utf-8-sig").splitlines()
     assert len(rows_a) == len(rows_b) > N_ALLOW
     assert REASON in a.text and REASON not in b.text and BOB_REASON in b.text and NOBODY_REASON not in b.text
+    # hidden where another's reason was, and only there (rows without a reason stay empty)
+    assert b.text.count(HIDDEN) == 3 and a.text.count(HIDDEN) == 0
     x = bob.get("/export.xlsx")
     assert x.status_code == 200 and x.headers["content-disposition"] == 'attachment; filename="ai-guard-events.xlsx"'
     assert x.headers["content-type"] == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -436,3 +459,133 @@ def test_the_console_serves_on_the_address_given_without_trusting_proxy_headers(
         (app, kw), = calls
         assert kw["host"] == host and kw["port"] == port
         assert kw["proxy_headers"] is False and kw["server_header"] is False and kw["log_level"] == "warning"
+
+
+def test_what_the_trail_holds_is_shown_as_text_never_as_markup(console):
+    alice, _ = _login(console, "alice")
+    for page in ("/events?since=2000-01-01", "/events/evt-xss", "/?since=2000-01-01"):
+        text = alice.get(page).text
+        assert XSS not in text and "&lt;img src=x onerror=" in text
+
+
+def test_a_filter_value_is_cut_to_64_characters_and_carried_to_the_exports(console):
+    alice, _ = _login(console, "alice")
+    page = alice.get("/events?user=lisi&host=" + "h" * 80).text
+    assert 'value="' + "h" * 64 + '"' in page and "h" * 65 not in page
+    assert '<a href="/export.csv?host=' + "h" * 64 + '&amp;user=lisi">' in page
+    assert '<a href="/export.xlsx?host=' + "h" * 64 + '&amp;user=lisi">' in page
+    page = alice.get("/events?user=lisi").text
+    assert '<a href="/export.csv?user=lisi">' in page
+
+
+def test_the_dashboard_window_is_thirty_local_days_and_only_on_the_dashboard(console):
+    alice, _ = _login(console, "alice")
+    dash = alice.get("/").text
+    assert "zhaoliu" in dash and "sunqi" not in dash and "wangwu" not in dash
+    today = dt.datetime.now(console.tz).date()
+    assert f'name="since" value="{(today - dt.timedelta(days=29)).isoformat()}"' in dash
+    for page in ("/?until=" + today.isoformat(), "/?since=2000-01-01", "/events?action=block"):  # asked, or not "/"
+        text = alice.get(page).text
+        assert "sunqi" in text and "wangwu" in text, page
+
+
+def test_new_events_appear_within_a_second_or_two(tmp_path, monkeypatch):
+    engine = Engine.from_policy_file()
+    info = audit_record.RequestInfo("api.openai.com", "POST", "/v1/chat/completions", "10.0.0.9", "first", "勘探院",
+                                    provider="openai", category="internet")
+    w = AuditWriter(tmp_path / "trail", node="n1")
+    w.write(audit_record.build("evt-first", info, engine.scan_text("你好"), engine.policy), True)
+    w.close()
+    accounts.add(tmp_path / "users.json", "alice", "auditor", PASSWORDS["alice"])
+    c = Console([str(tmp_path / "trail")], str(tmp_path / "users.json"), index_path=str(tmp_path / "i.sqlite"))
+    clock = types.SimpleNamespace(now=1000.0)
+    monkeypatch.setattr(app_module, "time", types.SimpleNamespace(time=time.time, monotonic=lambda: clock.now))
+    alice, _ = _login(c, "alice")
+    assert "evt-first" in alice.get("/events").text
+    w = AuditWriter(tmp_path / "trail", node="n1")
+    info.user = "second"
+    w.write(audit_record.build("evt-second", info, engine.scan_text("你好"), engine.policy), True)
+    w.close()
+    clock.now += 0.5   # within a second of the last look: the index is not read again
+    assert "evt-second" not in alice.get("/events").text
+    clock.now += 1.0
+    assert "evt-second" in alice.get("/events").text
+
+
+def test_the_access_log_is_utf8_and_names_people_as_they_are(console):
+    import locale
+
+    saved = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")  # a non-UTF-8 locale for the console process
+    try:
+        wang, r = _login(console, "王审计")
+        assert r.status_code == 303
+        assert wang.get("/events/evt-warn-0").status_code == 200
+    finally:
+        locale.setlocale(locale.LC_CTYPE, saved)
+    last = console.access_log.read_bytes().decode("utf-8").splitlines()[-1]
+    assert '"user": "王审计"' in last and json.loads(last)["event"] == "evt-warn-0"
+
+
+def test_the_pdf_report_is_an_attachment_made_from_the_roles_html(console, monkeypatch):
+    """The browser that prints it is replaced (fast tests run no browser): what it is given,
+    and what comes back, is the console's part."""
+    printed = []
+
+    def render_pdf(html_text, out):
+        printed.append(html_text)
+        out.write_bytes(b"%PDF-1.4 " + html_text.encode("utf-8"))
+
+    monkeypatch.setattr(app_module, "render_pdf", render_pdf)
+    start = (dt.date.today() - dt.timedelta(days=3)).isoformat()
+    end = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+    for name, shown in (("alice", True), ("bob", False)):
+        c, _ = _login(console, name)
+        r = c.get(f"/report?from={start}&to={end}&format=pdf")
+        assert r.status_code == 200 and r.headers["content-type"] == "application/pdf" and HEADERS <= set(r.headers)
+        assert r.headers["content-disposition"] == f'attachment; filename="report-{start}-{end}.pdf"'
+        assert r.content == b"%PDF-1.4 " + printed[-1].encode("utf-8")
+        assert (REASON in printed[-1]) is shown and "<html" in printed[-1].lower()
+
+
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory):
+    """A trail the proxy chained with an HMAC key: verified with it, broken without it."""
+    tmp = tmp_path_factory.mktemp("keyed")
+    key = tmp / "hmac.key"
+    key.write_bytes(b"k" * 32)
+    engine = Engine.from_policy_file()
+    w = AuditWriter(tmp / "trail", key=b"k" * 32, node="n1")
+    info = audit_record.RequestInfo("api.openai.com", "POST", "/v1/chat/completions", "10.0.0.9", "lisi", "勘探院")
+    w.write(audit_record.build("evt-keyed", info, engine.scan_text("你好"), engine.policy), True)
+    w.close()
+    accounts.add(tmp / "users.json", "alice", "auditor", PASSWORDS["alice"])
+    return tmp
+
+
+@pytest.mark.parametrize("with_key", [True, False])
+def test_integrity_and_the_report_check_the_chain_with_the_key_given(keyed, with_key):
+    c = Console([str(keyed / "trail")], str(keyed / "users.json"), key_file=str(keyed / "hmac.key") if with_key else None,
+                index_path=str(keyed / f"i-{with_key}.sqlite"))
+    alice, _ = _login(c, "alice")
+    page = alice.get("/integrity").text
+    today = dt.date.today()
+    report = alice.get(f"/report?from={(today - dt.timedelta(days=2)).isoformat()}&"
+                       f"to={(today + dt.timedelta(days=1)).isoformat()}").text
+    assert ("完整 intact" in page) is with_key and ("损坏 BROKEN" in page) is not with_key
+    assert ("Every node chain verified intact." in report) is with_key
+
+
+def test_serve_hands_every_setting_to_the_console(keyed, monkeypatch):
+    import uvicorn
+
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(app))
+    app_module.serve([str(keyed / "trail")], str(keyed / "users.json"), "127.0.0.1:8090",
+                     key_file=str(keyed / "hmac.key"), index_path=str(keyed / "served.sqlite"), tz="Europe/Berlin",
+                     policy=None)
+    console = next(r.endpoint.__self__ for r in calls[0].routes if r.path == "/login")
+    assert console.dirs == [str(keyed / "trail")] and console.users_file == str(keyed / "users.json")
+    assert console.key_file == str(keyed / "hmac.key") and str(console.tz) == "Europe/Berlin"
+    assert console.index.path == keyed / "served.sqlite"
+    assert console.index.query("SELECT count(*) FROM events", ())[0][0] == 1  # indexed before the first request
