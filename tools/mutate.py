@@ -49,7 +49,7 @@ TARGETS: dict[str, list[str]] = {
                              "tests/audit/test_mutants_chain.py"],
     "guard/audit/writer.py": ["tests/audit/test_faults.py", "tests/audit/test_protections_audit.py",
                               "tests/audit/test_chain.py", "tests/audit/test_writer_sync.py",
-                              "tests/audit/test_record.py"],
+                              "tests/audit/test_record.py", "tests/audit/test_mutants_writer.py"],
     "guard/proxy/uploads.py": ["tests/proxy/test_protections_uploads.py", "tests/adversarial/test_assembly.py",
                                "tests/proxy/test_mutants_uploads.py"],
     "guard/console/users.py": ["tests/console/test_protections_console.py", "tests/console/test_people_console.py",

@@ -50,6 +50,15 @@ def iter_records(audit_dir: Path) -> Iterator[tuple[Path, int, str]]:
                     yield f, n, line
 
 
+def _raw_records(audit_dir: Path) -> Iterator[tuple[Path, int, bytes]]:
+    """(file, line number, raw bytes) for every line of every log file, in order."""
+    for f in log_files(audit_dir):
+        with open(f, "rb") as fh:
+            for n, line in enumerate(fh, 1):
+                if line.strip():
+                    yield f, n, line
+
+
 def head_mac(seq: int, hash_: str, key: bytes) -> str:
     """head.json's MAC: without the key nobody can write a head that matches a cut log."""
     return hmac.new(key, f"head:{seq}:{hash_}".encode(), hashlib.sha256).hexdigest()
@@ -80,6 +89,12 @@ def load_key(path: str | None) -> bytes | None:
     return key
 
 
+def _same(expected: str, found) -> bool:
+    """Constant-time comparison of a computed digest with what a record holds (any JSON value:
+    compare_digest refuses non-ASCII str with a TypeError, so compare bytes)."""
+    return hmac.compare_digest(expected.encode(), str(found).encode("utf-8", "backslashreplace"))
+
+
 def verify(audit_dir: str | Path, key: bytes | None = None, gaps: list[str] | None = None) -> tuple[int, str | None]:
     """(records checked, None) when intact, else (records checked, first break).
 
@@ -90,19 +105,20 @@ def verify(audit_dir: str | Path, key: bytes | None = None, gaps: list[str] | No
     if not audit_dir.is_dir():
         raise AuditError(f"{audit_dir}: no such audit directory")
     prev, seq, count = GENESIS, 0, 0
-    for f, n, line in iter_records(audit_dir):
+    for f, n, line in _raw_records(audit_dir):
         where = f"{f.name}:{n}"
         try:
-            rec = json.loads(line)
+            # bytes decoded here: an edit that leaves invalid UTF-8 is a break, not a traceback
+            rec = json.loads(line.decode("utf-8"))
         except ValueError:
             return count, f"{where}: not valid JSON (record edited or truncated)"
         if not isinstance(rec, dict) or "hash" not in rec:
             return count, f"{where}: not an audit record"
         gap = rec.get("gap") if rec.get("action") == "gap" else None
         if gap and (rec.get("seq") != seq + 1 or rec.get("prev") != prev):
-            if not (isinstance(gap, dict) and gap.get("last_seq") == rec.get("seq", 0) - 1
-                    and gap.get("last_hash") == rec.get("prev") and isinstance(rec.get("seq"), int)
-                    and rec["seq"] > seq):
+            # the type first: a forged non-integer seq is a break, not a TypeError
+            if not (isinstance(gap, dict) and isinstance(rec.get("seq"), int) and gap.get("last_seq") == rec["seq"] - 1
+                    and gap.get("last_hash") == rec.get("prev") and rec["seq"] > seq):
                 return count, f"{where}: event {rec.get('event_id')}: malformed gap record"
             if gaps is not None:
                 gaps.append(f"{where}: records {seq + 1}..{rec['seq'] - 1} missing before {rec.get('ts')} "
@@ -113,21 +129,25 @@ def verify(audit_dir: str | Path, key: bytes | None = None, gaps: list[str] | No
                            "(a record was deleted, inserted or reordered)")
         if rec.get("prev") != prev:
             return count, f"{where}: event {rec.get('event_id')}: does not chain to the previous record"
-        if not hmac.compare_digest(record_hash(rec, key), str(rec["hash"])):
+        if not _same(record_hash(rec, key), rec["hash"]):
             return count, f"{where}: event {rec.get('event_id')}: hash mismatch (record edited)"
         prev, seq, count = rec["hash"], rec["seq"], count + 1
     head = read_head(audit_dir)
+    if head is not None and not isinstance(head, dict):
+        return count, "head.json is not a head record (head.json rewritten)"
     if key and count:
         # With the key, head.json must be there and carry its MAC: a cut tail with a rewritten
         # (or deleted) head.json is detected.
         if head is None:
             return count, "head.json is missing (the end of the log cannot be confirmed)"
-        if not isinstance(head.get("seq"), int) or not hmac.compare_digest(
-                head_mac(head["seq"], str(head.get("hash")), key), str(head.get("mac", ""))):
+        if not isinstance(head.get("seq"), int) or not _same(head_mac(head["seq"], str(head.get("hash")), key),
+                                                             head.get("mac", "")):
             return count, "head.json's MAC does not match (head.json rewritten: records may be removed from the end)"
-    if head:
-        if head.get("seq", 0) > seq:
+    if head is not None:
+        if not isinstance(head.get("seq"), int):
+            return count, "head.json records no sequence number (head.json rewritten)"
+        if head["seq"] > seq:
             return count, f"log ends at sequence {seq} but head.json records {head['seq']} (records removed from the end)"
-        if head.get("seq") == seq and head.get("hash") != prev:
+        if head["seq"] == seq and head.get("hash") != prev:
             return count, f"last record (sequence {seq}) does not match head.json"
     return count, None
