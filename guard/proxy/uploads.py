@@ -34,7 +34,10 @@ from guard.errors import ExtractionError, LimitExceeded
 
 SPOOL_IN_MEMORY = 64 << 10  # per upload; 1,000 sessions then hold at most 64 MB in memory
 OVERLAP = 512          # characters of the previous text part read again with the next one
-MANIFEST_MAX = 1 << 20  # a completing request's list of parts larger than this is not a list
+# A completing request's list of parts larger than this is refused, not read as "every part":
+# every part in arrival order is another file than a list's subset in its order. 8 MB holds
+# the largest real lists (Azure: 50,000 block ids; S3: 10,000 parts with checksums).
+MANIFEST_MAX = 8 << 20
 _OPENAI_PART = re.compile(r"^/v1/uploads/([A-Za-z0-9_-]+)/(parts|complete)$")
 _RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.I)
 
@@ -71,7 +74,9 @@ def _multipart_fields(body: bytes, content_type: str, name: str) -> list[bytes] 
 def _xml_names(body: bytes, tags: tuple[str, ...]) -> tuple[str, ...] | None:
     """Text of every element named in `tags` (namespace ignored), in document order; None when
     the body lists none (an empty list is read as 'every part seen')."""
-    if not body.strip() or len(body) > MANIFEST_MAX:
+    if len(body) > MANIFEST_MAX:
+        raise Ambiguous("the list of parts completing the upload is too large to read")
+    if not body.strip():
         return None
     try:
         root = ElementTree.fromstring(body)  # no DTD/entity expansion in the stdlib parser's defaults
@@ -83,7 +88,7 @@ def _xml_names(body: bytes, tags: tuple[str, ...]) -> tuple[str, ...] | None:
 
 def _openai_manifest(body: bytes) -> tuple[str, ...] | None:
     if len(body) > MANIFEST_MAX:
-        return None
+        raise Ambiguous("the request completing the upload is too large to read")
     try:
         doc = json.loads(body or b"{}")
     except ValueError:
@@ -115,7 +120,7 @@ def recognize(method: str, host: str, path: str, query: dict[str, str], headers:
     if "upload" in command:  # Gemini/Google resumable: upload[, finalize] at an offset
         upload_id = query.get("upload_id") or bare
         offset = headers.get("x-goog-upload-offset", "0").strip()
-        if not offset.isdigit():
+        if not offset.isdecimal():  # what int() reads: "²" is a digit, not a number
             raise Ambiguous("X-Goog-Upload-Offset is not a byte offset")
         return Step(("google", host, upload_id), int(offset), "finalize" in command, body, ranged=True)
     upload_id = query.get("uploadid")
@@ -123,12 +128,12 @@ def recognize(method: str, host: str, path: str, query: dict[str, str], headers:
         key = ("s3", host, bare, upload_id)
         if "partnumber" in query:
             number = query["partnumber"].strip()
-            if not number.isdigit():
+            if not number.isdecimal():
                 raise Ambiguous("partNumber is not a number")
             return Step(key, 0, False, body, slot=str(int(number)))
         if method == "POST":
             names = _xml_names(body, ("PartNumber",))
-            if names and not all(n.isdigit() for n in names):
+            if names and not all(n.isdecimal() for n in names):
                 raise Ambiguous("a PartNumber that is not a number")
             return Step(key, 0, True, None, manifest=tuple(str(int(n)) for n in names) if names else None)
     comp = query.get("comp", "").lower()
@@ -246,7 +251,7 @@ class UploadSessions:
         if step.manifest is None:
             # No list (or an empty one): every part seen, in the receiver's order (part number,
             # then arrival), so nothing sent is left unread.
-            entries = sorted(s.index.items(), key=lambda kv: (int(kv[0]) if kv[0].isdigit() else 0, kv[1][1]))
+            entries = sorted(s.index.items(), key=lambda kv: (int(kv[0]) if kv[0].isdecimal() else 0, kv[1][1]))
             return b"".join(read(e) for _slot, e in entries)
         out = bytearray()
         for name in step.manifest:
