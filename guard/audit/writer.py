@@ -101,6 +101,11 @@ class AuditWriter:
             except OSError as e:
                 raise AuditError(f"{f}: cannot read audit log: {e.strerror}") from None
             if last is not None:
+                if not last.endswith(b"\n"):
+                    # _open would cut this unterminated line: chaining to it would break the chain, and
+                    # cutting it here could hide a record cut in half after it was acknowledged
+                    raise AuditError(f"{f}: last audit record is incomplete (no line end: written when the "
+                                     "proxy stopped?); run `guard audit verify`")
                 try:
                     rec = json.loads(last)
                     return int(rec["seq"]), str(rec["hash"])
