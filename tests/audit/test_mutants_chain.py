@@ -465,6 +465,39 @@ def test_a_gap_record_that_chains_normally_is_an_ordinary_record(tmp_path):
     assert verify(d, None, gaps) == (3, None) and gaps == []
 
 
+def _append(d: Path, r: dict) -> dict:
+    r["hash"] = record_hash(r)
+    g = log_files(d)[-1]
+    g.write_text(g.read_text(encoding="utf-8") + dump(r) + "\n", encoding="utf-8")
+    return r
+
+
+def test_only_a_gap_record_may_skip_records(tmp_path):
+    """An ordinary record carrying a well-formed `gap` field is held to the chain like any other:
+    otherwise any record could hide the deletion of those before it."""
+    d = trail(tmp_path, 3)
+    r = _append(d, {**rec(7), "action": "allow", "seq": 7, "prev": "e" * 64,
+                    "gap": {"reason": "x", "last_seq": 6, "last_hash": "e" * 64}})
+    gaps = []
+    assert verify(d, None, gaps) == (3, f"{log_files(d)[-1].name}:2: event {r['event_id']}: sequence 7 follows 3 "
+                                        "(a record was deleted, inserted or reordered)")
+    assert gaps == []
+
+
+def test_a_gap_chains_to_the_record_it_names_even_right_after_another_history(tmp_path):
+    """A gap record starts a new segment from the last record it names: when the record before it
+    on disk is another one with that sequence number (a trail put back from elsewhere), the gap is
+    reported, with the records before it, instead of read as an ordinary record."""
+    d = trail(tmp_path, 3)
+    gap = _append(d, {**rec(4), "action": "gap", "seq": 4, "prev": "e" * 64,
+                      "gap": {"reason": "vanished", "last_seq": 3, "last_hash": "e" * 64}})
+    nxt = _append(d, {**rec(5), "seq": 5, "prev": gap["hash"]})
+    gaps = []
+    assert verify(d, None, gaps) == (5, None)
+    assert gaps == [f"{log_files(d)[-1].name}:2: records 4..3 missing before {gap['ts']} (vanished); the chain "
+                    "continues from sequence 4"] and nxt["seq"] == 5
+
+
 def test_records_after_a_gap_are_checked_like_any_other(tmp_path):
     d = _gap_trail(tmp_path / "a", KEY)
     (f,) = log_files(d)
