@@ -407,3 +407,197 @@ def test_rows_below_a_blank_line_are_another_table(found):
     s = text.index("机密")
     assert tables.column_rows(text, s, s + 2) == 1
     assert "state-secret.table-field" in found(text)
+
+
+# --- mentions: quoted, cued, listed, options, glossary, heading, template, named above ------------
+from guard.match import mentions as M  # noqa: E402
+
+BEFORE_CUES = ("例如", "比如", "示例", "形式为", "标注为")
+AFTER_CUES = ("表示", "是指", "是什么", "吗")
+PREV_CUES = ("示例：", "格式：", "写法：")
+
+
+def _span(text: str, word: str, nth: int = 0) -> tuple[int, int]:
+    s = -1
+    for _ in range(nth + 1):
+        s = text.index(word, s + 1)
+    return s, s + len(word)
+
+
+@pytest.mark.parametrize("text, quoted", [
+    ("应标注“机密★5年”字样", True), ("“机密★5年”表示机密级", True), ("写作「秘密」即可", True), ("《机密》是一部小说", True),
+    ("〈机密〉", True), ("‘机密’", True), ('标注 "机密" 字样', True), ("标注 '机密' 字样", True),
+    ("“甲”和“机密★5年”两种写法", True),              # the last opener before it is still open
+    ('"a" "b" "机密" 三种', True),                     # an odd number of symmetric quotes before it
+    ('"a" 机密 "b"', False),                           # an even number: between quoted strings, not in one
+    ("依据《保密法》机密级文件按《条例》管理", False),   # a closed title before it and another after
+    ("“机密★5年", False), ("机密★5年”", False), ("“例子”机密★5年", False), ("机密★5年", False),
+    ("“标题\n机密★5年”", False),                       # quotes on another line
+])
+def test_quoted_on_its_line(text, quoted):
+    s, e = _span(text, "机密" if "机密" in text else "秘密")
+    assert M.is_quoted(text, s, e) is quoted
+
+
+def test_a_match_that_spans_quotes_is_not_inside_them():
+    text = '{"密级": "机密"}'
+    assert M.is_quoted(text, text.index("密级"), text.index("机密") + 2) is False
+
+
+def _cue(text, word="机密★5年", nth=0, prev=PREV_CUES):
+    s, e = _span(text, word, nth)
+    return M.has_cue(text, s, e, BEFORE_CUES, AFTER_CUES, prev)
+
+
+@pytest.mark.parametrize("gap", range(0, 18))
+def test_a_cue_counts_within_sixteen_characters_of_the_marking(gap):
+    assert _cue("例如" + "，" * gap + "机密★5年") is (gap + 2 <= 16)
+    assert _cue("机密★5年" + "，" * gap + "表示保密期限") is (gap + 2 <= 16)
+
+
+@pytest.mark.parametrize("text, cued", [
+    ("机密★5年是什么意思", True), ("机密★5年”表示五年", True), ("机密★5年，是指", True), ("机密★5年吗", True),
+    ("机密★5年 X 表示", False), ("机密★5年：表示保密期限五年", True), ("机密★5年:  定义见附件", True),
+    ("机密★5年：", False), ("机密★5年\n表示", False),
+    ("机密★5年一二三四五六七？", True), ("机密★5年一二三四五六七八?", False),   # a short question: up to 8 characters
+    ("机密★5年一二三四五六？", True), ("关于报告的说明\n机密★5年", False),
+])
+def test_cues_after_the_marking(text, cued):
+    assert _cue(text) is cued
+
+
+def test_a_period_left_behind_by_a_shorter_match_is_skipped():
+    text = "机密★5年是什么意思"
+    assert M.has_cue(text, 0, 3, BEFORE_CUES, AFTER_CUES) is True
+    assert M.has_cue("内部资料，是指内部", 0, 4, BEFORE_CUES, AFTER_CUES) is True
+
+
+@pytest.mark.parametrize("text, cued", [
+    ("示例：\n机密★5年", True), ("格式：\n```\n机密★5年\n```", True), ("写法：\n```\n```\n机密★5年", True),
+    ("写法：\n```\n```\n```\n机密★5年", False),                  # the label reaches three lines up
+    ("┌──── 示例 ────┐\n│机密★5年│\n└──────────┘", True), ("样例\n机密★5年", True),
+    ("这一段很长的文字说明了本单位的保密工作示例情况和安排\n机密★5年", False),  # a long line naming 示例 is prose
+    ("示例：\n第一段\n机密★5年", False),                        # the label is for the line under it only
+    ("格式：\n正文中的机密★5年", False),                         # not at its line head
+    ("机密★5年", False), ("\n机密★5年", False),
+])
+def test_the_label_over_an_example_box(text, cued):
+    assert _cue(text) is cued
+
+
+def test_box_labels_are_read_only_when_the_caller_asks_for_the_line_above():
+    assert _cue("样例\n机密★5年", prev=()) is False
+    assert _cue("示例：\n机密★5年", prev=()) is False
+
+
+@pytest.mark.parametrize("n", [23, 24, 25])
+def test_a_box_label_line_is_short(n):
+    label = ("示例" + "甲" * n)[:n]
+    assert _cue(label + "\n机密★5年") is (n <= 24)
+
+
+def _listed(text, word, level, nth=0):
+    s, e = _span(text, word, nth)
+    return M.is_listed(text, s, e, level)
+
+
+@pytest.mark.parametrize("text, word, level, listed", [
+    ("机密★10年\n秘密★5年", "秘密★5年", "秘密", True),                     # another level with ★ beside it
+    ("秘密★5年\n正文\n机密★10年", "秘密★5年", "秘密", True),                # two lines away
+    ("秘密★5年\n正文\n正文\n机密★10年", "秘密★5年", "秘密", False),         # three: not beside it
+    ("秘密★5年\n秘密★3年", "秘密★5年", "秘密", False),                     # the same level again
+    ("内部资料\n机密★10年", "内部资料", "", False),                        # no level of its own: nothing to differ from
+    ("绝密\n机密\n秘密", "机密", "机密", True),                           # a column of options
+    ("□绝密，\n机密", "机密", "机密", True), ("机密\n机密", "机密", "机密", False), ("说明\n机密", "机密", "机密", False),
+    ("密级标志示例\n机密★5年", "机密★5年", "机密", True),                    # under a heading that says what follows
+    ("这是一个很长的标题行，它说明本单位二〇二七年的密级标志示例安排\n机密★5年", "机密★5年", "机密", False),
+    ("1. 机密★5年\n2. 内部资料", "机密★5年", "机密", True),                  # other items name levels
+    ("1. 机密★5年\n2. 其他事项", "机密★5年", "机密", False),
+    ("下列选项：\n1. 机密★5年\n2. 其他事项", "机密★5年", "机密", True),       # items under a heading that lists
+    ("会议安排：\n1. 机密★5年\n2. 其他事项", "机密★5年", "机密", False),
+    ("下列选项：\n1. 关于机密★5年\n2. 其他事项", "机密★5年", "机密", False),   # the prefix is not the marking's
+    ("1. 机密★5年 关于某项目的报告", "机密★5年", "机密", False),            # one item, no list
+    ("| 类别 | 标志示例 |\n|---|---|\n| 机密★5年 | 顶格 |", "机密★5年", "机密", True),
+    ("文件信息\n| 文件编号 | 密级 |\n|---|---|\n| 机密★5年 | 顶格 |", "机密★5年", "机密", False),
+    ("| 机密★5年 | 顶格 |", "机密★5年", "机密", False),
+])
+def test_listed_as_an_example(text, word, level, listed):
+    assert _listed(text, word, level) is listed
+
+
+@pytest.mark.parametrize("text, options", [
+    ("密级：□绝密 □机密 □秘密", True), ("密级：绝密/机密/秘密", True), ("机密、秘密", True), ("机密    秘密", True),
+    ("机密     秘密", False),                              # more than four characters apart
+    ("机密和秘密", False), ("机密", False), ("机密 机密", False), ("机密\n秘密", False),
+    ("本报告为机密，附件二为秘密", False), ("[x]机密 [ ]秘密", True),
+])
+def test_several_levels_side_by_side_are_a_forms_options(text, options):
+    s, e = _span(text, "机密")
+    assert M.is_option_list(text, s, e) is options
+
+
+@pytest.mark.parametrize("text, glossary", [
+    ("【工作秘密】指机关、单位在履行职责中产生的事项。", True), ("【工作秘密】：机关、单位的事项", True),
+    ("【机密】指定的事项", True), ("【机密】是一类国家秘密", True), ("- 【机密】指重要的国家秘密", True),
+    ("> 〔机密〕即重要的国家秘密", True), ("【工作秘密】指【国家秘密】以外的事项", True),
+    ("【机密】关于年度计划的报告", False), ("甲【机密】指重要的国家秘密", False), ("【机密 指重要的国家秘密", False),
+    ("机密】指", False), ("【机密】不为公众所知悉的信息。", False),
+    ("【机密】不为公众所知悉的信息。\n【涉密载体】记载国家秘密的物品。", True),
+    ("【涉密载体】记载国家秘密的物品。\n  【机密】不为公众所知悉的信息。", True),
+    ("【涉密载体】记载国家秘密的物品。\n正文\n【机密】不为公众所知悉的信息。", False),   # the sibling is the next entry
+])
+def test_a_glossary_entry(text, glossary):
+    s, e = _span(text, "机密") if "工作秘密" not in text else _span(text, "工作秘密")
+    assert M.is_glossary(text, s, e) is glossary
+
+
+@pytest.mark.parametrize("text, heading", [
+    ("## 工作秘密\n工作秘密是指机关的事项", True), ("工作秘密\n\n工作秘密的范围", True), ("【机密】\n机密是指重要的事项", True),
+    ("机密\n机密级国家秘密是重要的国家秘密", True),
+    ("工作秘密\n关于年度计划的报告", False), ("工作秘密 请勿外传\n工作秘密是指机关的事项", False),
+    ("前言 工作秘密\n工作秘密是指", False), ("工作秘密", False), ("工作秘密\n正文\n工作秘密是指", False),
+])
+def test_a_heading_explained_by_the_next_line(text, heading):
+    s, e = _span(text, "工作秘密" if "工作秘密" in text else "机密")
+    assert M.is_heading(text, s, e) is heading
+
+
+@pytest.mark.parametrize("k", range(0, 7))
+def test_placeholders_within_four_lines_make_a_template(k):
+    above = "\n".join(["×府发〔20××〕×号", *FILL[:k]])
+    below = "\n".join([*FILL[:k], "××××年××月××日"])
+    assert M.is_template(f"{above}\n机密★5年", *_span(f"{above}\n机密★5年", "机密")) is (k < 4)
+    assert M.is_template(f"机密★5年\n{below}", 0, 2) is (k < 4)
+    assert M.is_template("机密★×年", 0, 2) is True and M.is_template("机密★5年\n正文", 0, 2) is False
+
+
+@pytest.mark.parametrize("value, level", [
+    ("机密★5年", "机密"), ("核心商密▲3年", "核心商密"), ("普通商密▲3年", "普通商密"), ("商业秘密", "商业秘密"),
+    ("工作秘密", "工作秘密"), ("绝密", "绝密"), ("秘密", "秘密"), ("机密级 ★10年", "机密"), ("内部资料", ""), ("", ""),
+])
+def test_level_of_a_value(value, level):
+    assert M.level_of(value) == level
+
+
+ID = "110105198803121236"
+
+
+@pytest.mark.parametrize("text, beside", [
+    (f"张伟 {ID}", True), (f"项目\n张伟 {ID}", True), (f"欧阳娜 {ID}", True), (f"司马相如 {ID}", True),
+    (f"张小伟 {ID}", True), (f"张小伟伟 {ID}", False), (f"员工3 {ID}", True), (f"订单号 {ID}", False),
+    (f"张伟\n{ID}", False),                                  # a name on the line above
+    (f"编号 张伟{' ' * 9}{ID}", True), (f"编号 张伟{' ' * 10}{ID}", False),   # within twelve characters
+    (f"姓名：{' ' * 13}{ID}", True), (f"姓名：{' ' * 14}{ID}", False),        # a label within sixteen
+])
+def test_a_number_beside_a_persons_name(text, beside):
+    assert M.beside_name(text, text.index(ID)) is beside
+
+
+@pytest.mark.parametrize("text, named", [
+    ("这首歌叫《秘密》，歌词如下：\n秘密", True), ("电视剧“秘密”的片尾曲：\n正文\n秘密", True),
+    ("小说「秘密」\n正文\n正文\n秘密", False), ("这首歌叫秘密\n秘密", False), ("秘密", False),
+])
+def test_the_word_named_just_above(text, named):
+    s = text.rindex("秘密")
+    assert M.is_named_above(text, s, s + 2) is named
+    assert M.is_named_above(text, s, s) is False
