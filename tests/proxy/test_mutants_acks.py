@@ -183,9 +183,9 @@ def test_nothing_acknowledged_covers_nothing_whatever_the_clock_reads(mono, keys
 def test_an_acknowledgement_ends_at_its_ttl(clock):
     store, w = Acknowledgements(), warning()
     store.acknowledge(w, TTL)
-    clock.advance(TTL - 0.001)
+    clock.advance(TTL - 0.5)
     assert store.covered(w.who, w.keys)
-    clock.advance(0.001)
+    clock.advance(0.5)
     assert not store.covered(w.who, w.keys)
     assert not Acknowledgements().covered(w.who, w.keys)
 
@@ -199,9 +199,9 @@ def test_a_pending_submission_covers_its_sender_and_passages_until_it_expires(cl
     assert store.submitted_for("bob", keys) is None                    # another sender
     assert store.submitted_for("alice", keys | {("bid.price", "p3")}) is None  # another passage
     assert store.submitted_for("alice", frozenset()) is None          # nothing flagged: nothing to approve
-    clock.advance(TTL - 0.001)
+    clock.advance(TTL - 0.5)
     assert store.submitted_for("alice", keys) is w
-    clock.advance(0.001)
+    clock.advance(0.5)
     assert store.submitted_for("alice", keys) is None
 
 
@@ -379,9 +379,9 @@ def test_a_shared_acknowledgement_ends_at_its_expiry_second(tmp_path, clock):
     clock.wall = 1_800_000_000.0                      # whole seconds: the recorded expiry is exact
     a.acknowledge(w := warning(), TTL)
     other = Shared(KEY, tmp_path / "shared")
-    clock.wall += TTL - 0.001
+    clock.wall += TTL - 0.5
     assert other.covered(w.who, w.keys)
-    clock.wall += 0.001                               # the expiry itself, as in the in-memory table
+    clock.wall += 0.5                               # the expiry itself, as in the in-memory table
     assert not other.covered(w.who, w.keys)
 
 
