@@ -13,6 +13,7 @@ import json
 import re
 import time
 import types
+from urllib.parse import urlencode
 
 import pytest
 from starlette.testclient import TestClient
@@ -79,7 +80,7 @@ def trail(tmp_path_factory):
         local = dt.datetime.combine(today - dt.timedelta(days=days), dt.time(hour, 30), tz)
         w.write(event(f"evt-edge-{user}", "机密★5年\n关于某事的报告", user, local), True)
     for i in range(N_ALLOW):  # the same second for several: paging must break ties by id
-        w.write(event(f"evt-allow-{i:03d}", "你好，帮我写首诗", "lisi", now - dt.timedelta(hours=2, seconds=i // 3)),
+        w.write(event(f"evt-allow-{i:03d}", "你好，帮我写首诗", "lisi", now - dt.timedelta(hours=2, seconds=(i + 2) // 3)),
                 False)
     w.write(event("evt-old", "机密★5年\n关于某事的报告", "wangwu", now - dt.timedelta(days=40)), True)
     w.close()
@@ -126,7 +127,7 @@ def _set_cookie(r, name: str) -> str:
 def test_the_login_page_gives_a_token_bound_to_its_own_cookie(console):
     c = _client(console)
     r = c.get("/login")
-    assert r.status_code == 200 and HEADERS <= set(r.headers)
+    assert r.status_code == 200 and HEADERS <= set(r.headers) and 'class="bad"' not in r.text
     cookie = _set_cookie(r, LOGIN_COOKIE).lower()
     assert "httponly" in cookie and "samesite=strict" in cookie and "max-age=900" in cookie
     nonce = c.cookies[LOGIN_COOKIE]
@@ -195,6 +196,8 @@ def test_a_name_is_locked_after_five_wrong_passwords_for_five_minutes(console, m
     assert attempt(PASSWORDS["bob"]) == 303            # four failures: still in, and the count starts again
     assert [attempt("wrong-one-2026") for _ in range(MAX_FAILURES)] == [401] * MAX_FAILURES
     assert attempt(PASSWORDS["bob"]) == 429            # the right password is not even checked now
+    locked = c.post("/login", data={"csrf": _token(c), "user": "bob", "password": "x"}, headers=SAME)
+    assert LOGIN_TOKEN.search(locked.text)[1] == _token(c)  # its form still works for other names
     assert attempt(PASSWORDS["alice"], "alice") == 303  # another name is not locked
     clock.now += LOCK_SECONDS - 1
     assert attempt(PASSWORDS["bob"]) == 429
@@ -362,7 +365,7 @@ def test_the_report_form_offers_last_month(console):
     assert f'value="{last.replace(day=1).isoformat()}"' in page and f'value="{last.isoformat()}"' in page
     assert alice.get("/report?from=2026-11-01").status_code == 200  # half a range: the form again
     bad = alice.get("/report?from=2026-13-01&to=2026-13-30")
-    assert bad.status_code == 400 and "Traceback" not in bad.text
+    assert bad.status_code == 400 and "Traceback" not in bad.text and "2026-13-01" in bad.text
 
 
 def test_exports_are_attachments_with_the_same_rows_for_both_roles(console):
@@ -427,8 +430,20 @@ def test_the_event_list_pages_through_every_event_once(console):
         if url:
             assert "user=lisi" in url and len(ids) == PAGE
     assert pages == 2 and sorted(seen) == [f"evt-allow-{i:03d}" for i in range(N_ALLOW)]
-    # newest first (higher numbers are older here); three share each second: the later written first
-    assert seen == sorted(seen, key=lambda e: (int(e[-3:]) // 3, -int(e[-3:])))
+    # newest first (higher numbers are older here); three share each second, the later written first,
+    # and one such second spans the end of the first page
+    assert seen == sorted(seen, key=lambda e: ((int(e[-3:]) + 2) // 3, -int(e[-3:])))
+    assert 'id="next"' not in page  # the last page offers no older one
+
+
+def test_a_page_of_exactly_fifty_has_no_next_page_and_a_bad_cursor_is_no_error(console):
+    alice, _ = _login(console, "alice")
+    rows = console.index.query("SELECT id, ts FROM events WHERE user = 'lisi' ORDER BY ts DESC, id DESC", ())
+    rid, ts = rows[len(rows) - PAGE - 1]  # older than this one: exactly a page
+    page = alice.get("/events?" + urlencode({"user": "lisi", "before": f"{ts}|{rid}"})).text
+    assert len(re.findall(r'href="/events/(evt-allow-\d+)"', page)) == PAGE and 'id="next"' not in page
+    for cursor in ("garbage", f"{ts}|x", "|"):
+        assert alice.get("/events?" + urlencode({"user": "lisi", "before": cursor})).status_code == 200
 
 
 def test_the_dashboard_counts_the_last_thirty_days_unless_asked(console):
@@ -589,3 +604,133 @@ def test_serve_hands_every_setting_to_the_console(keyed, monkeypatch):
     assert console.key_file == str(keyed / "hmac.key") and str(console.tz) == "Europe/Berlin"
     assert console.index.path == keyed / "served.sqlite"
     assert console.index.query("SELECT count(*) FROM events", ())[0][0] == 1  # indexed before the first request
+
+
+# -- a console in another zone, with its own policy -----------------------------------------------
+NY = "America/New_York"
+HAILONG = "海龙项目试运行规则"  # the title of a monitor-mode rule in the console's own policy
+
+
+@pytest.fixture(scope="module")
+def zoned(tmp_path_factory):
+    """A console for New York with a policy that adds a monitor-mode rule: days, times, filters,
+    exports and the report speak New York, and rule names come from that policy."""
+    from guard.decide import finalize
+    from guard.identity import Who
+    from guard.policy.loader import DEFAULT_POLICY, load_policy
+
+    tmp = tmp_path_factory.mktemp("zoned")
+    policy = tmp / "policy.yaml"
+    policy.write_text(f"extends: [{DEFAULT_POLICY}]\nrules:\n  - id: custom.hailong\n    title: {HAILONG}\n"
+                      "    action: block\n    mode: monitor\n    keywords: [海龙项目]\n", encoding="utf-8")
+    engine = Engine(load_policy(str(policy)))
+    w = AuditWriter(tmp / "trail", node="n1")
+
+    def put(eid, text, ts, user="zhou", method="POST", path="/v1/chat/completions", activity="prompt"):
+        info = audit_record.RequestInfo("api.openai.com", method, path, "10.0.0.5", user, "钻井部", provider="openai",
+                                        category="internet", activity=activity)
+        verdict = finalize(engine.policy, engine.scan_text(text), Who("10.0.0.5", user, "钻井部", frozenset()))
+        rec = audit_record.build(eid, info, verdict, engine.policy)
+        rec["ts"] = ts
+        w.write(rec, True)
+
+    def acknowledge(eid, of, ts, action="ack"):
+        a = audit_record.build_ack(eid, of, f"{eid} 的理由", "10.0.0.5", "zhou", engine.policy, action=action)
+        a["ts"] = ts
+        w.write(a, True)
+
+    put("z-block", "机密★5年\n关于某事的报告", "2026-11-10T03:30:05.000Z")       # New York: 11-09 22:30:05
+    acknowledge("z-ack", "z-block", "2026-11-10T04:00:00.000Z")                 # 11-09 23:00
+    acknowledge("z-pending", "z-block", "2026-11-10T04:10:00.000Z", "pending_approval")
+    put("z-would", "海龙项目进展", "2026-11-10T15:00:00.000Z")                  # 11-10: allowed, would block
+    put("z-icon-1", "", "2026-11-10T16:00:00.000Z", method="GET", path="/favicon.ico", activity="other")
+    put("z-warn", "内部资料　注意保存\n本周安排", "2026-11-11T12:00:00.000Z")     # 11-11
+    put("z-ask", "你好，帮我写首诗", "2026-11-11T12:05:00.000Z")
+    put("z-icon-2", "", "2026-11-11T16:00:00.000Z", method="GET", path="/favicon.ico", activity="other")
+    w.close()
+    accounts.add(tmp / "users.json", "alice", "auditor", PASSWORDS["alice"])
+    c = Console([str(tmp / "trail")], str(tmp / "users.json"), index_path=str(tmp / "index.sqlite"), tz=NY,
+                policy=str(policy))
+    c.index.refresh()
+    client, r = _login(c, "alice")
+    assert r.status_code == 303
+    return client
+
+
+def test_days_times_and_filters_speak_the_consoles_zone(zoned):
+    page = zoned.get("/events?since=2026-11-09&until=2026-11-09").text
+    ids = set(re.findall(r'href="/events/(z-[a-z0-9-]+)"', page))
+    assert ids == {"z-block", "z-ack", "z-pending"}              # New York's 9 November, not Beijing's
+    assert "2026-11-09 22:30:05" in page and NY in page
+    event = zoned.get("/events/z-block").text
+    assert "2026-11-09 22:30:05" in event and "2026-11-09 23:00:00" in event and NY in event
+    csv_text = zoned.get("/export.csv?since=2026-11-09&until=2026-11-09").content.decode("utf-8-sig")
+    assert "z-block" in csv_text and "z-would" not in csv_text and "2026-11-09 22:30:05" in csv_text
+    assert NY in csv_text.splitlines()[0]
+    from openpyxl import load_workbook
+    wb = load_workbook(io.BytesIO(zoned.get("/export.xlsx?since=2026-11-09&until=2026-11-09").content))
+    cells = [str(v) for ws in wb.worksheets for row in ws.iter_rows(values_only=True) for v in row if v is not None]
+    assert "z-block" in cells and "z-would" not in cells and any(NY in c for c in cells)
+    assert any(c.startswith("2026-11-09 22:30:05") for c in cells)
+
+
+def test_the_dashboard_counts_each_action_once_per_zone_day(zoned):
+    dash = zoned.get("/?since=2026-11-09&until=2026-11-11").text
+    assert '<b class="act-block">1</b>' in dash and '<b class="act-warn">1</b>' in dash
+    assert re.search(r'id="allowed">2<', dash) and re.search(r'id="background">2<', dash)
+    assert "确认 <b>1</b>" in dash
+    for day, word, n in (("2026-11-09", "拦截", 1), ("2026-11-10", "放行", 1), ("2026-11-11", "警告", 1),
+                         ("2026-11-11", "放行", 1)):
+        assert re.search(rf"<title>{day} {word}[^<:]*: {n}</title>", dash), (day, word)
+    # acknowledgements and requests for approval together, on the day they were made
+    acks = re.findall(r"<title>(2026-11-\d\d) [^<:]*: (\d+)</title>", dash.split("Acknowledgements per day")[1])
+    assert acks == [("2026-11-09", "2")]
+    cards = dict(re.findall(r'<h2>([^<]*)</h2>(.*?)</div>', dash, re.S))
+    assert "openai" in cards["服务 / Top providers"] and "钻井部" in cards["部门 / Top departments"]
+    assert "zhou" in cards["用户（拦截与警告）/ Top users"]
+    assert HAILONG in cards["试运行规则 / Monitor-mode rules (would)"]   # the console's own policy names it
+    assert "无 / none" not in cards["规则 / Top rules"]
+
+
+def test_the_report_covers_the_consoles_days(zoned):
+    html = zoned.get("/report?from=2026-11-09&to=2026-11-09").text
+    assert "z-ack 的理由" in html and "z-would" not in html
+
+
+@pytest.mark.parametrize("tz,since,month", [("Etc/GMT+12", "2026-11-01", ("2026-10-01", "2026-10-31")),
+                                            ("Asia/Shanghai", "2026-11-02", ("2026-11-01", "2026-11-30"))])
+def test_today_is_the_consoles_today(trail, monkeypatch, tz, since, month):
+    """At 02:00 UTC on 1 December it is still 30 November twelve hours west: the dashboard's
+    thirty days and the report's last month are counted from the console's own today."""
+    instant = dt.datetime(2026, 12, 1, 2, 0, tzinfo=dt.timezone.utc)
+    monkeypatch.setattr(app_module, "today", lambda z: instant.astimezone(z).date())
+    c = Console([str(trail / "trail")], str(trail / "users.json"), index_path=str(trail / f"{tz[-2:]}.sqlite"), tz=tz)
+    client, _ = _login(c, "alice")
+    assert f'name="since" value="{since}"' in client.get("/").text
+    form = client.get("/report").text
+    assert f'value="{month[0]}"' in form and f'value="{month[1]}"' in form
+
+
+def test_a_console_without_an_index_path_keeps_its_index_in_the_users_cache(trail, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    c = Console([str(trail / "trail")], str(trail / "users.json"))
+    assert c.index.path.parent == tmp_path / ".cache" / "ai-guard"
+    assert c.access_log.parent == c.index.path.parent
+
+
+def test_two_logins_of_one_name_at_once_both_get_in(console):
+    """Two tabs (or two officers' mistakes) at the same moment: each gets a session, neither an error."""
+    import asyncio
+
+    import httpx
+
+    c = _client(console)
+    token, nonce = _token(c), c.cookies[LOGIN_COOKIE]
+
+    async def both():
+        transport = httpx.ASGITransport(app=console.app)
+        async with httpx.AsyncClient(transport=transport, base_url=OWN, cookies={LOGIN_COOKIE: nonce}) as a:
+            form = {"csrf": token, "user": "bob", "password": PASSWORDS["bob"]}
+            return await asyncio.gather(*(a.post("/login", data=form, headers=SAME) for _ in range(2)))
+
+    assert [r.status_code for r in asyncio.run(both())] == [303, 303]
