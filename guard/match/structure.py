@@ -57,7 +57,7 @@ def marking_tail(text: str, start: int, end: int) -> bool:
         return True  # the level alone, or 机密件 (a classified copy) alone
     elif tail[0] not in _SEPARATOR:
         return False
-    rest = tail.strip(" \t\u3000")
+    rest = tail.strip(" \t\u3000\r")  # a CRLF line's CR is not part of its title
     if len(rest) > MARKING_TAIL_MAX or any(c in _SENTENCE_PUNCT for c in rest):
         return False
     if any(q in rest for q in _QUESTION):

@@ -107,7 +107,7 @@ def test_a_label_that_is_a_level_alone_counts_only_in_a_marking_area(found, word
 MARKING_LINES = [
     "机密", "机密件", "秘密　请勿复印", "工作秘密（用后交回）", "〔机密〕", "〔机密〕关于调整计划的报告", "【 机密 】2027年计划",
     "000120　机密", "份号：000120 机密", "No.000057　秘密", "<!-- 机密 -->", "  <!-- 机密 -->", "        <!-- 机密 -->",
-    "<!--【机密】关于调整计划的报告 -->", "> **机密**", "│机密│", "## 秘密　注意保管",
+    "<!--【机密】关于调整计划的报告 -->", "> **机密**", "│机密│", "## 秘密　注意保管", "│机密件│", "| 机密件 |",
 ]
 FOOTER_LINES = ["第3页 共12页　机密", "- 3 -　秘密", "Page 2 of 9 机密", "3/12 机密", "第3页　机密"]
 NOT_MARKING_LINES = [
@@ -161,6 +161,15 @@ def test_a_short_title_or_instruction_after_a_separator_keeps_the_line_a_marking
     text = f"{lead}{level}{sep}{title}"
     s = len(lead)
     assert structure.marking_tail(text, s, s + len(level)) == (len(f"{sep}{title}".strip(" \t\u3000")) <= structure.MARKING_TAIL_MAX)
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+@pytest.mark.parametrize("n", [39, 40, 41])
+def test_a_title_of_up_to_forty_characters_after_the_level_whatever_the_line_ending(found, newline, n):
+    title = ("乙烯装置检修方案" * 6)[:n]
+    for line in (f"机密 {title}", f"〔机密〕{title}"):
+        text = newline.join([line, "正文", "正文"])
+        assert ("state-secret.level-head" in found(text)) is (n <= structure.MARKING_TAIL_MAX), (line, newline)
 
 
 @FAST
