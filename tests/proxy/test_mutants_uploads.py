@@ -179,6 +179,17 @@ def test_an_s3_complete_lists_part_numbers_in_document_order():
     assert step == Step(("s3", "b", "/dir/key", "U"), 0, True, None, manifest=("3", "1", "2"))
 
 
+def test_a_part_list_is_read_by_local_names_whatever_the_namespace():
+    """The receiver's parser matches local names. A namespace name holding '}' (the parser's own
+    separator, so a tag could not be split back) is refused rather than read another way."""
+    body = (b'<x:CompleteMultipartUpload xmlns:x="urn:a:b"><x:Part><x:PartNumber>2</x:PartNumber></x:Part>'
+            b"<Part><PartNumber>1</PartNumber></Part></x:CompleteMultipartUpload>")
+    assert recognize("POST", "b", "/k", {"uploadid": "U"}, {}, body).manifest == ("2", "1")
+    body = b'<BlockList xmlns="urn:v}1"><Latest>b9</Latest><Latest xmlns="">b8</Latest></BlockList>'
+    with pytest.raises(Ambiguous, match="not XML"):
+        recognize("PUT", "a", "/c/f", {"comp": "blocklist"}, {}, body)
+
+
 @pytest.mark.parametrize("body", [b"", b"   \n", b"<CompleteMultipartUpload/>", b"<a><ETag>x</ETag></a>"])
 def test_an_s3_complete_without_part_numbers_reads_every_part(body):
     step = recognize("POST", "b", "/k", {"uploadid": "U"}, {}, body)
@@ -650,3 +661,62 @@ def test_the_ttl_and_limits_are_the_constructors(clock):
     for i in range(1000):
         d.add(str(i), Step(("openai", HOST, "u"), 0, False, b""))
     assert len(d) == 1000
+
+
+# ---------------------------------------------------------------- what the user and the audit are told
+
+def _refusals():
+    data_twice = form([("data", b"a"), ("data", b"b")])
+    big = b" " * (MANIFEST_MAX + 1)
+    return [
+        (("POST", "h", "/v1/uploads/u/parts", {}, {"content-type": data_twice[1]}, data_twice[0]),
+         "an upload part with the `data` field more than once"),
+        (("POST", "h", "/v1/uploads/u/complete", {}, {}, b"{"), "the request completing the upload is not JSON"),
+        (("POST", "h", "/v1/uploads/u/complete", {}, {}, big), "the request completing the upload is too large to read"),
+        (("POST", "h", "/v1/uploads/u/complete", {}, {}, b'{"part_ids": [1]}'), "part_ids is not a list of part ids"),
+        (("PUT", "g", "/upload/x", {}, {"x-goog-upload-command": "upload", "x-goog-upload-offset": "x"}, b""),
+         "X-Goog-Upload-Offset is not a byte offset"),
+        (("PUT", "b", "/k", {"uploadid": "U", "partnumber": "x"}, {}, b""), "partNumber is not a number"),
+        (("POST", "b", "/k", {"uploadid": "U"}, {}, b"<a><PartNumber>x</PartNumber></a>"),
+         "a PartNumber that is not a number"),
+        (("POST", "b", "/k", {"uploadid": "U"}, {}, b"<a>"), "the list of parts completing the upload is not XML"),
+        (("PUT", "a", "/c/f", {"comp": "blocklist"}, {}, big),
+         "the list of parts completing the upload is too large to read"),
+        (("PUT", "h", "/f", {}, {"content-range": "bytes 0-1"}, b"ab"), "Content-Range is not one byte range"),
+        (("PUT", "h", "/f", {}, {"content-range": "bytes 0-1/9"}, b"abc"),
+         "Content-Range does not match the body's length"),
+    ]
+
+
+@pytest.mark.parametrize("request_, detail", _refusals())
+def test_a_refused_upload_step_says_why_in_one_line(request_, detail):
+    with pytest.raises(Ambiguous) as e:
+        recognize(*request_)
+    assert (e.value.reason, e.value.detail) == ("corrupt", detail)
+
+
+def test_a_refused_assembly_says_why_in_one_line():
+    s = UploadSessions(1 << 20)
+    s.add("c", Step(("openai", HOST, "u"), 0, False, b"x"))
+    with pytest.raises(Ambiguous) as e:
+        s.assemble("c", Step(("openai", HOST, "u"), 0, True, None, manifest=("nope",)))
+    assert (e.value.reason, e.value.detail) == ("corrupt", "the upload lists a part that did not pass through the guard")
+    for chunks, total, detail in [([(0, b"ab"), (3, b"d")], None, "the upload has a hole at byte 2"),
+                                  ([(0, b"ab"), (1, b"X")], None, "chunks overlap at byte 1 with different bytes"),
+                                  ([(0, b"ab")], 3, "the upload is 2 bytes, not the 3 declared")]:
+        for at, c in chunks:
+            s.add("c", Step(("range", HOST, "/f"), at, False, c, ranged=True))
+        with pytest.raises(Ambiguous) as e:
+            s.assemble("c", Step(("range", HOST, "/f"), 0, True, None, ranged=True, total=total))
+        assert (e.value.reason, e.value.detail) == ("corrupt", detail)
+
+
+def test_an_empty_entry_in_a_block_list_names_no_block():
+    body = b"<BlockList><Latest>b1</Latest><Latest/><Committed>  </Committed></BlockList>"
+    step = recognize("PUT", "a", "/c/f", {"comp": "blocklist"}, {}, body)
+    assert step.manifest == ("b1", "", "")
+    s = UploadSessions(1 << 20)
+    s.add("c", Step(step.key, 0, False, b"one", slot="b1"))
+    s.add("c", Step(step.key, 0, False, b"nameless"))  # a block without an id is the guard's `#1`
+    with pytest.raises(Ambiguous):
+        s.assemble("c", step)
