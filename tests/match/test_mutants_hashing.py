@@ -233,7 +233,7 @@ def test_entries_say_what_was_registered_and_when_in_utc(tmp_path, monkeypatch):
     assert set(entry) == {"id", "label", "chars", "fingerprints", "registered"}
     assert (entry["id"], entry["label"], entry["chars"], entry["fingerprints"]) == ("d0", "标签", 400, len(fp))
     stamp = dt.datetime.strptime(entry["registered"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
-    assert before <= stamp <= after
+    assert before - dt.timedelta(seconds=2) <= stamp <= after + dt.timedelta(seconds=2)   # UTC, not +08:00
     assert hashing.load_collection(tmp_path, "c").meta == [entry]     # the file holds the same entry
 
 
@@ -581,7 +581,7 @@ def test_copies_of_passages_with_runs_of_zeros_are_found_whole(tmp_path):
     # diagonal (copies of 60-100 characters of a figure-heavy report were reported short or
     # missed: 6 in 100), and a prompt's own run of zeros was a passage of any such document.
     tmp_path.joinpath("salt").write_text("5a" * 32 + "\n", encoding="ascii")   # the same index every run
-    rnd = random.Random(11)
+    rnd, runs = random.Random(11), 0
     for i in range(24):     # one document a collection: no boilerplate cut-off
         doc = figures(500, 700 + i)
         hashing.register(tmp_path, f"c{i}", [("t", "", doc)])
@@ -594,3 +594,7 @@ def test_copies_of_passages_with_runs_of_zeros_are_found_whole(tmp_path):
             found = col.match("前言" + doc[a:b] + "后记", min(50, length), 0.25)
             assert len(found) == 1 and found[0][0] <= s and found[0][1] >= e and found[0][3] >= length, (i, a, b)
         assert col.match("0" * 80, 10, 0.25) == [] and col.match("表" + "10" * 40 + "表", 10, 0.25) == []
+        run = col.match("0" * 80, K, 0.01)      # at most the one k-gram 00000: it slides along one place
+        runs += len(run)
+        assert all(f[3] == K and f[1] - f[0] == K for f in run)
+    assert runs     # (00000 is a fingerprint of some of them)
