@@ -270,6 +270,45 @@ def test_a_record_cut_off_by_a_failing_disk_is_removed_whole(tmp_path_factory, b
     assert verify(d) == (len(before) + 1, None)
 
 
+@settings(derandomize=True, max_examples=12, deadline=None)
+@given(st.sampled_from([1, 2, 3, 50, 200]))
+def test_a_torn_record_left_when_the_cut_failed_too_is_removed_before_the_next(tmp_path_factory, torn):
+    """The disk took `torn` bytes of a record and then even cutting them back failed: the next
+    record first cuts exactly the torn bytes, so the chain goes on intact."""
+    d = tmp_path_factory.mktemp("t")
+    w = AuditWriter(d)
+    w.write(rec(), durable=True)
+    kept = lines_of(d)
+    real_write, real_truncate = audit_writer._write_all, os.ftruncate
+
+    def broken(fd, data):
+        real_write(fd, data[:torn])
+        raise OSError(errno.EIO, "Input/output error")
+
+    def no_truncate(fd, n):
+        raise OSError(errno.EROFS, "Read-only file system")
+    audit_writer._write_all, audit_writer.os.ftruncate = broken, no_truncate
+    try:
+        with pytest.raises(AuditError, match="^cannot write audit record: Input/output error$"):
+            w.write(rec(), durable=False)
+    finally:
+        audit_writer._write_all, audit_writer.os.ftruncate = real_write, real_truncate
+    assert lines_of(d)[:-1] == kept and len(lines_of(d)[-1]) == torn
+    w.write(rec(), durable=True)
+    w.close()
+    assert lines_of(d)[:-1] == kept and verify(d) == (2, None)
+
+
+def test_a_writer_that_wrote_nothing_names_nothing_in_head_json(tmp_path, monkeypatch):
+    w = AuditWriter(tmp_path)
+    monkeypatch.setattr(audit_writer, "_write_all", lambda fd, data: (_ for _ in ()).throw(OSError(errno.EIO, "EIO")))
+    with pytest.raises(AuditError):
+        w.write(rec(), durable=False)
+    monkeypatch.undo()
+    w.close()
+    assert not (tmp_path / HEAD_FILE).exists() and verify(tmp_path) == (0, None)
+
+
 # -- resuming a trail --------------------------------------------------------------------------------
 
 def test_a_new_writer_continues_the_chain_from_the_last_record(tmp_path):
@@ -340,6 +379,9 @@ def test_a_private_trail_is_readable_by_the_proxys_user_only(tmp_path):
     w.close()
     assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in d.iterdir()} == {"audit-2026-12-02.jsonl": 0o600,
                                                                                HEAD_FILE: 0o600}
+    new = tmp_path / "var" / "lib" / "audit"  # a fresh install: the parents are made too
+    AuditWriter(new).close()
+    assert stat.S_IMODE(new.stat().st_mode) == 0o700 and names(new) == []  # nothing written, nothing claimed
 
 
 @pytest.fixture
