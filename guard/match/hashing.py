@@ -326,6 +326,7 @@ def register(index: str | Path, name: str, texts: list[tuple[str, str, str]]) ->
             continue
         c, _ = normalized(text)
         all_grams = window_hashes(c, K, key)
+        stop = np.union1d(stop, all_grams[_repeats(c)])
         every.append(np.unique(all_grams))
         fp, at = winnow(all_grams)
         entry = {"id": doc_id, "label": label, "chars": len(c), "fingerprints": int(len(fp)),
@@ -343,6 +344,16 @@ def register(index: str | Path, name: str, texts: list[tuple[str, str, str]]) ->
         stop = np.union1d(stop, uniq[counts > common_limit(len(meta))])
     _save(index, name, key, meta, hashes, docs, pos, stop)
     return added
+
+
+def _repeats(c: np.ndarray) -> np.ndarray:
+    """Which K-character windows of `c` repeat one character (00000, 哈哈哈哈哈): boilerplate, as
+    they identify no document, and a prompt's run of zeros would otherwise align with the runs
+    in a table of figures."""
+    if len(c) < K:
+        return np.zeros(0, bool)
+    w = np.lib.stride_tricks.sliding_window_view(c, K)
+    return (w == w[:, :1]).all(axis=1)
 
 
 def add_background(index: str | Path, name: str, texts: list[str]) -> int:
