@@ -238,10 +238,10 @@ def test_entries_say_what_was_registered_and_when_in_utc(tmp_path, monkeypatch):
 
 
 def test_too_short_documents_are_registered_without_fingerprints(tmp_path):
-    added = hashing.register(tmp_path, "c", [("empty", "", "。"), ("four", "", "甲乙丙丁"), ("nine", "", "甲乙丙丁戊己庚辛壬"),
-                                             ("d0", "", DOCS["d0"])])
-    assert [(a["id"], a["chars"]) for a in added] == [("empty", 0), ("four", 4), ("nine", 9), ("d0", 400)]
-    assert [a["fingerprints"] for a in added[:2]] == [0, 0] and added[2]["fingerprints"] >= 1
+    added = hashing.register(tmp_path, "c", [("empty", "", "。"), ("four", "", "甲乙丙丁"), ("five", "", "子丑寅卯辰"),
+                                             ("nine", "", "甲乙丙丁戊己庚辛壬"), ("d0", "", DOCS["d0"])])
+    assert [(a["id"], a["chars"]) for a in added] == [("empty", 0), ("four", 4), ("five", 5), ("nine", 9), ("d0", 400)]
+    assert [a["fingerprints"] for a in added[:3]] == [0, 0, 1] and added[3]["fingerprints"] >= 1
     col = hashing.load_collection(tmp_path, "c")
     assert_well_formed(col)
     assert ids(col.match(DOCS["d0"], 50, 0.25)) == ["d0"] and ids(col.match("甲乙丙丁戊己庚辛壬", K, 0.1)) == ["nine"]
