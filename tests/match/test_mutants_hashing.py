@@ -245,6 +245,9 @@ def test_too_short_documents_are_registered_without_fingerprints(tmp_path):
     col = hashing.load_collection(tmp_path, "c")
     assert_well_formed(col)
     assert ids(col.match(DOCS["d0"], 50, 0.25)) == ["d0"] and ids(col.match("甲乙丙丁戊己庚辛壬", K, 0.1)) == ["nine"]
+    hashing.register(tmp_path, "c", [("run", "", "哈哈哈哈哈")])    # one character repeated: boilerplate
+    col = hashing.load_collection(tmp_path, "c")
+    assert col.match("哈哈哈哈哈", K, 0.01) == [] and ids(col.match("子丑寅卯辰", K, 0.1)) == ["five"]
 
 
 def test_remove_drops_one_document_and_keeps_the_others_and_the_boilerplate(tmp_path, umask0):
