@@ -58,8 +58,7 @@ TARGETS: dict[str, list[str]] = {
     "guard/console/app.py": ["tests/console/test_protections_console.py", "tests/console/test_console.py",
                              "tests/console/test_people_console.py", "tests/console/test_mutants_app.py"],
     "guard/identity.py": ["tests/test_identity.py", "tests/test_protections_identity.py"],
-    "guard/decide.py": ["tests/policy/test_rollout.py", "tests/match/test_markings.py",
-                        "tests/match/test_credentials.py", "tests/policy/test_mutants_decide.py"],
+    "guard/decide.py": ["tests/policy/test_rollout.py", "tests/policy/test_mutants_decide.py"],
 }
 # Survivors that cannot change behaviour live in tools/equivalent/<module>.yaml, one entry per
 # mutant: `piece` (a piece of the mutated (+) line) and `why` (a checkable reason). They are
