@@ -248,6 +248,8 @@ def test_too_short_documents_are_registered_without_fingerprints(tmp_path):
     hashing.register(tmp_path, "c", [("run", "", "哈哈哈哈哈")])    # one character repeated: boilerplate
     col = hashing.load_collection(tmp_path, "c")
     assert col.match("哈哈哈哈哈", K, 0.01) == [] and ids(col.match("子丑寅卯辰", K, 0.1)) == ["five"]
+    hashing.register(tmp_path, "c", [("two", "", "哈嘿哈嘿哈")])
+    assert hashing.load_collection(tmp_path, "c").match("哈嘿哈嘿哈", K, 0.01) == []
 
 
 def test_remove_drops_one_document_and_keeps_the_others_and_the_boilerplate(tmp_path, umask0):
@@ -552,6 +554,17 @@ def test_an_edited_stretch_of_gap_kgrams_joins_a_passage_one_more_does_not(one):
             assert (found[0], found[1], found[3]) == longer[:3]
 
 
+def test_a_prompt_run_sliding_along_one_document_place_is_one_hit():
+    # hits (prompt k-gram, diagonal): k-grams 5, 6, 7 all hit document place 15 (a run of a
+    # period longer than 2 in the prompt): one hit, K characters, not a passage of three
+    assert hashing._best_passage([5, 6, 7], [10, 9, 8], [6, 7, 8]) == (5, 5 + K, K, 1)
+    # after a real hit at place 20 (diagonal 10) the chain moves on; sliding along it adds nothing
+    assert hashing._best_passage([5, 10, 11, 12], [10, 10, 9, 8], [6, 11, 12, 13]) == (5, 10 + K, 5 + K, 2)
+    # a drift within DRIFT is followed, hit by hit
+    assert hashing._best_passage([0, 8, 16, 24], [0, 2, 4, 6], [1, 9, 17, 25]) == (0, 24 + K, 24 + K, 4)
+    assert hashing._best_passage([0, 8], [0, 3], [1, 9]) == (0, K, K, 1)
+
+
 def test_each_document_of_a_prompt_is_reported_as_if_alone(tmp_path):
     docs = {f"d{i}": plain(300, 600 + i) for i in range(3)}
     hashing.register(tmp_path, "c", list((k, "", v) for k, v in docs.items()))
@@ -568,13 +581,16 @@ def test_each_document_of_a_prompt_is_reported_as_if_alone(tmp_path):
 
 
 def figures(n: int, seed: int) -> str:
-    """A report's text with figures like 2000000000 (runs of zeros) every few words."""
+    """A report's text with figures like 2000000000 (runs of zeros) every few words, and now and
+    then a run of two characters (121212)."""
     rnd = random.Random(seed)
     out: list[str] = []
     while len(out) < n:
         out += plain(rnd.randint(3, 15), rnd.random())
         if rnd.random() < 0.5:
             out += str(rnd.randint(1, 99)) + "0" * rnd.randint(3, 9)
+        elif rnd.random() < 0.3:
+            out += rnd.choice(["12", "ab", "哈嘿"]) * rnd.randint(3, 6)     # runs of two characters
     return "".join(out[:n])
 
 
@@ -583,7 +599,8 @@ def test_copies_of_passages_with_runs_of_zeros_are_found_whole(tmp_path):
     # place of the document again and again. Those echoes once dragged a chain off its diagonal
     # (copies of 60-100 characters of a figure-heavy report were reported short or missed: 6 in
     # 100), and a prompt's own run of zeros lined up with the document's runs (a finding with
-    # most salts). One character repeated (00000) is now boilerplate: neither indexed nor counted.
+    # most salts). One or two characters repeated (00000, 12121) are now boilerplate: neither
+    # indexed nor counted.
     tmp_path.joinpath("salt").write_text("5a" * 32 + "\n", encoding="ascii")   # the same index every run
     rnd = random.Random(11)
     for i in range(24):     # one document a collection: no boilerplate cut-off between them
@@ -591,7 +608,8 @@ def test_copies_of_passages_with_runs_of_zeros_are_found_whole(tmp_path):
         hashing.register(tmp_path, f"c{i}", [("t", "", doc)])
         col = hashing.load_collection(tmp_path, f"c{i}")
         grams = hashing.window_hashes(hashing.normalized(doc)[0], K, col.key)
-        assert set(grams[[doc[j:j + K] == doc[j] * K for j in range(len(grams))]].tolist()) <= set(col.stop.tolist())
+        runs = [doc[j:j + K] == (doc[j:j + 2] * K)[:K] for j in range(len(grams))]    # 00000, 12121
+        assert any(runs) and set(grams[runs].tolist()) <= set(col.stop.tolist())
         real = ~np.isin(grams, col.stop)
         fp, at = hashing.winnow(grams)
         at = at[real[at]].tolist()
@@ -602,5 +620,5 @@ def test_copies_of_passages_with_runs_of_zeros_are_found_whole(tmp_path):
             length = int(real[s - 2 + a + 1:e - 2 + a - K + 1].sum()) + K     # real k-grams only
             found = col.match("前言" + doc[a:b] + "后记", min(50, length), 0.25)
             assert len(found) == 1 and found[0][0] <= s and found[0][1] >= e and found[0][3] >= length, (i, a, b)
-        for run in ("0" * 80, "表" + "10" * 40 + "表", "哈" * 30):
+        for run in ("0" * 80, "表" + "10" * 40 + "表", "哈" * 30, "12" * 40, "ab" * 40, "哈嘿" * 30):
             assert col.match(run, K, 0.01) == [], run
