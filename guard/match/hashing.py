@@ -347,13 +347,13 @@ def register(index: str | Path, name: str, texts: list[tuple[str, str, str]]) ->
 
 
 def _repeats(c: np.ndarray) -> np.ndarray:
-    """Which K-character windows of `c` repeat one or two characters (00000, 12121, 哈哈哈哈哈):
-    boilerplate, as they identify no document, and a prompt's run of zeros would otherwise
-    align with the runs in a table of figures."""
+    """Which K-character windows of `c` repeat one character (00000, 哈哈哈哈哈): boilerplate, as
+    they identify no document, and a prompt's run of zeros would otherwise align with the runs
+    in a table of figures."""
     if len(c) < K:
         return np.zeros(0, bool)
     w = np.lib.stride_tricks.sliding_window_view(c, K)
-    return (w[:, 2:] == w[:, :-2]).all(axis=1)
+    return (w == w[:, :1]).all(axis=1)
 
 
 def add_background(index: str | Path, name: str, texts: list[str]) -> int:

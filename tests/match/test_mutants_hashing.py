@@ -248,8 +248,6 @@ def test_too_short_documents_are_registered_without_fingerprints(tmp_path):
     hashing.register(tmp_path, "c", [("run", "", "哈哈哈哈哈")])    # one character repeated: boilerplate
     col = hashing.load_collection(tmp_path, "c")
     assert col.match("哈哈哈哈哈", K, 0.01) == [] and ids(col.match("子丑寅卯辰", K, 0.1)) == ["five"]
-    hashing.register(tmp_path, "c", [("two", "", "哈嘿哈嘿哈")])
-    assert hashing.load_collection(tmp_path, "c").match("哈嘿哈嘿哈", K, 0.01) == []
 
 
 def test_remove_drops_one_document_and_keeps_the_others_and_the_boilerplate(tmp_path, umask0):
@@ -599,8 +597,7 @@ def test_copies_of_passages_with_runs_of_zeros_are_found_whole(tmp_path):
     # place of the document again and again. Those echoes once dragged a chain off its diagonal
     # (copies of 60-100 characters of a figure-heavy report were reported short or missed: 6 in
     # 100), and a prompt's own run of zeros lined up with the document's runs (a finding with
-    # most salts). One or two characters repeated (00000, 12121) are now boilerplate: neither
-    # indexed nor counted.
+    # most salts). One character repeated (00000) is now boilerplate: neither indexed nor counted.
     tmp_path.joinpath("salt").write_text("5a" * 32 + "\n", encoding="ascii")   # the same index every run
     rnd = random.Random(11)
     for i in range(24):     # one document a collection: no boilerplate cut-off between them
@@ -608,7 +605,7 @@ def test_copies_of_passages_with_runs_of_zeros_are_found_whole(tmp_path):
         hashing.register(tmp_path, f"c{i}", [("t", "", doc)])
         col = hashing.load_collection(tmp_path, f"c{i}")
         grams = hashing.window_hashes(hashing.normalized(doc)[0], K, col.key)
-        runs = [doc[j:j + K] == (doc[j:j + 2] * K)[:K] for j in range(len(grams))]    # 00000, 12121
+        runs = [doc[j:j + K] == doc[j] * K for j in range(len(grams))]    # 00000
         assert any(runs) and set(grams[runs].tolist()) <= set(col.stop.tolist())
         real = ~np.isin(grams, col.stop)
         fp, at = hashing.winnow(grams)
@@ -620,5 +617,5 @@ def test_copies_of_passages_with_runs_of_zeros_are_found_whole(tmp_path):
             length = int(real[s - 2 + a + 1:e - 2 + a - K + 1].sum()) + K     # real k-grams only
             found = col.match("前言" + doc[a:b] + "后记", min(50, length), 0.25)
             assert len(found) == 1 and found[0][0] <= s and found[0][1] >= e and found[0][3] >= length, (i, a, b)
-        for run in ("0" * 80, "表" + "10" * 40 + "表", "哈" * 30, "12" * 40, "ab" * 40, "哈嘿" * 30):
+        for run in ("0" * 80, "表" + "10" * 40 + "表", "哈" * 30):
             assert col.match(run, K, 0.01) == [], run
