@@ -243,17 +243,18 @@ def _reference(where: str, text: str, s: int, e: int, kind: str) -> bool:
 
 
 @settings(derandomize=True, max_examples=120, deadline=None)
-@given(st.lists(st.sampled_from(LINES), min_size=1, max_size=16), st.sampled_from(["prompt", "body", "header", "property"]),
-       st.lists(st.sampled_from(WHERE), min_size=1, max_size=3))
-def test_satisfies_means_the_position_words(lines, kind, where):
+@given(st.lists(st.sampled_from(LINES), min_size=1, max_size=16), st.lists(st.sampled_from(WHERE), min_size=2, max_size=3))
+def test_satisfies_means_the_position_words(lines, several):
     text = "\n".join(lines)
     h = _head_end(text, HEAD_LINES)
     bounds = (h, max(h, _foot_start(text, structure.FOOT_LINES)))
     for m in re.finditer("机密|秘密", text):
         s, e = m.span()
-        expect = any(_reference(w, text, s, e, kind) for w in where)
-        assert structure.satisfies(tuple(where), text, s, e, kind, HEAD_LINES) == expect, (text, s, where)
-        assert structure.satisfies(tuple(where), text, s, e, kind, HEAD_LINES, bounds) == expect, (text, s, where)
+        for kind in ("prompt", "body", "header", "property"):
+            for where in [(w,) for w in WHERE] + [tuple(several)]:
+                expect = any(_reference(w, text, s, e, kind) for w in where)
+                assert structure.satisfies(where, text, s, e, kind, HEAD_LINES) is expect, (text, s, kind, where)
+                assert structure.satisfies(where, text, s, e, kind, HEAD_LINES, bounds) is expect, (text, s, kind, where)
 
 
 def test_satisfies_with_no_position_is_false():
@@ -442,6 +443,7 @@ def _span(text: str, word: str, nth: int = 0) -> tuple[int, int]:
     ("依据《保密法》机密级文件按《条例》管理", False),   # a closed title before it and another after
     ("“机密★5年", False), ("机密★5年”", False), ("“例子”机密★5年", False), ("机密★5年", False),
     ("“标题\n机密★5年”", False),                       # quotes on another line
+    ("“机密★5年”\n正文", True), ("正文\n“机密★5年”", True), ("正文\n“机密★5年”\n正文", True),
 ])
 def test_quoted_on_its_line(text, quoted):
     s, e = _span(text, "机密" if "机密" in text else "秘密")
@@ -469,7 +471,8 @@ def test_a_cue_counts_within_sixteen_characters_of_the_marking(gap):
     ("机密★5年 X 表示", False), ("机密★5年：表示保密期限五年", True), ("机密★5年:  定义见附件", True),
     ("机密★5年：", False), ("机密★5年\n表示", False),
     ("机密★5年一二三四五六七？", True), ("机密★5年一二三四五六七八?", False),   # a short question: up to 8 characters
-    ("机密★5年一二三四五六？", True), ("关于报告的说明\n机密★5年", False),
+    ("机密★5年一二三四五六？", True), ("关于报告的说明\n机密★5年", False), ("机密★5年一二三?", True),
+    ("标题\n机密★5年表示五年", True), ("标题\n机密★5年呢？", True), ("标题\n机密★5年\n正文？", False),
 ])
 def test_cues_after_the_marking(text, cued):
     assert _cue(text) is cued
@@ -518,8 +521,16 @@ def _listed(text, word, level, nth=0):
     ("内部资料\n机密★10年", "内部资料", "", False),                        # no level of its own: nothing to differ from
     ("绝密\n机密\n秘密", "机密", "机密", True),                           # a column of options
     ("□绝密，\n机密", "机密", "机密", True), ("机密\n机密", "机密", "机密", False), ("说明\n机密", "机密", "机密", False),
+    ("机密\n【机密】", "【机密】", "机密", False),                     # the same level again, in brackets
+    ("X绝密\n机密", "机密", "机密", False), ("机密\n绝密X", "机密", "机密", False),   # a word, not an option
+    ("绝密\n正文\n机密", "机密", "机密", False), ("机密\n正文\n绝密", "机密", "机密", False),
     ("密级标志示例\n机密★5年", "机密★5年", "机密", True),                    # under a heading that says what follows
     ("这是一个很长的标题行，它说明本单位二〇二七年的密级标志示例安排\n机密★5年", "机密★5年", "机密", False),
+    ("甲" * 26 + "标志示例\n机密★5年", "机密★5年", "机密", True),        # a heading of 30 characters
+    ("甲" * 27 + "标志示例\n机密★5年", "机密★5年", "机密", False),       # 31: a sentence, not a heading
+    ("1. 【机密★5年】\n2. 内部资料", "机密★5年", "机密", True), ("1. XX 机密★5年\n2. 内部资料", "机密★5年", "机密", False),
+    ("1. 机密★5年\n正文\n2. 内部资料", "机密★5年", "机密", False), ("1. 内部资料\n正文\n2. 机密★5年", "机密★5年", "机密", False),
+    ("  | 类别 | 标志示例 |\n  |---|---|\n  | 机密★5年 | 顶格 |", "机密★5年", "机密", True),  # an indented table
     ("1. 机密★5年\n2. 内部资料", "机密★5年", "机密", True),                  # other items name levels
     ("1. 机密★5年\n2. 其他事项", "机密★5年", "机密", False),
     ("下列选项：\n1. 机密★5年\n2. 其他事项", "机密★5年", "机密", True),       # items under a heading that lists
@@ -539,6 +550,7 @@ def test_listed_as_an_example(text, word, level, listed):
     ("机密     秘密", False),                              # more than four characters apart
     ("机密和秘密", False), ("机密", False), ("机密 机密", False), ("机密\n秘密", False),
     ("本报告为机密，附件二为秘密", False), ("[x]机密 [ ]秘密", True),
+    ("密级：□绝密 □机密 □秘密\n正文", True), ("标题\n密级：□绝密 □机密 □秘密", True), ("标题\n机密\n秘密", False),
 ])
 def test_several_levels_side_by_side_are_a_forms_options(text, options):
     s, e = _span(text, "机密")
@@ -554,6 +566,8 @@ def test_several_levels_side_by_side_are_a_forms_options(text, options):
     ("【机密】不为公众所知悉的信息。\n【涉密载体】记载国家秘密的物品。", True),
     ("【涉密载体】记载国家秘密的物品。\n  【机密】不为公众所知悉的信息。", True),
     ("【涉密载体】记载国家秘密的物品。\n正文\n【机密】不为公众所知悉的信息。", False),   # the sibling is the next entry
+    ("  【涉密载体】记载国家秘密的物品。\n【机密】不为公众所知悉的信息。", True), ("X【机密】指重要的国家秘密", False),
+    ("「机密】指重要的国家秘密", True),                 # 「 has no closer of its own: 】 ends the term
 ])
 def test_a_glossary_entry(text, glossary):
     s, e = _span(text, "机密") if "工作秘密" not in text else _span(text, "工作秘密")
@@ -565,6 +579,8 @@ def test_a_glossary_entry(text, glossary):
     ("机密\n机密级国家秘密是重要的国家秘密", True),
     ("工作秘密\n关于年度计划的报告", False), ("工作秘密 请勿外传\n工作秘密是指机关的事项", False),
     ("前言 工作秘密\n工作秘密是指", False), ("工作秘密", False), ("工作秘密\n正文\n工作秘密是指", False),
+    ("保密知识手册\n\n## 工作秘密\n工作秘密是指机关的事项", True), ("工作秘密\n是指机关的事项", False),
+    ("工作秘密\n工作秘密A是指机关的事项", False),
 ])
 def test_a_heading_explained_by_the_next_line(text, heading):
     s, e = _span(text, "工作秘密" if "工作秘密" in text else "机密")
@@ -578,11 +594,27 @@ def test_placeholders_within_four_lines_make_a_template(k):
     assert M.is_template(f"{above}\n机密★5年", *_span(f"{above}\n机密★5年", "机密")) is (k < 4)
     assert M.is_template(f"机密★5年\n{below}", 0, 2) is (k < 4)
     assert M.is_template("机密★×年", 0, 2) is True and M.is_template("机密★5年\n正文", 0, 2) is False
+    above = "×府发〔20××〕×号\n机密★5年\n" + "\n".join(FILL[:6])
+    assert M.is_template(above, *_span(above, "机密")) is True
+    below = "正文\n机密★5年\n" + "\n".join(FILL[:3]) + "\n××××年××月××日"
+    assert M.is_template(below, *_span(below, "机密")) is True
+
+
+def test_a_bracketed_match_is_a_heading_by_its_word():
+    text = "（内部）\n内部是指本单位的事项"
+    assert M.is_heading(text, 0, 4) is True
+
+
+def test_a_term_in_corner_brackets_is_a_mention():
+    text = "「机密」指重要的国家秘密"
+    assert M.is_quoted(text, 1, 3) or M.is_glossary(text, 1, 3)
 
 
 @pytest.mark.parametrize("value, level", [
     ("机密★5年", "机密"), ("核心商密▲3年", "核心商密"), ("普通商密▲3年", "普通商密"), ("商业秘密", "商业秘密"),
     ("工作秘密", "工作秘密"), ("绝密", "绝密"), ("秘密", "秘密"), ("机密级 ★10年", "机密"), ("内部资料", ""), ("", ""),
+    ("核心商密", "核心商密"), ("普通商密", "普通商密"), ("机密", "机密"),
+    ("机密★5年，核心商密", "机密"),                                 # the level with the symbol is the marking's
 ])
 def test_level_of_a_value(value, level):
     assert M.level_of(value) == level
@@ -594,7 +626,8 @@ ID = "110105198803121236"
 @pytest.mark.parametrize("text, beside", [
     (f"张伟 {ID}", True), (f"项目\n张伟 {ID}", True), (f"欧阳娜 {ID}", True), (f"司马相如 {ID}", True),
     (f"张小伟 {ID}", True), (f"张小伟伟 {ID}", False), (f"员工3 {ID}", True), (f"订单号 {ID}", False),
-    (f"张伟\n{ID}", False),                                  # a name on the line above
+    (f"张伟\n{ID}", False), (f"名单\n张伟\n{ID}", False),        # a name on the line above
+    (f"张伟 {ID}\n正文", True),
     (f"编号 张伟{' ' * 9}{ID}", True), (f"编号 张伟{' ' * 10}{ID}", False),   # within twelve characters
     (f"姓名：{' ' * 13}{ID}", True), (f"姓名：{' ' * 14}{ID}", False),        # a label within sixteen
 ])
@@ -605,8 +638,17 @@ def test_a_number_beside_a_persons_name(text, beside):
 @pytest.mark.parametrize("text, named", [
     ("这首歌叫《秘密》，歌词如下：\n秘密", True), ("电视剧“秘密”的片尾曲：\n正文\n秘密", True),
     ("小说「秘密」\n正文\n正文\n秘密", False), ("这首歌叫秘密\n秘密", False), ("秘密", False),
+    ("小说《秘密》\n正文\n秘密\n藏在心底\n不说出口", True),
 ])
 def test_the_word_named_just_above(text, named):
     s = text.rindex("秘密")
     assert M.is_named_above(text, s, s + 2) is named
     assert M.is_named_above(text, s, s) is False
+
+
+@pytest.mark.parametrize("above", ["", "关于年度计划的报告\n"])
+def test_a_span_across_a_cell_border_fills_no_cell(above):
+    text = above + "| 文件编号 | 密级 |\n|---|---|\n| KT-1 | 机密 |\n"
+    s, e = text.index("KT-1"), text.index("机密") + 2     # "KT-1 | 机密": two cells
+    assert tables.column_rows(text, s, e) == 0
+    assert tables.column_rows(text, *_span(text, "机密")) == 1
