@@ -332,8 +332,10 @@ def test_an_officer_reads_only_his_own_acknowledgement_reasons(console):
             assert reason in a.text
             if reason == BOB_REASON:
                 assert reason in b.text
-            else:
-                assert reason not in b.text and HIDDEN_PAGE in b.text
+            else:  # where the reason was, exactly the notice
+                assert reason not in b.text
+                assert (f"<td>{HIDDEN_PAGE}</td>" if page.startswith("/events/evt")
+                        else f"理由：{HIDDEN_PAGE}</td>") in b.text
 
 
 def test_the_reports_show_reasons_to_auditors_only(console):
@@ -364,6 +366,7 @@ def test_the_report_form_offers_last_month(console):
     page = alice.get("/report").text
     assert f'value="{last.replace(day=1).isoformat()}"' in page and f'value="{last.isoformat()}"' in page
     assert alice.get("/report?from=2026-11-01").status_code == 200  # half a range: the form again
+    assert alice.get("/report?to=2026-11-30").status_code == 200
     bad = alice.get("/report?from=2026-13-01&to=2026-13-30")
     assert bad.status_code == 400 and "Traceback" not in bad.text and "2026-13-01" in bad.text
 
@@ -695,6 +698,16 @@ def test_the_dashboard_counts_each_action_once_per_zone_day(zoned):
 def test_the_report_covers_the_consoles_days(zoned):
     html = zoned.get("/report?from=2026-11-09&to=2026-11-09").text
     assert "z-ack 的理由" in html and "z-would" not in html
+    assert HAILONG in zoned.get("/report?from=2026-11-09&to=2026-11-11").text  # named by the console's policy
+
+
+def test_the_event_list_shows_no_reasons_hashes_or_paths(console):
+    """The list has the page's columns; reasons (三员分立) and the rest are for exports and details."""
+    bob, _ = _login(console, "bob")
+    page = bob.get("/events?since=2000-01-01&action=ack").text
+    assert "ack-0" in page and REASON not in page and NOBODY_REASON not in page and BOB_REASON not in page
+    for export_only in ("理由", "内容散列", "记录散列", "客户端地址"):
+        assert f"<th>{export_only}" not in page
 
 
 @pytest.mark.parametrize("tz,since,month", [("Etc/GMT+12", "2026-11-01", ("2026-10-01", "2026-10-31")),
@@ -734,3 +747,12 @@ def test_two_logins_of_one_name_at_once_both_get_in(console):
             return await asyncio.gather(*(a.post("/login", data=form, headers=SAME) for _ in range(2)))
 
     assert [r.status_code for r in asyncio.run(both())] == [303, 303]
+
+
+def test_an_event_names_who_and_where_from_what_the_record_holds(console):
+    alice, _ = _login(console, "alice")
+    named = alice.get("/events/evt-warn-0").text
+    assert "<th>用户</th><td>zhangsan · 勘探院 · 10.0.0.9</td>" in named
+    assert "<td>openai · internet" in named
+    unnamed = alice.get("/events/evt-warn-2").text  # no user name: the rest, with nothing in its place
+    assert "<th>用户</th><td>勘探院 · 10.0.0.9</td>" in unnamed
