@@ -80,6 +80,21 @@ def test_event_ids_are_utc_time_ordered_and_unique():
     assert [int(i[-6:], 16) for i in ids] == list(range(int(ids[0][-6:], 16), int(ids[0][-6:], 16) + 300))
 
 
+def test_event_ids_carry_utc_time_on_a_server_in_beijing(monkeypatch):
+    """Ids sort with the records' UTC timestamps whatever the server's zone (China is UTC+8)."""
+    monkeypatch.setenv("TZ", "CST-8")  # POSIX form: no tz database needed
+    time.tzset()
+    try:
+        assert time.localtime().tm_hour != time.gmtime().tm_hour
+        before = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        stamp = new_event_id()[4:19]
+        after = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert before <= stamp <= after
+
+
 # -- the records: chained, whole, in the documented form -----------------------------------------
 
 @settings(derandomize=True, max_examples=20, deadline=None)
