@@ -214,6 +214,35 @@ def test_close_commits_what_is_pending_and_the_chain_goes_on_after_it(tmp_path):
     assert verify(tmp_path) == (2, None) and len(log_files(tmp_path)) == 1
 
 
+def _open_in(d: Path) -> list[str]:
+    """Names of the files under d this process holds open."""
+    out = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(str(d) + "/"):
+            out.append(Path(target.removesuffix(" (deleted)")).name)
+    return out
+
+
+def test_files_are_let_go_when_the_day_changes_the_trail_vanishes_or_the_writer_closes(tmp_path):
+    """A proxy runs for months: it holds one log file open, never the days before it, and a deleted
+    file's blocks are freed once the writer moved on."""
+    d = tmp_path / "audit"
+    w = AuditWriter(d)
+    w.write(rec("2026-12-02"), durable=True)
+    assert _open_in(tmp_path) == ["audit-2026-12-02.jsonl"]
+    w.write(rec("2026-12-03"), durable=True)
+    assert _open_in(tmp_path) == ["audit-2026-12-03.jsonl"]
+    (d / "audit-2026-12-03.jsonl").unlink()
+    w.write(rec("2026-12-03"), durable=True)
+    assert _open_in(tmp_path) == [f"audit-{_today()}.r1.jsonl"]
+    w.close()
+    assert _open_in(tmp_path) == []
+
+
 def test_a_failed_sync_keeps_the_records_pending(tmp_path, monkeypatch):
     w = AuditWriter(tmp_path)
     w.write(rec(), durable=True)
@@ -293,6 +322,7 @@ def test_a_torn_record_left_when_the_cut_failed_too_is_removed_before_the_next(t
     d = tmp_path_factory.mktemp("t")
     w = AuditWriter(d)
     w.write(rec(), durable=True)
+    w.write(rec(), durable=True)
     kept = lines_of(d)
     real_write, real_truncate = audit_writer._write_all, os.ftruncate
 
@@ -311,7 +341,7 @@ def test_a_torn_record_left_when_the_cut_failed_too_is_removed_before_the_next(t
     assert lines_of(d)[:-1] == kept and len(lines_of(d)[-1]) == torn
     w.write(rec(), durable=True)
     w.close()
-    assert lines_of(d)[:-1] == kept and verify(d) == (2, None)
+    assert lines_of(d)[:-1] == kept and verify(d) == (3, None)
 
 
 def test_a_writer_that_wrote_nothing_names_nothing_in_head_json(tmp_path, monkeypatch):
@@ -425,8 +455,10 @@ def test_an_auditors_group_may_read_the_trail_whatever_the_umask(tmp_path, other
     finally:
         os.umask(old)
     assert (stat.S_IMODE(d.stat().st_mode), d.stat().st_gid) == (0o750, other_group.gr_gid)
+    assert d.stat().st_uid == os.geteuid()  # only the group is given away, never the owner
     for p in d.iterdir():
         assert (p.name, stat.S_IMODE(p.stat().st_mode), p.stat().st_gid) == (p.name, 0o640, other_group.gr_gid)
+        assert p.stat().st_uid == os.geteuid(), p.name
     assert names(d) == ["audit-2026-12-02.jsonl", "audit-2026-12-03.jsonl", HEAD_FILE]
 
 
