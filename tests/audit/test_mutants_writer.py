@@ -429,6 +429,23 @@ def test_a_private_trail_is_readable_by_the_proxys_user_only(tmp_path):
     assert stat.S_IMODE(new.stat().st_mode) == 0o700 and names(new) == []  # nothing written, nothing claimed
 
 
+def test_the_directory_is_private_from_the_moment_it_is_made(tmp_path, monkeypatch):
+    """Made with its mode, not made open and narrowed after: nobody can open it in between."""
+    seen = []
+    real = os.chmod
+
+    def chmod(path, mode, *a, **k):
+        seen.append(stat.S_IMODE(os.stat(path).st_mode))
+        return real(path, mode, *a, **k)
+    monkeypatch.setattr(audit_writer.os, "chmod", chmod)
+    old = os.umask(0o022)
+    try:
+        AuditWriter(tmp_path / "audit").close()
+    finally:
+        os.umask(old)
+    assert seen == [0o700]
+
+
 @pytest.fixture
 def other_group():
     """A group the files do not get by default (chown to it needs root)."""
