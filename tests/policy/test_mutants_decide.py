@@ -279,3 +279,92 @@ def test_finalize_scoped_rule_drops_findings_for_others_keeps_unknown_rules():
 def test_masks_never_exceed_their_bound(how):
     v = "机" * 500
     assert len(mask(v, how)) <= max(EXCERPT_MAX + 1, len(v))
+
+
+# -- edges the first mutation run showed untested ------------------------------------------------
+
+def test_span_digest_folds_case_and_whitespace_and_takes_lone_surrogates():
+    text = "Hello  World\t机密★5年 Foo\nBar \ud800 end"
+    s = text.index("机密")
+    window = text[max(0, s - NEIGHBOURHOOD):s + 5 + NEIGHBOURHOOD]
+    norm = " ".join(unicodedata.normalize("NFKC", window).lower().split())
+    expect = hashlib.sha256(norm.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    assert span_digest(text, s, s + 5) == expect
+
+
+def test_a_rule_below_its_threshold_does_not_hide_the_next_rules():
+    bulk, one = rule("bulk", min_count=3), rule("one", action="warn")
+    text = "aa bb"
+    action, findings = decide(policy(bulk, one), (bulk, one),
+                              {0: [Hit(0, 0, 2, "aa")], 1: [Hit(0, 3, 5, "bb")]}, [], [Part(text, "m")])
+    assert action == "warn" and [f.rule for f in findings] == ["one"]
+
+
+def test_a_logged_finding_leaves_the_request_allowed():
+    logged = rule("l", action="log")
+    action, findings = decide(policy(logged), (logged,), {0: [Hit(0, 0, 2, "ab")]}, [], [Part("ab", "m")])
+    assert action == "allow" and [f.action for f in findings] == ["log"]
+
+
+def test_a_problem_handled_by_a_rule_is_named_after_that_rule():
+    handler = rule("files.encrypted", action="warn", on_problem=("encrypted",))
+    _, (f,) = decide(policy(handler), (handler,), {}, [Problem("encrypted", "a.zip", "x")], [])
+    assert f.rule == "files.encrypted" and f.action == "warn"
+
+
+def _nested(specs, text="0123456789abcdef"):
+    """decide() over one part with one rule per (id, action, start, end), in this order."""
+    rules = tuple(rule(rid, action=action) for rid, action, _, _ in specs)
+    hits = {i: [Hit(0, s, e, text[s:e])] for i, (_, _, s, e) in enumerate(specs)}
+    return sorted(f.rule for f in decide(policy(*rules), rules, hits, [], [Part(text, "m")])[1])
+
+
+def test_nesting_drops_a_same_strength_inner_span_whatever_the_order():
+    assert _nested([("inner", "warn", 3, 6), ("outer", "warn", 2, 9)]) == ["outer"]
+    assert _nested([("outer", "warn", 2, 9), ("inner", "warn", 3, 6)]) == ["outer"]
+
+
+def test_nesting_drops_a_suffix_and_keeps_what_only_overlaps():
+    assert _nested([("outer", "block", 2, 9), ("suffix", "warn", 5, 9)]) == ["outer"]
+    assert _nested([("outer", "block", 4, 12), ("overlap", "warn", 2, 8)]) == ["outer", "overlap"]
+
+
+def test_a_dropped_inner_span_does_not_end_the_pass():
+    assert _nested([("outer", "block", 0, 8), ("inner", "warn", 1, 4), ("other", "warn", 10, 12)]) == [
+        "other", "outer"]
+
+
+def test_hits_action_counts_unconfirmed_values_towards_escalation():
+    r = rule(action="warn", escalate_count=10, escalate_action="block")
+    hits = [Hit(0, i, i + 1, f"v{i}", confirmed=i % 2 == 0) for i in range(10)]
+    assert hits_action(r, hits) == "block"  # 10 values, 5 of them confirmed
+    assert hits_action(r, hits[:9]) == "warn"
+
+
+def test_finalize_takes_the_strongest_enforced_action_not_the_last_in_the_alphabet():
+    from guard.policy import load_policy_text
+    pol = load_policy_text("rules:\n  - id: r\n    action: block\n    keywords: [x]\n"
+                           "  - id: w\n    action: warn\n    keywords: [y]\n"
+                           "  - id: m\n    action: warn\n    mode: monitor\n    keywords: [z]\n", "t")
+    v = finalize(pol, Verdict("block", (_finding("r", "block"), _finding("w", "warn"))), ALICE)
+    assert v.action == "block"
+
+
+def test_finalize_names_the_exemption_of_the_strongest_exempted_finding():
+    from guard.policy import load_policy_text
+    pol = load_policy_text("rules:\n  - id: r\n    action: block\n    keywords: [x]\n"
+                           "  - id: d\n    action: redact\n    keywords: [q]\n"
+                           "  - id: l\n    action: log\n    keywords: [y]\n"
+                           "  - id: w\n    action: warn\n    keywords: [z]\n"
+                           "exemptions:\n  - scope: {users: [alice]}\n    rules: [l]\n"
+                           "  - scope: {groups: [secoffice]}\n    rules: [r, d]\n", "t")
+    # an exempted log finding first: it lets nothing pass, so the scope named is the group's
+    v = finalize(pol, Verdict("block", (_finding("l", "log"), _finding("r", "block"))), ALICE)
+    assert v.action == "allow" and "secoffice" in v.exempt and "alice" not in v.exempt
+    # a redaction exempted is named too
+    v = finalize(pol, Verdict("redact", (_finding("d", "redact"),)), ALICE)
+    assert v.action == "allow" and "secoffice" in v.exempt
+    # block and redact exempted beside an enforced warning: the block is what the exemption let pass
+    v = finalize(pol, Verdict("block", (_finding("d", "redact"), _finding("r", "block"), _finding("w", "warn"))),
+                 ALICE)
+    assert v.action == "warn" and "secoffice" in v.exempt
