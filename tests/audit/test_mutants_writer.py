@@ -525,6 +525,26 @@ def test_a_removed_directory_gets_a_gap_record_that_is_durable_at_once(tmp_path,
     assert verify(d, KEY, gaps) == (2, None) and len(gaps) == 1
 
 
+def test_a_new_segment_is_named_by_the_utc_day_whatever_the_servers_zone(tmp_path, monkeypatch):
+    """Files are named and ordered by UTC day: a server whose local date is another (here a zone a
+    whole day ahead, so the dates differ at any hour) names a new segment by the UTC date too."""
+    d = tmp_path / "audit"
+    w = AuditWriter(d)
+    w.write(rec(), durable=True)
+    shutil.rmtree(d)
+    monkeypatch.setenv("TZ", "ZZZ-24")
+    time.tzset()
+    try:
+        assert time.localtime().tm_mday != time.gmtime().tm_mday
+        w.write(rec(), durable=True)
+        today = _today()
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    w.close()
+    assert [f.name for f in log_files(d)] == [f"audit-{today}.r1.jsonl"]
+
+
 def test_a_directory_removed_before_the_first_record_is_made_again(tmp_path):
     d = tmp_path / "audit"
     w = AuditWriter(d)
