@@ -41,6 +41,8 @@ TARGETS: dict[str, list[str]] = {
     "guard/match/tables.py": _MARKING_TESTS,
     "guard/match/hashing.py": ["tests/match/test_fingerprints.py", "tests/match/test_protections_fingerprints.py",
                                "tests/match/test_mutants_hashing.py"],
+    "guard/match/fold.py":    ["tests/match/test_fingerprints.py", "tests/match/test_protections_fingerprints.py",
+                               "tests/match/test_mutants_hashing.py"],
     "guard/proxy/acks.py": ["tests/proxy/test_protections_ack.py", "tests/proxy/test_addon.py",
                             "tests/proxy/test_mutants_acks.py"],
     "guard/proxy/ack.py": ["tests/proxy/test_protections_ack.py", "tests/proxy/test_addon.py",

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from guard.errors import PolicyError
-from guard.match.hashing import Key, normalized, read_salt, window_hashes
+from guard.match.fold import normalized
+from guard.match.hashing import Key, read_salt, window_hashes
 
 # -- hashed term lists ------------------------------------------------------------------------
 @dataclass
