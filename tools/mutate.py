@@ -183,6 +183,14 @@ def _report(results: list[dict], path: Path, not_run: list[str], note: str = "")
              "refactor without a red test. Equivalent mutants (changes that cannot alter behaviour) are "
              "explained below each table; every other survivor is work to do.", "",
              *([note, ""] if note else [])]
+    lines += ["| module | run | mutants | killed (timeouts included) | equivalent, explained | survivors to kill |",
+              "|---|---|---|---|---|---|"]
+    for r in results:
+        c = r["counts"]
+        lines.append(f"| `{r['module']}` | {r.get('date', '?')} | {sum(c.values())} | "
+                     f"{c.get('killed', 0) + c.get('timeout', 0)} | {len(r['equivalent'])} | "
+                     f"**{len(r['survivors'])}** |")
+    lines += [*(f"| `{m}` | not run | | | | |" for m in not_run), ""]
     for r in results:
         c = r["counts"]
         total = sum(c.values())
