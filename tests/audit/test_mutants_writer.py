@@ -46,25 +46,6 @@ def names(d: Path) -> list[str]:
     return sorted(p.name for p in d.iterdir())
 
 
-@pytest.fixture
-def events(monkeypatch):
-    """[(what, file name)] for every fsync and every os.replace the writer makes."""
-    log: list[tuple[str, str]] = []
-    real_fsync, real_replace = os.fsync, os.replace
-
-    def fsync(fd):
-        log.append(("fsync", Path(os.readlink(f"/proc/self/fd/{fd}")).name))
-        return real_fsync(fd)
-
-    def replace(src, dst, *a, **k):
-        log.append(("replace", Path(dst).name))
-        return real_replace(src, dst, *a, **k)
-
-    monkeypatch.setattr(audit_writer.os, "fsync", fsync)
-    monkeypatch.setattr(audit_writer.os, "replace", replace)
-    return log
-
-
 # -- event ids -------------------------------------------------------------------------------------
 
 def test_event_ids_are_utc_time_ordered_and_unique():

@@ -6,7 +6,6 @@ synced and when the head is replaced, in order."""
 import os
 from pathlib import Path
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,25 +18,6 @@ def rec(action="allow"):
     return {"event_id": new_event_id(), "ts": "2026-12-02T08:00:00.000Z", "action": action, "rules": [],
             "host": "api.openai.com", "path": "/v1/chat/completions", "client": "10.0.0.5", "user": None,
             "body_sha256": "0" * 64, "policy": {"id": "default", "sha256": "x"}}
-
-
-@pytest.fixture
-def events(monkeypatch):
-    """[(what, file name)] for every fsync and every os.replace the writer makes."""
-    log: list[tuple[str, str]] = []
-    real_fsync, real_replace = os.fsync, os.replace
-
-    def fsync(fd):
-        log.append(("fsync", Path(os.readlink(f"/proc/self/fd/{fd}")).name))
-        return real_fsync(fd)
-
-    def replace(src, dst, *a, **k):
-        log.append(("replace", Path(dst).name))
-        return real_replace(src, dst, *a, **k)
-
-    monkeypatch.setattr(audit_writer.os, "fsync", fsync)
-    monkeypatch.setattr(audit_writer.os, "replace", replace)
-    return log
 
 
 def _check_order(log, appended: bool):
