@@ -3,6 +3,7 @@ the windows around keyword hits that a rule's regex reads."""
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 
 WINDOW = 96      # characters around a keyword hit that a rule's regex sees
 MAX_LINE = 512   # windows grow to line boundaries, but no further than this
@@ -31,9 +32,10 @@ _CONTINUATION = bytes(range(0x80, 0xC0))
 
 
 class _ByteOffsets:
-    """Byte offset -> character offset in one UTF-8 text. Ascending offsets cost O(n) in all;
-    shared by several passes over the text, a pass that starts over jumps to the nearest
-    checkpoint (every STEP bytes, counted once) instead of recounting from the start."""
+    """Byte offset -> character offset in one UTF-8 text. Ascending offsets cost O(n) in all.
+    Every point converted is remembered (with a checkpoint every STEP bytes), so a later pass
+    over the same text (another rule's regex, finding its matches near the first pass's) counts
+    only from the nearest known point below each offset instead of sweeping the text again."""
 
     STEP = 1 << 14
 
@@ -41,24 +43,36 @@ class _ByteOffsets:
         self.enc = enc
         self.ascii = len(enc) == nchars
         self.b = self.c = 0
-        self.marks: list[int] = [0]  # characters before byte k * STEP, as far as counted
+        self.known_b: list[int] = [0]  # ascending byte offsets whose character offset is known
+        self.known_c: list[int] = [0]
 
     def __call__(self, b: int) -> int:
         if self.ascii:
             return b
-        if b < self.b:
-            k = min(b // self.STEP, len(self.marks) - 1)
-            self.b, self.c = k * self.STEP, self.marks[k]
-        while (len(self.marks)) * self.STEP <= b and self.b <= len(self.marks) * self.STEP:
-            edge = len(self.marks) * self.STEP  # count up to the next checkpoint and keep it
-            self.c += len(self.enc[self.b:edge].translate(None, _CONTINUATION))
-            self.b = edge
-            self.marks.append(self.c)
+        if b <= self.known_b[-1]:  # within what was counted: from the nearest known point
+            k = bisect_right(self.known_b, b) - 1
+            if b < self.b or self.known_b[k] > self.b:
+                self.b, self.c = self.known_b[k], self.known_c[k]
+            self.c += self._count(self.b, b)
+            self.b = b
+            return self.c
+        if self.b < self.known_b[-1]:
+            self.b, self.c = self.known_b[-1], self.known_c[-1]
+        while b - self.b > self.STEP:  # checkpoints on the way, for the passes to come
+            self.c += self._count(self.b, self.b + self.STEP)
+            self.b += self.STEP
+            self.known_b.append(self.b)
+            self.known_c.append(self.c)
+        self.c += self._count(self.b, b)
+        self.b = b
+        self.known_b.append(b)
+        self.known_c.append(self.c)
+        return self.c
+
+    def _count(self, start: int, end: int) -> int:
         # Characters = bytes that are not UTF-8 continuation bytes; deleting those is twice
         # as fast as decoding the slice.
-        self.c += len(self.enc[self.b:b].translate(None, _CONTINUATION))
-        self.b = b
-        return self.c
+        return len(self.enc[start:end].translate(None, _CONTINUATION)) if end > start else 0
 
 
 _NONSPACE = re.compile(r"\S")

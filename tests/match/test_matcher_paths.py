@@ -2,6 +2,8 @@
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from guard.match.matcher import Matcher
 from guard.types import Part
@@ -73,6 +75,22 @@ def test_byte_offsets_to_characters():
     conv = _ByteOffsets(enc, len(text))
     assert [conv(b) for b in starts] == list(range(len(text) + 1))
     assert conv(starts[3]) == 3  # going back restarts from the beginning
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(st.text(st.sampled_from("a机★\n\U0001F600 é"), max_size=400),
+       st.lists(st.lists(st.floats(0, 1), max_size=30), max_size=5), st.integers(1, 64))
+def test_byte_offsets_in_any_order_of_passes(text, passes, step):
+    """Several passes over one text (each ascending, as a regex pass reports matches) in any
+    interleaving and checkpoint spacing: every byte offset maps to its character offset."""
+    from guard.match.matcher import _ByteOffsets, _utf8
+    enc = _utf8(text)
+    starts = [len(_utf8(text[:i])) for i in range(len(text) + 1)]
+    conv = _ByteOffsets(enc, len(text))
+    conv.STEP = step
+    for fractions in passes:
+        for i in sorted(round(f * len(text)) for f in fractions):
+            assert conv(starts[i]) == i
 
 
 def internal_text(seed: int) -> str:
