@@ -471,7 +471,7 @@ def test_the_console_serves_on_the_address_given_without_trusting_proxy_headers(
     calls = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
     for listen, host, port in (("127.0.0.1:8081", "127.0.0.1", 8081), ("[::1]:9000", "::1", 9000),
-                               (":8082", "127.0.0.1", 8082)):
+                               (":8082", "127.0.0.1", 8082), ("CONSOLEX:8083", "CONSOLEX", 8083)):
         calls.clear()
         app_module.serve([str(trail / "trail")], str(trail / "users.json"), listen,
                          index_path=str(trail / "index.sqlite"))
@@ -595,15 +595,21 @@ def test_integrity_and_the_report_check_the_chain_with_the_key_given(keyed, with
     assert ("Every node chain verified intact." in report) is with_key
 
 
-def test_serve_hands_every_setting_to_the_console(keyed, monkeypatch):
+def test_serve_hands_every_setting_to_the_console(keyed, monkeypatch, tmp_path):
     import uvicorn
 
+    from guard.policy.loader import DEFAULT_POLICY
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(f"extends: [{DEFAULT_POLICY}]\nrules:\n  - id: custom.kunlun\n    title: {KUNLUN}\n"
+                      "    action: block\n    keywords: [昆仑项目]\n", encoding="utf-8")
     calls = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(app))
     app_module.serve([str(keyed / "trail")], str(keyed / "users.json"), "127.0.0.1:8090",
                      key_file=str(keyed / "hmac.key"), index_path=str(keyed / "served.sqlite"), tz="Europe/Berlin",
-                     policy=None)
+                     policy=str(policy))
     console = next(r.endpoint.__self__ for r in calls[0].routes if r.path == "/login")
+    assert console.names.title("custom.kunlun") == KUNLUN  # rules named by the policy given
     assert console.dirs == [str(keyed / "trail")] and console.users_file == str(keyed / "users.json")
     assert console.key_file == str(keyed / "hmac.key") and str(console.tz) == "Europe/Berlin"
     assert console.index.path == keyed / "served.sqlite"
@@ -757,3 +763,101 @@ def test_an_event_names_who_and_where_from_what_the_record_holds(console):
     assert "<td>openai · internet" in named
     unnamed = alice.get("/events/evt-warn-2").text  # no user name: the rest, with nothing in its place
     assert "<th>用户</th><td>勘探院 · 10.0.0.9</td>" in unnamed
+
+
+# -- a console built inside the test --------------------------------------------------------------
+# The fixtures above build their consoles once per module; these tests build their own, so that what
+# a console does with its settings (zone, policy, templates, routes, access log) is what they check.
+KUNLUN = "昆仑项目专用规则"  # the title of an enforced rule in this console's own policy
+
+
+@pytest.fixture
+def built(tmp_path):
+    """(trail dir, users file, policy file) for a console in Asia/Shanghai with its own policy."""
+    from guard.policy.loader import DEFAULT_POLICY, load_policy
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(f"extends: [{DEFAULT_POLICY}]\nrules:\n  - id: custom.kunlun\n    title: {KUNLUN}\n"
+                      "    action: block\n    keywords: [昆仑项目]\n", encoding="utf-8")
+    engine = Engine(load_policy(str(policy)))
+    w = AuditWriter(tmp_path / "trail", node="n1")
+
+    def put(eid, text, ts, user, host="api.openai.com", provider="openai", shape=None):
+        info = audit_record.RequestInfo(host, "POST", "/v1/chat/completions", "10.0.0.7", user, "勘探院",
+                                        provider=provider, category="internet", shape=shape)
+        rec = audit_record.build(eid, info, engine.scan_text(text), engine.policy)
+        rec["ts"] = ts
+        w.write(rec, True)
+
+    # 16:30:05.456 UTC is 00:30:05 on the next day in Shanghai; the trail keeps milliseconds
+    put("k-late", "昆仑项目进度汇报", "2026-11-20T16:30:05.456Z", XSS)
+    put("k-unlisted", "你好，帮我写首诗", "2026-11-20T10:00:00.000Z", "qian", host="llm.example.net",
+        provider="unknown", shape="openai")
+    put("k-nameless", "昆仑项目周报", "2026-11-20T11:00:00.000Z", None)  # no user name: the client is who
+    w.close()
+    users = tmp_path / "users.json"
+    accounts.add(users, "alice", "auditor", PASSWORDS["alice"])
+    return tmp_path / "trail", users, policy
+
+
+def test_a_console_speaks_its_zone_and_its_policy_and_escapes_what_the_trail_holds(built, tmp_path):
+    trail_dir, users, policy = built
+    c = Console([str(trail_dir)], str(users), index_path=str(tmp_path / "idx.sqlite"), tz="Asia/Shanghai",
+                policy=str(policy))
+    c.index.refresh()
+    # the index files the event under Shanghai's day, which the dashboard's days and filters read
+    assert c.index.query("SELECT day FROM events WHERE event_id = 'k-late'", ())[0][0] == "2026-11-21"
+    alice, _ = _login(c, "alice")
+    page = alice.get("/events?since=2026-11-21&until=2026-11-21").text
+    assert "k-late" in page and "k-unlisted" not in page
+    assert "<td>2026-11-21 00:30:05</td>" in page  # to the second, as the exports write it
+    assert XSS not in page and "&lt;img src=x onerror=" in page  # a user name is text, never markup
+    dash = alice.get("/?since=2026-11-01&until=2026-11-30").text
+    cards = dict(re.findall(r'<h2>([^<]*)</h2>(.*?)</div>', dash, re.S))
+    # the rule is named by the console's policy, its id beside the name
+    assert f"{KUNLUN}（custom.kunlun）" in cards["规则 / Top rules"]
+    event = alice.get("/events/k-late").text
+    assert XSS not in event and "&lt;img src=x onerror=" in event
+    assert "<th>用户</th><td>" + XSS.replace("<", "&lt;").replace(">", "&gt;").replace('"', "&#34;") + " · 勘探院 · 10.0.0.7</td>" in event
+    nameless = alice.get("/events/k-nameless").text  # who: the values that are there, joined
+    assert "<th>用户</th><td>勘探院 · 10.0.0.7</td>" in nameless
+    # the console's access log sits beside its index
+    log = tmp_path / "idx-access.jsonl"
+    assert [json.loads(x)["path"] for x in log.read_text(encoding="utf-8").splitlines()] == ["/events", "/", "/events/k-late", "/events/k-nameless"]
+
+
+def test_the_discover_page_lists_hosts_outside_the_catalog(built, tmp_path):
+    trail_dir, users, policy = built
+    c = Console([str(trail_dir)], str(users), index_path=str(tmp_path / "idx.sqlite"), tz="Asia/Shanghai")
+    alice, _ = _login(c, "alice")
+    r = alice.get("/discover")
+    assert r.status_code == 200 and HEADERS <= set(r.headers)
+    row = re.search(r"<tr><td>llm\.example\.net</td>(.*?)</tr>", r.text, re.S)
+    assert row and '<td class="num">1</td>' in row[1] and "2026-11-20 18:00:00" in row[1] and "openai" in row[1]
+    assert "api.openai.com" not in r.text
+    assert _client(c).get("/discover").status_code == 303  # not without a session
+
+
+def test_the_dashboard_draws_events_per_day_and_a_shorter_acknowledgement_strip(console):
+    alice, _ = _login(console, "alice")
+    dash = alice.get("/?since=2000-01-01").text
+    sizes = re.findall(r'<svg class="chart"[^>]* width="(\d+)" height="(\d+)"', dash)
+    assert sizes == [("860", "220"), ("860", "140")]
+
+
+def test_the_event_list_pages_back_without_any_filter(console):
+    alice, _ = _login(console, "alice")
+    first = alice.get("/events").text
+    m = re.search(r'href="(/events\?before=[^"]*)"', first)
+    assert m, "more than a page of events: an older page is offered"
+    second = alice.get(m[1].replace("&amp;", "&"))
+    assert second.status_code == 200
+    older = re.findall(r'href="/events/(evt-[\w-]+)"', second.text)
+    assert older and not set(older) & set(re.findall(r'href="/events/(evt-[\w-]+)"', first))
+    assert "evt-old" in older  # the oldest event is on the last page
+
+
+def test_logging_out_leaves_with_the_security_headers(console):
+    s, _ = _login(console, "bob")
+    r = s.post("/logout", data={"csrf": _session_csrf(s)}, headers=SAME)
+    assert r.status_code == 303 and r.headers["location"] == "/login" and HEADERS <= set(r.headers)
