@@ -773,7 +773,7 @@ KUNLUN = "昆仑项目专用规则"  # the title of an enforced rule in this con
 
 @pytest.fixture
 def built(tmp_path):
-    """(trail dir, users file, policy file) for a console in Asia/Shanghai with its own policy."""
+    """(trail dir, users file, policy file): a trail of real records for consoles built in the tests."""
     from guard.policy.loader import DEFAULT_POLICY, load_policy
 
     policy = tmp_path / "policy.yaml"
@@ -789,8 +789,9 @@ def built(tmp_path):
         rec["ts"] = ts
         w.write(rec, True)
 
-    # 16:30:05.456 UTC is 00:30:05 on the next day in Shanghai; the trail keeps milliseconds
-    put("k-late", "昆仑项目进度汇报", "2026-11-20T16:30:05.456Z", XSS)
+    # 20:00:05.456 UTC: 21:00:05 on 20 November in Berlin, already 21 November in Shanghai (the default
+    # zone); the trail keeps milliseconds
+    put("k-late", "昆仑项目进度汇报", "2026-11-20T20:00:05.456Z", XSS)
     put("k-unlisted", "你好，帮我写首诗", "2026-11-20T10:00:00.000Z", "qian", host="llm.example.net",
         provider="unknown", shape="openai")
     put("k-nameless", "昆仑项目周报", "2026-11-20T11:00:00.000Z", None)  # no user name: the client is who
@@ -802,15 +803,16 @@ def built(tmp_path):
 
 def test_a_console_speaks_its_zone_and_its_policy_and_escapes_what_the_trail_holds(built, tmp_path):
     trail_dir, users, policy = built
-    c = Console([str(trail_dir)], str(users), index_path=str(tmp_path / "idx.sqlite"), tz="Asia/Shanghai",
+    c = Console([str(trail_dir)], str(users), index_path=str(tmp_path / "idx.sqlite"), tz="Europe/Berlin",
                 policy=str(policy))
     c.index.refresh()
-    # the index files the event under Shanghai's day, which the dashboard's days and filters read
-    assert c.index.query("SELECT day FROM events WHERE event_id = 'k-late'", ())[0][0] == "2026-11-21"
+    # the index files the event under Berlin's day, which the dashboard's days and filters read
+    assert c.index.query("SELECT day FROM events WHERE event_id = 'k-late'", ())[0][0] == "2026-11-20"
     alice, _ = _login(c, "alice")
-    page = alice.get("/events?since=2026-11-21&until=2026-11-21").text
-    assert "k-late" in page and "k-unlisted" not in page
-    assert "<td>2026-11-21 00:30:05</td>" in page  # to the second, as the exports write it
+    assert "k-late" not in alice.get("/events?since=2026-11-21&until=2026-11-21").text
+    page = alice.get("/events?since=2026-11-20&until=2026-11-20").text
+    assert "k-late" in page and "k-unlisted" in page
+    assert "<td>2026-11-20 21:00:05</td>" in page  # to the second, as the exports write it
     assert XSS not in page and "&lt;img src=x onerror=" in page  # a user name is text, never markup
     dash = alice.get("/?since=2026-11-01&until=2026-11-30").text
     cards = dict(re.findall(r'<h2>([^<]*)</h2>(.*?)</div>', dash, re.S))
@@ -823,7 +825,8 @@ def test_a_console_speaks_its_zone_and_its_policy_and_escapes_what_the_trail_hol
     assert "<th>用户</th><td>勘探院 · 10.0.0.7</td>" in nameless
     # the console's access log sits beside its index
     log = tmp_path / "idx-access.jsonl"
-    assert [json.loads(x)["path"] for x in log.read_text(encoding="utf-8").splitlines()] == ["/events", "/", "/events/k-late", "/events/k-nameless"]
+    assert [json.loads(x)["path"] for x in log.read_text(encoding="utf-8").splitlines()] == [
+        "/events", "/events", "/", "/events/k-late", "/events/k-nameless"]
 
 
 def test_the_discover_page_lists_hosts_outside_the_catalog(built, tmp_path):
