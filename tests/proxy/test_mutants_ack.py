@@ -17,6 +17,7 @@ import pytest
 from mitmproxy import http
 from mitmproxy.exceptions import OptionsError
 from mitmproxy.test import taddons
+from mitm_context import bind_context
 
 from guard import obs
 from guard.catalog import ACK_HOST
@@ -98,6 +99,7 @@ def clock(_clock):
 
 @pytest.fixture
 def addon(_addon, clock):
+    bind_context(_addon._test[0])  # another test's context may have moved mitmproxy's global ctx
     for table in (_addon.acks.warnings, _addon.acks.acked, _addon.acks.awaiting):
         table.clear()
     _addon.ack.used.clear()

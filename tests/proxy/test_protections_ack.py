@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from mitmproxy.test import taddons
+from mitm_context import bind_context
 
 from guard.catalog import ACK_HOST
 from guard.proxy import ack as ack_mod
@@ -64,11 +65,13 @@ def _addon(tmp_path_factory, _clock):
     a = GuardAddon()
     with taddons.context(a) as tctx:
         tctx.configure(a, guard_audit_dir=str(tmp_path_factory.mktemp("ack") / "audit"), guard_ack_ttl=TTL)
+        a._tctx = tctx
         yield a
 
 
 @pytest.fixture
 def addon(_addon, clock):
+    bind_context(_addon._tctx)  # another test's context may have moved mitmproxy's global ctx
     for table in (_addon.acks.warnings, _addon.acks.acked, _addon.acks.awaiting):
         table.clear()
     return _addon
