@@ -86,11 +86,13 @@ class Matcher:
             else:
                 always.append(i)
         self.always = tuple(always)
+        self._always_set = frozenset(always)
         self._sources = set_sources
         self._combined: dict[frozenset, object] = {}
         self.regex_set, self._set_rules = _build_set({i: relax(src) for i, src in set_sources.items()},
                                                      self.normalizer.reason_pattern)
         self.in_set = set(self._set_rules)
+        self._always_unset = frozenset(i for i in always if i not in self.in_set)  # not gated by the Set
         # Keyword hits are collected only for rules still possible in a part: a rule whose regex
         # the Set rules out needs none (a text full of mere mentions such as 秘密 is not iterated
         # hit by hit for nothing), and a rule that only counts in the first lines of a part
@@ -151,10 +153,13 @@ class Matcher:
                     self._keyword_hits(head, text[foot:], kw_hits, foot)
             if matched is not None:
                 kw_hits.update({i: None for i in self._whole_pass & matched if i not in kw_hits})
-            candidates = (*sorted(kw_hits), *self.always)  # policy order: ties in decide() go to the earlier rule
-            if matched is not None:
-                # A rule whose regex matches nowhere in the part needs no windows and no checks.
-                candidates = [i for i in candidates if i not in self.in_set or i in matched]
+            # Policy order (ties in decide() go to the earlier rule); a rule whose regex matches
+            # nowhere in the part needs no windows and no checks.
+            if matched is None:
+                candidates = (*sorted(kw_hits), *self.always)
+            else:
+                candidates = [i for i in sorted(kw_hits) if i not in self.in_set or i in matched]
+                candidates += sorted(self._always_unset.union(matched.intersection(self._always_set)))
             to_char = _ByteOffsets(enc, len(text))  # shared by every regex pass over this part
             regions = self._regions(text, enc, [i for i in candidates if i in self.always and i in self._sources],
                                     to_char)
