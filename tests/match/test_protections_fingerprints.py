@@ -33,8 +33,9 @@ def one_doc(tmp_path_factory):
 
 def test_scattered_pieces_do_not_add_up_to_a_finding(one_doc):
     whole = one_doc.match(REPORT[60:260], 50, 0.25)
-    # (shares depend on the index's random salt: a stretch scores 0.91-1.0, these pieces 0.45-0.6)
-    assert whole and whole[0][3] >= 50 and whole[0][4] > 0.85   # the control: a stretch is found
+    # (shares depend on the index's random salt: over 300 salts a stretch scored 0.82-1.0, these
+    # pieces 0.45-0.6; 0.75 lies between)
+    assert whole and whole[0][3] >= 50 and whole[0][4] > 0.75   # the control: a stretch is found
     text = scattered(REPORT, piece=12, gap=10, seed=1)
     # With no share required, the pieces cover enough characters to be "found"...
     loose = one_doc.match(text, 50, 1e-9)
