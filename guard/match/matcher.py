@@ -22,10 +22,10 @@ from guard.normalize import DEFAULT_VOCABULARY, Normalized, Normalizer
 from guard.rules import Policy, Rule
 from guard.types import MARKING_AREAS, Part
 
-LINE_HEAD_REACH = 48
+LINE_HEAD_REACH = 48  # a positional rule's keyword sits within this many chars of its line head
 DECODED = "(decoded)"
 BIG_LIST = 20    # keyword-only rules with more terms than this get an RE2 pass of their own (cheaper
-                 # than widening the automaton: pyahocorasick slows with many distinct first chars)  # a positional rule's keyword sits within this many chars of its line head
+                 # than widening the automaton: pyahocorasick slows with many distinct first chars)
 _NUMERIC = frozenset({"cn_id", "luhn", "uscc", "phone"})
 
 
@@ -100,6 +100,8 @@ class Matcher:
         self._kw_rules = kw_rules
         self._kw_all = frozenset(i for idx in kw_rules.values() for i in idx)
         self._gated = frozenset(i for i in self._kw_all if i in self.in_set)
+        # A part the Set finds nothing in has no hits when every rule is gated by the Set.
+        self._nothing_ungated = not self._always_unset and not self.by_hash and not self._kw_all - self._gated
         # Rules with a regex the Set gates and no head-only position: when the Set says one can
         # match, its regex runs over the whole part (RE2, in C++) instead of windows around its
         # keyword hits, and its keywords stay out of the whole-part automaton. On a page about
@@ -137,6 +139,8 @@ class Matcher:
                 text = decoded(part.text)
                 if text is not None:
                     parts.append(Part(text, f"{part.location} {DECODED}".strip(), part.kind))
+            if matched is not None and not matched and self._nothing_ungated:
+                continue  # the Set says no rule can match here, and every rule is gated by it
             text = norm.text
             kw_hits: dict[int, list[tuple[int, int]]] = {}
             # Rules with the same keywords see the same spans, positions and windows: computed once.
@@ -212,7 +216,7 @@ class Matcher:
     def _plan(self, matched, area: bool):
         """(automaton for the whole part, automaton for its head lines), given the rules the
         Set says can match (None: no Set) and whether the part is a marking area."""
-        key = (None if matched is None else frozenset(matched), area)
+        key = (matched, area)  # matched: a frozenset (or None)
         plan = self._plans.get(key)
         if plan is None:
             possible = self._kw_all if matched is None else self._kw_all - (self._gated - key[0])
@@ -274,7 +278,7 @@ class Matcher:
             hit = self.regex_set.Match(enc) or ()
         else:
             norm = Normalized(raw)
-        return norm, enc, {self._set_rules[j] for j in hit if j < self._reason}, escaped
+        return norm, enc, frozenset([self._set_rules[j] for j in hit if j < self._reason]), escaped
 
     def _regions(self, text: str, enc: bytes, rules: list[int], to_char):
         """One pass of the alternation of several keyword-less rules' regexes: the spans it
@@ -393,5 +397,3 @@ _TABLE_WHERE = frozenset({"field_column", "register_column"})
 # Positions a keyword may hold on any line of a part (the rest count in its head and foot lines).
 _ANY_LINE = frozenset({"anywhere", "line_head", "own_line"}) | _TABLE_WHERE
 _TICKED = re.compile(r"[☑☒■▣◼◾✅✔✓√▪●◉]|\[[xX]\]|[（(][xX][)）]")
-
-

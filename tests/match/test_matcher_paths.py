@@ -174,3 +174,19 @@ def test_the_set_only_skips_rules_that_cannot_match(engine, seed):
     slow = plain.scan(list(parts))
     simplify = lambda hits: {engine.matcher.rules[i].id: sorted((h.part, h.start, h.end) for h in v) for i, v in hits.items()}  # noqa: E731
     assert simplify(fast) == simplify(slow)
+
+
+@pytest.mark.parametrize("terms", [3, 25])  # 25: a list long enough to get a pass of its own, outside the Set
+def test_a_short_part_is_still_read_by_rules_outside_the_set(terms):
+    """A part the Set finds nothing in is skipped only when every rule is gated by the Set: a long
+    custom term list (searched on its own) still finds its term in a two-word part."""
+    from guard.policy.loader import load_policy_text
+
+    names = [f"项目{chr(0x4E00 + 37 * k)}{k}" for k in range(terms)]
+    policy = load_policy_text("extends: [default.yaml]\nrules:\n  - id: custom.codes\n    action: block\n"
+                              f"    keywords: [{', '.join(names)}]\n")
+    m = Matcher(policy)
+    i = next(i for i, r in enumerate(m.rules) if r.id == "custom.codes")
+    for kind in ("body", "prompt"):
+        hits = m.scan([Part("gpt-4o", "model", kind), Part(names[-1] + "进度", "messages[0].content", kind)])
+        assert [(h.part, h.start, h.end) for h in hits.get(i, [])] == [(1, 0, len(names[-1]))]
