@@ -111,6 +111,11 @@ def _windows(text: str, spans):
     return out
 
 
+# A match right between the two halves of one of these pairs (UTF-8, three bytes each) is quoted
+# on its line, whatever else the line holds: mentions.is_quoted() says so for every such match.
+QUOTED_AROUND = frozenset((o + c).encode("utf-8") for o, c in ("“”", "‘’", "「」", "『』", "《》", "〈〉"))
+
+
 _WORDCH = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 
 

@@ -190,3 +190,31 @@ def test_a_short_part_is_still_read_by_rules_outside_the_set(terms):
     for kind in ("body", "prompt"):
         hits = m.scan([Part("gpt-4o", "model", kind), Part(names[-1] + "进度", "messages[0].content", kind)])
         assert [(h.part, h.start, h.end) for h in hits.get(i, [])] == [(1, 0, len(names[-1]))]
+
+
+def quoted_text(seed: int) -> str:
+    """A document that may carry a marking at its head (bare, or with a stray quote beside it) and
+    quotes markings in its prose, in every kind of quote, balanced or not."""
+    rnd = random.Random(seed)
+    marks = ["机密★5年", "核心商密▲3年", "秘密★1年", "绝密★长期", "商业秘密★"]
+    around = ["{}", "“{}”", "‘{}’", "「{}」", "『{}』", "《{}》", "〈{}〉", '"{}"', "“{}", "{}”", "”{}“", "“ {} ”", "「{}』"]
+    lines = [rnd.choice(around).format(rnd.choice(marks)) if rnd.random() < 0.7 else "", "关于顺北区块开发方案的报告"]
+    for _ in range(rnd.randint(20, 60)):
+        line = rnd.choice(["各单位要严格落实保密工作责任制", "本周完成了装置检修计划", "经综合解释，目标区块共识别有利圈闭12个"])
+        if rnd.random() < 0.4:
+            line += rnd.choice(["，公文首页标注", "，例如", "，", "；另见"]) + rnd.choice(around).format(rnd.choice(marks))
+        lines.append(line + "。")
+    return "\n".join(lines) * rnd.randint(1, 3)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_match_right_inside_quotes_is_dropped_as_accept_would(engine, seed, monkeypatch):
+    """The whole-part passes drop a match that sits right between a pair of quotes before
+    converting its offsets: the hits are those of a matcher that leaves it to _accept()."""
+    from guard.match import matcher as matcher_mod
+    parts = [Part(quoted_text(seed), "t", ["prompt", "body"][seed % 2])]
+    fast = engine.matcher.scan(list(parts))
+    monkeypatch.setattr(matcher_mod, "QUOTED_AROUND", frozenset())
+    slow = Matcher(engine.policy).scan(list(parts))
+    simplify = lambda hits: {engine.matcher.rules[i].id: sorted((h.start, h.end, h.confirmed) for h in v) for i, v in hits.items()}  # noqa: E731
+    assert simplify(fast) == simplify(slow)
