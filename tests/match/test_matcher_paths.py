@@ -163,15 +163,20 @@ def mixed_part(seed: int) -> str:
     return rnd.choice(["\n", " ", "，"]).join(rnd.choice(pieces) for _ in range(rnd.randint(1, 8)))
 
 
+@pytest.fixture(scope="module")
+def setless(engine):
+    plain = Matcher(engine.policy)
+    plain.regex_set = None
+    return plain
+
+
 @pytest.mark.parametrize("seed", range(48))
-def test_the_set_only_skips_rules_that_cannot_match(engine, seed):
+def test_the_set_only_skips_rules_that_cannot_match(engine, setless, seed):
     """Per part, the Set narrows the rules to those that can match there: a matcher without the Set,
     which tries every rule on every part (tiny ones such as a model name included), finds the same."""
     parts = [Part(mixed_part(seed * 3 + k), f"p{k}", ["prompt", "body", "header"][k]) for k in range(3)]
     fast = engine.matcher.scan(list(parts))
-    plain = Matcher(engine.policy)
-    plain.regex_set = None
-    slow = plain.scan(list(parts))
+    slow = setless.scan(list(parts))
     simplify = lambda hits: {engine.matcher.rules[i].id: sorted((h.part, h.start, h.end) for h in v) for i, v in hits.items()}  # noqa: E731
     assert simplify(fast) == simplify(slow)
 
@@ -215,6 +220,6 @@ def test_a_match_right_inside_quotes_is_dropped_as_accept_would(engine, seed, mo
     parts = [Part(quoted_text(seed), "t", ["prompt", "body"][seed % 2])]
     fast = engine.matcher.scan(list(parts))
     monkeypatch.setattr(matcher_mod, "QUOTED_AROUND", frozenset())
-    slow = Matcher(engine.policy).scan(list(parts))
+    slow = engine.matcher.scan(list(parts))
     simplify = lambda hits: {engine.matcher.rules[i].id: sorted((h.start, h.end, h.confirmed) for h in v) for i, v in hits.items()}  # noqa: E731
     assert simplify(fast) == simplify(slow)
