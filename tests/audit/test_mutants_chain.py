@@ -6,7 +6,6 @@ at all (a break, never a traceback)."""
 import hashlib
 import hmac
 import json
-import locale
 import tempfile
 from pathlib import Path
 
@@ -115,17 +114,6 @@ def test_log_files_are_the_trails_files_in_name_order(tmp_path):
     assert [f.name for f in log_files(tmp_path)] == ["audit-2026-12-02.jsonl", "audit-2026-12-02.r1.jsonl",
                                                       "audit-2026-12-03.jsonl"]
 
-
-@pytest.fixture
-def ascii_locale():
-    """The process's locale encoding as a non-UTF-8 one (a C locale of a server)."""
-    saved = locale.setlocale(locale.LC_CTYPE)
-    locale.setlocale(locale.LC_CTYPE, "C")
-    if locale.getpreferredencoding(False).lower().replace("-", "") == "utf8":  # UTF-8 mode: nothing to test
-        locale.setlocale(locale.LC_CTYPE, saved)
-        pytest.skip("Python runs in UTF-8 mode here")
-    yield
-    locale.setlocale(locale.LC_CTYPE, saved)
 
 
 def test_records_are_read_as_utf8_with_their_line_numbers_whatever_the_locale(tmp_path, ascii_locale):

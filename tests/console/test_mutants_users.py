@@ -8,7 +8,6 @@ import base64
 import hashlib
 import io
 import json
-import locale
 import os
 import stat
 
@@ -161,17 +160,6 @@ def test_a_save_replaces_the_file_and_never_rewrites_it_in_place(tmp_path):
         assert set(json.load(before)) == {"alice"}
     assert set(accounts.load(path)) == {"alice", "bob"}
 
-
-@pytest.fixture
-def ascii_locale():
-    """The process's locale encoding as a non-UTF-8 one (a GBK or C locale of a server)."""
-    saved = locale.setlocale(locale.LC_CTYPE)
-    locale.setlocale(locale.LC_CTYPE, "C")
-    if locale.getpreferredencoding(False).lower().replace("-", "") == "utf8":  # UTF-8 mode: nothing to test
-        locale.setlocale(locale.LC_CTYPE, saved)
-        pytest.skip("Python runs in UTF-8 mode here")
-    yield
-    locale.setlocale(locale.LC_CTYPE, saved)
 
 
 def test_the_users_file_is_utf8_whatever_the_locale(tmp_path, ascii_locale):

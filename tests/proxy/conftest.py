@@ -30,3 +30,16 @@ def shared_default_snapshot(monkeypatch):
         return dataclasses.replace(hit[0], pool=None)  # its own: a test's workers are its own
 
     monkeypatch.setattr(state, "build", build)
+
+
+@pytest.fixture
+def uploads_clock(monkeypatch):
+    """guard.proxy.uploads on a clock the test moves (sessions expire by it, no sleeps)."""
+    import types
+
+    from fake_clock import Clock
+    from guard.proxy import uploads
+
+    c = Clock()
+    monkeypatch.setattr(uploads, "time", types.SimpleNamespace(monotonic=c.monotonic))
+    return c

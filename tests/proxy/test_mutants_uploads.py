@@ -9,33 +9,16 @@ of the receiver written here independently of the store."""
 from __future__ import annotations
 
 import json
-import types
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from guard.errors import ExtractionError, LimitExceeded
-from guard.proxy import uploads
 from guard.proxy.uploads import MANIFEST_MAX, SPOOL_IN_MEMORY, Ambiguous, Step, UploadSessions, recognize
 
 FAST = settings(derandomize=True, max_examples=150, deadline=None)
 HOST = "files.example"
-
-
-class Clock:
-    def __init__(self):
-        self.now = 5000.0
-
-    def monotonic(self):
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    c = Clock()
-    monkeypatch.setattr(uploads, "time", types.SimpleNamespace(monotonic=c.monotonic))
-    return c
 
 
 def form(fields: list[tuple[str, bytes]], boundary: str = "XyZb0undary") -> tuple[bytes, str]:
@@ -472,15 +455,15 @@ def test_a_dropped_session_closes_its_spool():
 
 # ---------------------------------------------------------------- expiry to the instant
 
-def test_a_session_expires_when_idle_longer_than_the_ttl_not_at_it(clock):
+def test_a_session_expires_when_idle_longer_than_the_ttl_not_at_it(uploads_clock):
     s = UploadSessions(1 << 20, ttl=100.0)
     key = ("openai", HOST, "u")
     s.add("c", Step(key, 0, False, b"one,"))
-    clock.now += 100.0                                # idle exactly the TTL: still live
+    uploads_clock.now += 100.0                                # idle exactly the TTL: still live
     s.add("d", Step(key, 0, False, b"sweep"))
     assert s.known("c", Step(key, 0, False, None))
     s.add("c", Step(key, 0, False, b"two,"))           # touched again at 5100
-    clock.now += 100.0 + 1e-6                          # idle just past the TTL
+    uploads_clock.now += 100.0 + 1e-6                          # idle just past the TTL
     s.add("d", Step(key, 0, False, b"sweep"))          # d was touched at 5100 too: it goes as well
     assert not s.known("c", Step(key, 0, False, None))
     assert len(s) == 1
@@ -488,13 +471,13 @@ def test_a_session_expires_when_idle_longer_than_the_ttl_not_at_it(clock):
     assert s.assemble("d", Step(key, 0, True, None)) == b"sweep"
 
 
-def test_an_expired_session_starts_again_empty(clock):
+def test_an_expired_session_starts_again_empty(uploads_clock):
     s = UploadSessions(1 << 20, ttl=30.0)
     key = ("range", HOST, "/f")
     s.add("c", Step(key, 0, False, b"stale-bytes", ranged=True))
-    clock.now += 31
+    uploads_clock.now += 31
     session, _ = s.add("c", Step(key, 0, False, b"fresh", ranged=True))
-    assert session.size == 5 and session.arrivals == 1 and session.touched == clock.now
+    assert session.size == 5 and session.arrivals == 1 and session.touched == uploads_clock.now
     assert s.assemble("c", Step(key, 0, True, None, ranged=True, total=5)) == b"fresh"
 
 
@@ -707,16 +690,16 @@ def test_large_uploads_spool_to_a_file_and_come_back_whole():
     assert s.assemble("d", Step(key, 0, True, None)) == other * 5
 
 
-def test_the_ttl_and_limits_are_the_constructors(clock):
+def test_the_ttl_and_limits_are_the_constructors(uploads_clock):
     s = UploadSessions(7, max_sessions=3, ttl=12.5)
     assert (s.max_bytes, s.max_sessions, s.ttl) == (7, 3, 12.5)
     d = UploadSessions(7)
     assert (d.max_sessions, d.ttl) == (1000, 3600.0)
     d.add("c", Step(("openai", HOST, "u"), 0, False, b"x"))
-    clock.now += 3600
+    uploads_clock.now += 3600
     d.add("d", Step(("openai", HOST, "u"), 0, False, b"x"))
     assert len(d) == 2
-    clock.now += 0.5
+    uploads_clock.now += 0.5
     d.add("d", Step(("openai", HOST, "u"), 0, False, b"x"))
     assert len(d) == 1
     for i in range(1000):

@@ -3,29 +3,15 @@ the TTL (memory and spool files do not pile up, and a late "complete" does not a
 parts), while a session that keeps receiving parts lives on. A controlled clock, no sleeps."""
 import types
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from guard.proxy import uploads
 from guard.proxy.uploads import Step, UploadSessions
 
+from fake_clock import Clock
+
 TTL = 60.0
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def monotonic(self):
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    c = Clock()
-    monkeypatch.setattr(uploads, "time", types.SimpleNamespace(monotonic=c.monotonic))
-    return c
 
 
 def part(upload: str, n: int, data: bytes) -> Step:
@@ -36,24 +22,24 @@ def done(upload: str) -> Step:
     return Step(("s3", "oss.example", "/bucket/f", upload), 0, True, None)
 
 
-def test_an_idle_session_expires_and_a_late_complete_assembles_nothing(clock):
+def test_an_idle_session_expires_and_a_late_complete_assembles_nothing(uploads_clock):
     s = UploadSessions(1 << 20, ttl=TTL)
     s.add("10.0.0.1", part("u1", 1, b"first "))
-    clock.now += TTL - 1
+    uploads_clock.now += TTL - 1
     s.add("10.0.0.2", part("u2", 1, b"other"))      # any add sweeps: u1 is not stale yet
     assert len(s) == 2
-    clock.now += 2                                  # u1 idle for TTL + 1
+    uploads_clock.now += 2                                  # u1 idle for TTL + 1
     s.add("10.0.0.2", part("u2", 2, b"more"))
     assert len(s) == 1
     assert s.assemble("10.0.0.1", done("u1")) == b""  # its parts are gone
     assert s.assemble("10.0.0.2", done("u2")) == b"othermore"
 
 
-def test_a_session_that_keeps_receiving_parts_lives_on(clock):
+def test_a_session_that_keeps_receiving_parts_lives_on(uploads_clock):
     s = UploadSessions(1 << 20, ttl=TTL)
     for i in range(10):
         s.add("10.0.0.1", part("u1", i, b"%d," % i))
-        clock.now += TTL * 0.9                      # each part within the TTL of the one before
+        uploads_clock.now += TTL * 0.9                      # each part within the TTL of the one before
     assert s.assemble("10.0.0.1", done("u1")) == b"0,1,2,3,4,5,6,7,8,9,"
 
 
