@@ -29,6 +29,18 @@ def collection(reports, tmp_path_factory):
     return hashing.load_collection(idx, "报告")
 
 
+@pytest.fixture(scope="module")
+def salted_collection(reports, tmp_path_factory):
+    """The same reports under one fixed salt: how many scattered hits add up depends on which
+    windows the salt's winnowing keeps (1 to 12 of these 20 reports over 800 random salts), so
+    the control below is measured under one salt (4 of them under this one), not a random one."""
+    idx = tmp_path_factory.mktemp("genre-salted") / "idx"
+    idx.mkdir(parents=True)
+    (idx / "salt").write_text("genre-control-" + "0" * 16 + "\n")
+    hashing.register(idx, "报告", [(f"r{i:03d}", "", t) for i, t in enumerate(reports[0])])
+    return hashing.load_collection(idx, "报告")
+
+
 def hits(col, text, min_chars=MIN_CHARS, min_share=MIN_SHARE):
     return col.match(text, min_chars, min_share)
 
@@ -46,12 +58,13 @@ def test_no_unregistered_report_of_the_genre_is_flagged(collection, reports):
     assert flagged == []
 
 
-def test_scattered_hits_would_add_up_without_alignment(collection, reports, monkeypatch):
+def test_scattered_hits_would_add_up_without_alignment(salted_collection, reports, monkeypatch):
     """The same reports are flagged when matches need not lie on one diagonal: what the
     alignment prevents is real in this data."""
+    assert not any(hits(salted_collection, t) for t in reports[1])
     monkeypatch.setattr(hashing, "DRIFT", 10 ** 9)
     monkeypatch.setattr(hashing, "GAP", 200)
-    assert sum(bool(hits(collection, t)) for t in reports[1]) >= 3
+    assert sum(bool(hits(salted_collection, t)) for t in reports[1]) >= 3
 
 
 def _tenth_changed(text: str, rnd: random.Random) -> str:
