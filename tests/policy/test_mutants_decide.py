@@ -55,7 +55,9 @@ def test_partial_and_full_masks_hide_the_middle(value):
     masked = mask(value, "partial")
     assert len(masked) == len(value) and masked[:4] == value[:4] and masked[-2:] == value[-2:]
     assert set(masked[4:-2]) == {"*"}
-    assert value[4:-2] not in mask(value, "full")
+    # only the length: asserting that the middle is absent failed for a middle like "r" or "s",
+    # which the template's own word "chars" holds
+    assert mask(value, "full") == f"[{len(value)} chars]"
 
 
 # -- span digests: the same passage across retries -------------------------------------------
