@@ -16,6 +16,7 @@ import yaml
 from guard.errors import PolicyError
 from guard.policy import grammar as grammar_mod
 from guard.scope import parse_scope
+from guard.yamlfile import LOADER
 from guard.normalize import DEFAULT_VOCABULARY, fold
 from guard.rules import Exemption, Limits, Policy, Settings
 from guard.policy.rule import MODES, POLICY_DIR, _compile_re, _compile_rule, _str_tuple  # noqa: F401  (_compile_re: gitleaks)
@@ -37,7 +38,7 @@ def _read_yaml(path: Path) -> dict:
 
 def _parse_yaml(text: str, name: str) -> dict:
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=LOADER)  # noqa: S506 (a safe loader: libyaml's or PyYAML's)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
