@@ -22,6 +22,10 @@ run: install
 # process); a test file stays on one worker, so its module fixtures (a real proxy, a compiled
 # policy, a scored corpus) are built once.
 WORKERS ?= auto
+# Bytecode caches stay on even where the environment turns them off: otherwise every test
+# subprocess (CLI runs, proxies) compiles the guard again and pytest re-rewrites every test
+# module's asserts in each worker (~6 s a worker).
+unexport PYTHONDONTWRITEBYTECODE
 PYTEST := $(BIN)/python -m pytest -n $(WORKERS) --dist loadfile
 
 test: install
