@@ -15,7 +15,7 @@ from guard.match import mentions, structure
 from guard.match.hits import Hit, hash_hits  # noqa: F401  (Hit: decide reads it from here)
 from guard.match.regexes import _alternation, _build_set, _compile, byte_spans, group_ends_match, relax, word_end_gate  # noqa: F401  (relax: tests)
 from guard.match.textspan import (  # noqa: F401  (_utf8: tests)
-    QUOTED_AROUND, WINDOW, _ByteOffsets, _foot_start, _head_end, _joined, _utf8, _windows,
+    WINDOW, _ByteOffsets, _foot_start, _head_end, _joined, _utf8, _windows, mentioned,
 )
 from guard.match.validators import VALIDATORS, compact
 from guard.normalize import DEFAULT_VOCABULARY, Normalized, Normalizer
@@ -337,10 +337,10 @@ class Matcher:
         # Dense hits: one pass of RE2 over the whole text beats many small windows.
         if kw_spans is None or len(kw_spans) * 2 * WINDOW > len(text) // 2:
             # On the UTF-8 bytes (the wrapper would re-encode the text and convert every offset);
-            # a match right inside quotes (“机密★5年”), which _accept() drops, is dropped unconverted.
-            quoted = QUOTED_AROUND if rule.skip_mentions else ()
+            # a mention _accept() drops (“机密★5年”, 示例：机密★5年) is dropped unconverted.
+            cues = self.policy.settings.mention_before if rule.skip_mentions else None
             for s, e in byte_spans(regex, enc, rule.group):
-                if s >= 0 and (not quoted or enc[max(0, s - 3):s] + enc[e:e + 3] not in quoted or e <= s):
+                if s >= 0 and (cues is None or e <= s or not mentioned(enc, s, e, cues)):
                     yield to_char(s), to_char(e)
             return
         key = ("windows", id(kw_spans))

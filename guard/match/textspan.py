@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from functools import lru_cache
 
 WINDOW = 96      # characters around a keyword hit that a rule's regex sees
 MAX_LINE = 512   # windows grow to line boundaries, but no further than this
@@ -114,6 +115,28 @@ def _windows(text: str, spans):
 # A match right between the two halves of one of these pairs (UTF-8, three bytes each) is quoted
 # on its line, whatever else the line holds: mentions.is_quoted() says so for every such match.
 QUOTED_AROUND = frozenset((o + c).encode("utf-8") for o, c in ("“”", "‘’", "「」", "『』", "《》", "〈〉"))
+CUE_WINDOW = 16  # characters before a match that mentions.has_cue() reads for a cue
+
+
+@lru_cache(maxsize=16)
+def _cue_search(cues: tuple[str, ...]):
+    return re.compile("|".join(re.escape(c) for c in cues)).search
+
+
+def mentioned(enc: bytes, s: int, e: int, before_cues: tuple[str, ...]) -> bool:
+    """Whether the match at bytes enc[s:e] (s < e) is a mention _accept() drops whatever else
+    holds, told from its UTF-8 alone: right between a pair of quotes (mentions.is_quoted()), or a
+    cue within CUE_WINDOW characters before it on its line (mentions.has_cue(): 示例：机密★10年).
+    A dense page about 保密 lists hundreds of such examples; this spares their offsets and checks."""
+    if enc[max(0, s - 3):s] + enc[e:e + 3] in QUOTED_AROUND:
+        return True
+    if not before_cues:
+        return False
+    lo = max(0, s - 4 * CUE_WINDOW - 3)  # a character is at most 4 bytes; +3 for a cut one
+    while lo < s and 0x80 <= enc[lo] < 0xC0:
+        lo += 1  # from the next character's first byte
+    before = enc[lo:s].decode("utf-8", "surrogatepass")[-CUE_WINDOW:]
+    return _cue_search(before_cues)(before, before.rfind("\n") + 1) is not None
 
 
 _WORDCH = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")

@@ -2,7 +2,7 @@
 import random
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from guard.match.matcher import Matcher
@@ -197,29 +197,88 @@ def test_a_short_part_is_still_read_by_rules_outside_the_set(terms):
         assert [(h.part, h.start, h.end) for h in hits.get(i, [])] == [(1, 0, len(names[-1]))]
 
 
-def quoted_text(seed: int) -> str:
-    """A document that may carry a marking at its head (bare, or with a stray quote beside it) and
-    quotes markings in its prose, in every kind of quote, balanced or not."""
-    rnd = random.Random(seed)
-    marks = ["机密★5年", "核心商密▲3年", "秘密★1年", "绝密★长期", "商业秘密★"]
-    around = ["{}", "“{}”", "‘{}’", "「{}」", "『{}』", "《{}》", "〈{}〉", '"{}"', "“{}", "{}”", "”{}“", "“ {} ”", "「{}』"]
-    lines = [rnd.choice(around).format(rnd.choice(marks)) if rnd.random() < 0.7 else "", "关于顺北区块开发方案的报告"]
-    for _ in range(rnd.randint(20, 60)):
-        line = rnd.choice(["各单位要严格落实保密工作责任制", "本周完成了装置检修计划", "经综合解释，目标区块共识别有利圈闭12个"])
-        if rnd.random() < 0.4:
-            line += rnd.choice(["，公文首页标注", "，例如", "，", "；另见"]) + rnd.choice(around).format(rnd.choice(marks))
+MARKS = ["机密★5年", "核心商密▲3年", "秘密★1年", "绝密★长期", "商业秘密★", "机密★10年"]
+QUOTES = ["{}", "“{}”", "‘{}’", "「{}」", "『{}』", "《{}》", "〈{}〉", '"{}"', "“{}", "{}”", "”{}“", "“ {} ”", "「{}』"]
+# Filler between a cue and a marking: characters of 1 to 4 UTF-8 bytes, a lone surrogate (JSON
+# may carry one), and line breaks, which end the window a cue counts in.
+FILLER = st.text(st.sampled_from(["a", " ", "é", "机", "、", "：", "\U0001F600", "\ud800", "\n"]), max_size=20)
+
+
+# Findings that a cue before them does not make mentions (their rules do not skip mentions).
+NOT_MENTIONS = ["mysql://root:Passw0rd2027@10.1.2.3:3306/db", "aws_access_key_id = AKIAZ7X2Q4WJ3KD9MPLA", "【秘密】会议纪要.md"]
+
+
+@st.composite
+def mention_text(draw, settings) -> str:
+    """A document that may carry a marking at its head (bare, or with a stray quote beside it)
+    and mentions markings in its prose: in every kind of quote, balanced or not, and after one of
+    the policy's cues at any distance (示例：机密★10年、秘密★1年; 如：\n机密★5年; a cue 17
+    characters before); or after words that are cues only after a marking or on the line above,
+    and credentials after a cue (示例：AKIA…, still a finding)."""
+    cues = (*settings.mention_before, *settings.mention_after, *settings.mention_previous_line)
+    marks = MARKS + NOT_MENTIONS
+    head = draw(st.sampled_from(["", *QUOTES])).format(draw(st.sampled_from(MARKS))) if draw(st.booleans()) else ""
+    lines = [head, "关于顺北区块开发方案的报告"]
+    for _ in range(draw(st.integers(3, 12))):
+        line = draw(st.sampled_from(["各单位要严格落实保密工作责任制", "本周完成了装置检修计划", "经综合解释，目标区块共识别有利圈闭12个"]))
+        for _ in range(draw(st.integers(0, 3))):
+            lead = draw(st.sampled_from(["，公文首页标注", "，例如", "，", "；另见", "、"]))
+            if draw(st.booleans()):
+                lead = draw(st.sampled_from(cues)) + draw(FILLER)
+            line += lead + draw(st.sampled_from(QUOTES)).format(draw(st.sampled_from(marks)))
         lines.append(line + "。")
-    return "\n".join(lines) * rnd.randint(1, 3)
+    return "\n".join(lines) * draw(st.integers(1, 2))
 
 
-@pytest.mark.parametrize("seed", range(40))
-def test_a_match_right_inside_quotes_is_dropped_as_accept_would(engine, seed, monkeypatch):
-    """The whole-part passes drop a match that sits right between a pair of quotes before
-    converting its offsets: the hits are those of a matcher that leaves it to _accept()."""
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_a_mention_is_dropped_before_its_offsets_as_accept_would(engine, data, monkeypatch):
+    """The whole-part passes drop a match right between a pair of quotes, or with a cue close
+    before it on its line, before converting its offsets: the hits are those of a matcher that
+    leaves both to _accept()."""
     from guard.match import matcher as matcher_mod
-    parts = [Part(quoted_text(seed), "t", ["prompt", "body"][seed % 2])]
+    text = data.draw(mention_text(engine.policy.settings))
+    parts = [Part(text, "t", data.draw(st.sampled_from(["prompt", "body"])))]
     fast = engine.matcher.scan(list(parts))
-    monkeypatch.setattr(matcher_mod, "QUOTED_AROUND", frozenset())
-    slow = engine.matcher.scan(list(parts))
+    with monkeypatch.context() as m:
+        m.setattr(matcher_mod, "mentioned", lambda *a: False)
+        slow = engine.matcher.scan(list(parts))
     simplify = lambda hits: {engine.matcher.rules[i].id: sorted((h.start, h.end, h.confirmed) for h in v) for i, v in hits.items()}  # noqa: E731
     assert simplify(fast) == simplify(slow)
+
+
+GAP_CHARS = st.sampled_from(["a", "é", "机", "\U0001F600", "\ud800", " ", "\n"])
+
+
+@st.composite
+def gap(draw) -> str:
+    """A stretch of characters of a drawn length: a cue lands on either side of the window's edge."""
+    n = draw(st.integers(0, 22))
+    return "".join(draw(st.lists(GAP_CHARS, min_size=n, max_size=n)))
+
+
+@settings(max_examples=400, deadline=None)
+@given(before=FILLER, cue=st.sampled_from(["示例", "例如", "e.g.", "for example", ""]), gap=gap(),
+       mark=st.sampled_from(MARKS), quote=st.sampled_from(QUOTES), after=FILLER)
+# the window's 16 characters: two of them lone surrogates (3 bytes each), or 4-byte ones
+@example(before="", cue="示例", gap="\ud800\ud800" + "a" * 14, mark="机密★5年", quote="{}", after="")
+@example(before="", cue="示例", gap="\U0001F600" * 14, mark="机密★5年", quote="{}", after="")
+def test_mentioned_only_where_the_mention_checks_say_so(before, cue, gap, mark, quote, after):
+    """mentioned() reads bytes; wherever it says a match is a mention, is_quoted() or the cue
+    part of has_cue() says so on the characters (the window edge, line breaks, 4-byte
+    characters and lone surrogates included), and it finds every cue has_cue() finds."""
+    from guard.match import mentions
+    from guard.match.textspan import _utf8, mentioned
+    cues = ("示例", "例如", "e.g.", "for example")
+    text = before + cue + gap + quote.format(mark) + after
+    s = len(before + cue + gap) + quote.index("{")
+    e = s + len(mark)
+    enc = _utf8(text)
+    bs, be = len(_utf8(text[:s])), len(_utf8(text[:e]))
+    said = mentioned(enc, bs, be, cues)
+    # Cut at the match's end, has_cue() answers for the cue before it alone (nothing after it
+    # to explain or question it).
+    cued = mentions.has_cue(text[:e], s, e, cues, (), ())
+    if said:
+        assert mentions.is_quoted(text, s, e) or cued
+    assert said or not cued
