@@ -13,7 +13,6 @@ import logging
 import multiprocessing as mp
 import os
 import resource
-import sys
 
 from guard.policy import load_policy
 from guard.rules import Policy
@@ -69,12 +68,7 @@ class InspectionPool:
     def _new(self) -> cf.ProcessPoolExecutor:
         # forkserver: workers are not forked from the proxy's threads and event loop.
         ctx = mp.get_context("forkserver")
-        # Every worker runs the parent's main script (mitmdump's or guard's) before its task,
-        # and that imports mitmproxy: ~0.35 s of CPU and ~45 MB a worker. Imported once in the
-        # fork server, the workers inherit it. ("__main__" itself is ignored there up to
-        # Python 3.13: the fork server looks for a key its caller never sets.)
-        mains = [m for m in ("mitmproxy.tools.main", "guard.cli.main") if m in sys.modules]
-        ctx.set_forkserver_preload([*mains, "guard.proxy.pool"])
+        ctx.set_forkserver_preload(["guard.proxy.pool"])
         return cf.ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
                                       initargs=(self.policies, self.memory_mb))
 
