@@ -2,7 +2,8 @@
 
 Variants, all with TLS interception and the same loopback upstream (via --map-remote):
   bare   mitmdump with no addon script
-  addon  mitmdump -s addons/ai_guard.py
+  addon  mitmdump -s addons/ai_guard.py (the guard installs its event dispatcher: guard/proxy/dispatch.py)
+  addon-stock  the same with --set guard_dispatch=false: the guard's own cost on mitmproxy's dispatch
   guard  guard proxy (the lean master)
   lean   the lean master without the guard addon (the ceiling for `guard proxy`)
 Each round runs every variant for --seconds with the same client and concurrency, in
@@ -100,8 +101,10 @@ def start_proxy(kind, up_port, confdir, audit):
                 "--metrics", f"127.0.0.1:{free_port()}", "--", *common]
     else:
         args = [str(BIN / "mitmdump"), "-q", "--listen-host", "127.0.0.1", "--listen-port", str(port), *common]
-        if kind == "addon":
+        if kind in ("addon", "addon-stock"):
             args += ["-s", str(ROOT / "addons" / "ai_guard.py"), "--set", f"guard_audit_dir={audit}"]
+        if kind == "addon-stock":
+            args += ["--set", "guard_dispatch=false"]
     with open(Path(audit).parent / f"{kind}-{port}.log", "wb") as log:
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log)
     wait_port(port)
@@ -260,7 +263,7 @@ def main() -> int:
                 p99 = sorted(lat)[int(len(lat) * 0.99) - 1] * 1000
                 ratio = f"  {len(lat) / base:.2f}x bare" if base else ""
                 per = cpu[v] / len(lat) * 1e6
-                print(f"  {v:6s} {rps:8.1f} req/s   p50 {p50:7.2f} ms   p99 {p99:7.2f} ms   errors {err}{ratio}"
+                print(f"  {v:11s} {rps:8.1f} req/s   p50 {p50:7.2f} ms   p99 {p99:7.2f} ms   errors {err}{ratio}"
                       f"   proxy CPU {per:6.0f} us/req")
         # Other users' prompts while one user keeps uploading: extraction runs off the event loop.
         prompt_req = workloads[0][1]
@@ -288,7 +291,7 @@ def main() -> int:
             up_thread.join()
             q50, b50 = statistics.median(quiet) * 1000, statistics.median(busy) * 1000
             q99, b99 = (sorted(x)[int(len(x) * 0.99) - 1] * 1000 for x in (quiet, busy))
-            print(f"  {v:6s} prompt p50 {q50:6.2f} -> {b50:6.2f} ms, p99 {q99:6.2f} -> {b99:6.2f} ms")
+            print(f"  {v:11s} prompt p50 {q50:6.2f} -> {b50:6.2f} ms, p99 {q99:6.2f} -> {b99:6.2f} ms")
     finally:
         for proc, _ in procs.values():
             proc.terminate()

@@ -31,7 +31,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("guard.catalog", "guard.audit", "guard.respond", "guard.display", "guard.coaching"),
     ("guard",),                      # the package's facade: `from guard import Engine`
     # the proxy: state -> act -> {classify, ack, inspect} -> {websocket, stream} -> the addon
-    ("guard.proxy", "guard.proxy.body", "guard.proxy.shadow", "guard.proxy.uploads", "guard.proxy.acks",
+    ("guard.proxy", "guard.proxy.dispatch", "guard.proxy.body", "guard.proxy.shadow", "guard.proxy.uploads", "guard.proxy.acks",
      "guard.proxy.scale", "guard.proxy.no_intercept", "guard.proxy.pseudo"),
     ("guard.proxy.pool",),
     ("guard.proxy.snapshot",),

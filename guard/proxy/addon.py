@@ -8,7 +8,8 @@
     responseheaders    -> stream.py     responses stream through untouched (pseudo.py: restored)
 and below them act.py (a verdict becomes a response and an audit record), state.py (the policy
 snapshot in force, reloaded), trail.py (the audit writer), acks.py (the acknowledgement store),
-deadline.py (bodies that trickle in), telemetry.py and shipping.py.
+deadline.py (bodies that trickle in), telemetry.py and shipping.py; dispatch.py makes the
+master offer each event only to the addons that have a hook for it.
 
 The parts are not registered as child addons: mitmproxy offers every event (~25 per request)
 to every addon, and more addons cost ~3% of throughput for hooks they do not have. This one
@@ -26,6 +27,7 @@ from guard.proxy.acks import Acknowledgements
 from guard.proxy.act import Act
 from guard.proxy.classify import Classify
 from guard.proxy.deadline import BodyDeadlines
+from guard.proxy.dispatch import Dispatch
 from guard.proxy.inspect import Inspect
 from guard.proxy.pseudo import META as PSEUDO
 from guard.proxy.shipping import AuditShipping
@@ -47,12 +49,13 @@ class GuardAddon:
         self.inspect = Inspect(self.act)
         self.ack = AckEndpoint(self.state, self.trail, self.acks)
         self.websocket = WebSocketMessages(self.act)
-        telemetry, shipping = Telemetry(), AuditShipping()
+        telemetry, shipping, dispatch = Telemetry(), AuditShipping(), Dispatch()
         # Options are declared and configured in this order; the event loop's tasks start with
         # the trail's group commit; shutdown stops shipping before the trail closes.
-        self._configured = (self.state, telemetry, shipping, self.trail, self.inspect, self.deadlines, self.ack)
+        self._configured = (self.state, telemetry, shipping, self.trail, self.inspect, self.deadlines, self.ack,
+                           dispatch)
         self._started = (self.trail, self.deadlines, self.state, telemetry, shipping)
-        self._stopped = (shipping, telemetry, self.state, self.deadlines, self.inspect, self.trail)
+        self._stopped = (shipping, telemetry, self.state, self.deadlines, self.inspect, self.trail, dispatch)
 
     # -- lifecycle ------------------------------------------------------------------
     def load(self, loader):

@@ -482,3 +482,41 @@ def test_make_run_has_metrics_on():
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     run = re.search(r"^run:.*\n((?:\t.*\n)+)", makefile, re.M).group(1)
     assert "--metrics 127.0.0.1:9464" in run
+
+
+TAG_SCRIPT = """def request(flow):
+    flow.request.headers["x-tag"] = "{v}"
+
+
+def response(flow):
+    flow.response.headers["x-tag-seen"] = "{v}"
+"""
+
+
+@pytest.mark.parametrize("dispatch", ["true", "false"])
+def test_mitmdump_another_script_keeps_its_hooks_and_its_reload(tmp_path, upstream, dispatch):
+    """Under mitmdump -s the guard installs its own event dispatcher (guard_dispatch): an operator's
+    other script still sees every request and response, and its edited version, reloaded by
+    mitmdump's file watcher, is the one that runs; the same with mitmproxy's own dispatch."""
+    import os
+    other = tmp_path / "tag.py"
+    other.write_text(TAG_SCRIPT.format(v="one"))
+    p = Proxy(tmp_path, upstream, extra_args=("-s", str(other), "--set", f"guard_dispatch={dispatch}"))
+    try:
+        with p.client() as c:
+            first = post(c, CLEAN)
+            assert first.status_code == 200 and first.headers["x-tag-seen"] == "one"
+            assert upstream.last("/v1/chat/completions")["headers"]["x-tag"] == "one"
+            assert post(c, MARKED).status_code == 403
+            other.write_text(TAG_SCRIPT.format(v="two"))
+            later = time.time() + 5
+            os.utime(other, (later, later))  # a newer mtime than the first version's, whatever the clock
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and post(c, CLEAN).headers.get("x-tag-seen") != "two":
+                time.sleep(0.3)
+            r = post(c, CLEAN)  # wholly after the reload (the one above may straddle it)
+            assert r.status_code == 200 and r.headers["x-tag-seen"] == "two"
+            assert upstream.last("/v1/chat/completions")["headers"]["x-tag"] == "two"
+            assert post(c, MARKED).status_code == 403  # the guard itself still decides
+    finally:
+        p.stop()
