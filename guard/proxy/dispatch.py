@@ -13,7 +13,10 @@ event; OptionsError propagates; a non-callable hook attribute is an error, a mod
 The index is rebuilt when an addon is registered, when the chain list changes (remove() makes
 a new one) and after every options change (the script loader reorders scripts in
 `configure`). It assumes, as mitmproxy's addon API does, that an addon's hooks are its methods
-and that sub-addons are registered with the manager. The `guard_dispatch` option turns it off.
+and that sub-addons are registered with the manager. One difference remains: a sub-addon
+attached during an event is offered the next event, where the stock walk would also offer it
+the current one if its parent had not been reached yet. The `guard_dispatch` option turns the
+dispatcher off.
 """
 from __future__ import annotations
 
