@@ -217,7 +217,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--conns", type=int, default=4)
-    ap.add_argument("--variants", default="bare,addon,guard")
+    ap.add_argument("--variants", default="bare,addon,addon-stock,guard")
     ap.add_argument("--workloads", default="prompt,upload,upload-text,busy",
                     help="which of prompt,upload,upload-text,busy to run")
     args = ap.parse_args()
