@@ -64,39 +64,33 @@ class HookIndex:
         groups = self.hooked(name)
         chain, seen = self._chain, self._length
         args = None
-        i = 0
-        while True:
-            if i == len(groups):
-                # A hook added an addon: the stock loop goes on over the list it started with, so
-                # it offers the event to what was appended to that list (and to an addon removed
-                # meanwhile: remove() makes a new list).
-                if len(chain) == seen:
+        while groups:
+            for subs in groups:
+                try:
+                    for addon in subs:
+                        func = getattr(addon, name, None)
+                        if not func:
+                            continue
+                        if not callable(func):
+                            if isinstance(func, types.ModuleType):
+                                continue  # `from mitmproxy import log` in a script is not a hook
+                            raise exceptions.AddonManagerError(f"Addon handler {name} ({addon}) not callable")
+                        if args is None:
+                            args = event.args()
+                        res = func(*args)
+                        if res is not None and inspect.isawaitable(res):
+                            await res
+                except exceptions.AddonHalt:
                     return
-                groups, i, seen = _groups(chain[seen:], name), 0, len(chain)
-                continue
-            subs = groups[i]
-            i += 1
-            try:
-                for addon in subs:
-                    func = getattr(addon, name, None)
-                    if not func:
-                        continue
-                    if not callable(func):
-                        if isinstance(func, types.ModuleType):
-                            continue  # `from mitmproxy import log` in a script is not a hook
-                        raise exceptions.AddonManagerError(f"Addon handler {name} ({addon}) not callable")
-                    if args is None:
-                        args = event.args()
-                    res = func(*args)
-                    if res is not None and inspect.isawaitable(res):
-                        await res
-            except exceptions.AddonHalt:
-                return
-            except exceptions.OptionsError:
-                raise
-            except Exception as e:
-                tb = addonmanager.cut_traceback(sys.exc_info()[2], "trigger_event")
-                logger.error(f"Addon error: {e}", exc_info=(type(e), e, tb))
+                except exceptions.OptionsError:
+                    raise
+                except Exception as e:
+                    tb = addonmanager.cut_traceback(sys.exc_info()[2], "trigger_event")
+                    logger.error(f"Addon error: {e}", exc_info=(type(e), e, tb))
+            # A hook added an addon: the stock loop goes on over the list it started with, so it
+            # offers the event to what was appended to that list (and to an addon removed
+            # meanwhile: remove() makes a new list).
+            groups, seen = _groups(chain[seen:], name), len(chain)
 
 
 def _groups(roots, name: str) -> list[list]:

@@ -176,6 +176,8 @@ TWO_CHILDREN = ({}, [({"request": "ok"}, None), ({"request": "ok"}, None)])
 @example([TWO_CHILDREN], [("event", "request"), ("disown", 0), ("event", "request")])
 @example([({"request": "ok"}, None), ({"request": "ok"}, None)],
          [("event", "request"), ("replace_chain", 1), ("event", "request")])
+# An addon appended during an event is offered it, unless a later hook halted the event.
+@example([({"request": "add_addon"}, None), ({"request": "halt"}, None)], [("event", "request")])
 def test_same_hooks_same_order_same_errors_as_mitmproxy(chain_specs, ops):
     assert run(True, chain_specs, ops) == run(False, chain_specs, ops)
 
